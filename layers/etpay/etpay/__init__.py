@@ -1,0 +1,41 @@
+"""ETpay client: ETpay's HTTP API, its field names and its notification JWTs. No AWS here."""
+
+from etpay.client import CreatedSession, EtpayClient, SessionRequest
+from etpay.credentials import Credentials
+from etpay.errors import (
+    EtpayError,
+    EtpayResponseError,
+    EtpayTimeout,
+    EtpayUnavailable,
+    InvalidCredentials,
+    InvalidNotification,
+)
+from etpay.notification import (
+    Notification,
+    PaymentOutcome,
+    classify_payment_status,
+    read_session_token,
+    sign_notification,
+    token_from_body,
+    verify_notification,
+)
+
+__all__ = [
+    "CreatedSession",
+    "Credentials",
+    "EtpayClient",
+    "EtpayError",
+    "EtpayResponseError",
+    "EtpayTimeout",
+    "EtpayUnavailable",
+    "InvalidCredentials",
+    "InvalidNotification",
+    "Notification",
+    "PaymentOutcome",
+    "SessionRequest",
+    "classify_payment_status",
+    "read_session_token",
+    "sign_notification",
+    "token_from_body",
+    "verify_notification",
+]

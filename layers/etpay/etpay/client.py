@@ -1,0 +1,158 @@
+"""ETpay's merchant API over HTTP: session creation and the payment status check.
+
+Request bodies carry `merchant_api_token` (ETpay authenticates in the body), so nothing here ever
+logs a body. No call is retried automatically: ETpay does not say whether it deduplicates
+`merchant_order_id`, so re-POSTing `/session/initialize` after a timeout could open a second
+session. The caller decides what a retry means.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+
+from etpay.credentials import Credentials
+from etpay.errors import EtpayResponseError, EtpayTimeout, EtpayUnavailable
+
+# ETpay publishes no limits; these keep every call well inside API Gateway's 29 s.
+CONNECT_TIMEOUT_SECONDS = 3.0
+READ_TIMEOUT_SECONDS = 10.0
+TOTAL_TIMEOUT_SECONDS = 12.0
+# A session answer is a few hundred bytes; refuse to buffer anything absurd.
+MAX_RESPONSE_BYTES = 256 * 1024
+# Tokens end up in URLs and DynamoDB keys: printable ASCII without spaces, bounded.
+TOKEN_PATTERN = re.compile(r"^[\x21-\x7e]{1,512}$")
+
+INITIALIZE_PATH = "/session/initialize"
+STATUS_PATH = "/merchant/check_payment_status"
+
+# One pool per process: Lambda reuses it across warm invocations (keep-alive to ETpay).
+_POOL = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What we ask ETpay for. Field names are ETpay's."""
+
+    merchant_order_id: str
+    order_amount: int
+    payment_webhook_url: str | None = None
+    payment_completed_url: str | None = None
+    payment_cancellation_url: str | None = None
+    customer_email: str | None = None
+    metadata: list[dict[str, Any]] | None = None
+    user_bank_code: str | None = None
+    user_rut: str | None = field(default=None, repr=False)
+    is_rut_block: bool | None = None
+
+    def body(self, credentials: Credentials) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "merchant_code": credentials.merchant_code,
+            "merchant_api_token": credentials.merchant_api_token,
+        }
+        for name, value in self.__dict__.items():
+            if value is not None:
+                body[name] = value
+        return body
+
+
+@dataclass(frozen=True)
+class CreatedSession:
+    token: str
+    signature_token: str = field(repr=False)
+    terms_url: str | None = None
+
+
+class EtpayClient:
+    def __init__(self, credentials: Credentials, pool: urllib3.PoolManager | None = None):
+        self._credentials = credentials
+        self._pool = pool or _POOL
+        self._timeout = urllib3.Timeout(
+            connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS, total=TOTAL_TIMEOUT_SECONDS
+        )
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._credentials
+
+    def initialize_session(self, request: SessionRequest) -> CreatedSession:
+        payload = self._post(INITIALIZE_PATH, request.body(self._credentials))
+        if not isinstance(payload, dict):
+            raise EtpayResponseError("session answer is not a JSON object")
+        token = payload.get("token")
+        signature_token = payload.get("signature_token")
+        if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
+            raise EtpayResponseError("session answer has no usable token")
+        if not isinstance(signature_token, str) or not TOKEN_PATTERN.match(signature_token):
+            raise EtpayResponseError("session answer has no usable signature_token")
+        terms_url = payload.get("terms_url")
+        return CreatedSession(
+            token=token,
+            signature_token=signature_token,
+            terms_url=terms_url if isinstance(terms_url, str) else None,
+        )
+
+    def check_payment_status(
+        self,
+        *,
+        session_token: str | None = None,
+        merchant_order_id: str | None = None,
+        payment_token: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """ETpay's payment records for a session/order/payment; an empty list means none yet."""
+        keys = {
+            "session_token": session_token,
+            "merchant_order_id": merchant_order_id,
+            "payment_token": payment_token,
+        }
+        keys = {name: value for name, value in keys.items() if value}
+        if not keys:
+            raise ValueError("check_payment_status needs at least one lookup key")
+        body = {
+            "merchant_code": self._credentials.merchant_code,
+            "merchant_api_token": self._credentials.merchant_api_token,
+            **keys,
+        }
+        payload = self._post(STATUS_PATH, body)
+        # The SDK's README shows a single object, its code a list: accept both.
+        if isinstance(payload, dict):
+            payload = [payload]
+        if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
+            raise EtpayResponseError("status answer is not a list of payment objects")
+        return payload
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        try:
+            response = self._pool.request(
+                "POST",
+                self._credentials.api_url + path,
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+                preload_content=False,
+            )
+        except (urllib3.exceptions.TimeoutError, TimeoutError) as error:
+            raise EtpayTimeout(f"ETpay did not answer {path} in time") from error
+        except urllib3.exceptions.HTTPError as error:
+            raise EtpayUnavailable(f"ETpay unreachable on {path}: {type(error).__name__}") from error
+        try:
+            raw = response.read(MAX_RESPONSE_BYTES + 1)
+        except (urllib3.exceptions.TimeoutError, TimeoutError) as error:
+            raise EtpayTimeout(f"ETpay did not finish answering {path} in time") from error
+        except urllib3.exceptions.HTTPError as error:
+            raise EtpayUnavailable(f"ETpay answer to {path} broke off") from error
+        finally:
+            response.release_conn()
+        if not 200 <= response.status < 300:
+            # ETpay's error bodies are not documented and may echo input: keep only the status.
+            raise EtpayUnavailable(f"ETpay answered {response.status} on {path}", response.status)
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise EtpayResponseError(f"ETpay answer to {path} is too large")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise EtpayResponseError(f"ETpay answer to {path} is not JSON") from error

@@ -1,0 +1,54 @@
+"""The four values ETpay issues per merchant and environment (sandbox, pre-production, production)."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from etpay.errors import InvalidCredentials
+
+CREDENTIAL_FIELDS = ("merchant_code", "merchant_api_token", "api_url", "pmt_url")
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_allowed_url(url: str) -> bool:
+    """https anywhere; plain http only on this machine (local sandbox and tests)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if not parts.hostname or parts.username or parts.password:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+
+
+@dataclass(frozen=True)
+class Credentials:
+    merchant_code: str
+    # repr=False: a credentials object printed in a traceback or log must not leak the token.
+    merchant_api_token: str = field(repr=False)
+    api_url: str
+    pmt_url: str
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "Credentials":
+        missing = [
+            name for name in CREDENTIAL_FIELDS if not isinstance(values.get(name), str) or not values[name].strip()
+        ]
+        if missing:
+            raise InvalidCredentials(f"missing or empty credential fields: {', '.join(missing)}")
+        bad_urls = [name for name in ("api_url", "pmt_url") if not is_allowed_url(values[name])]
+        if bad_urls:
+            raise InvalidCredentials(f"credential URLs must be https: {', '.join(bad_urls)}")
+        return cls(
+            merchant_code=values["merchant_code"].strip(),
+            merchant_api_token=values["merchant_api_token"].strip(),
+            api_url=values["api_url"].strip().rstrip("/"),
+            pmt_url=values["pmt_url"].strip().rstrip("/"),
+        )
+
+    def funnel_url(self, session_token: str) -> str:
+        """Where the payer's browser goes to pay: `{pmt_url}/session/{token}`."""
+        return f"{self.pmt_url}/session/{quote(session_token, safe='')}"

@@ -1,0 +1,184 @@
+"""ETpay's payment notification: a JWT signed HS256 with the session's `signature_token`.
+
+Verification is two steps because the key depends on the token: `read_session_token` peeks at the
+unverified payload only to find which session (and so which key) to use; `verify_notification`
+then checks the signature with that key and returns the claims. Nothing from the unverified read
+is trusted except the lookup key.
+"""
+
+import enum
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+
+from etpay.client import TOKEN_PATTERN
+from etpay.errors import InvalidNotification
+
+ALGORITHM = "HS256"
+# A real notification is well under 2 KiB; a bigger token is not ETpay's.
+MAX_JWT_LENGTH = 8192
+# ETpay's tokens carry `iat` but no `exp`. Allow for clock skew between ETpay and AWS.
+IAT_LEEWAY_SECONDS = 600
+REQUIRED_CLAIMS = ("session_token", "merchant_order_id", "merchant_amount", "payment_status")
+JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+# ETpay documents `true` and a live integration checks for "success"; nothing else is published.
+PAID_STATUS_WORDS = frozenset({"success"})
+FAILED_STATUS_WORDS = frozenset({"error", "failed", "rejected", "canceled", "cancelled"})
+MAX_STATUS_WORD_LENGTH = 64
+
+
+class PaymentOutcome(enum.Enum):
+    PAID = "paid"
+    FAILED = "failed"
+    # Anything ETpay has not told us the meaning of: never a final transition.
+    UNKNOWN = "unknown"
+
+
+def classify_payment_status(value: Any) -> PaymentOutcome:
+    if value is True:
+        return PaymentOutcome.PAID
+    if value is False:
+        return PaymentOutcome.FAILED
+    if isinstance(value, str) and len(value) <= MAX_STATUS_WORD_LENGTH:
+        word = value.strip().lower()
+        if word in PAID_STATUS_WORDS:
+            return PaymentOutcome.PAID
+        if word in FAILED_STATUS_WORDS:
+            return PaymentOutcome.FAILED
+    return PaymentOutcome.UNKNOWN
+
+
+def describe_payment_status(value: Any) -> str:
+    """A short, log-safe rendering of an unknown `payment_status` for later checking."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        return repr(value)
+    if isinstance(value, str):
+        return value[:MAX_STATUS_WORD_LENGTH]
+    return type(value).__name__
+
+
+@dataclass(frozen=True)
+class Notification:
+    """The verified claims we act on. Payer data (RUT, account) is deliberately not kept."""
+
+    session_token: str
+    merchant_order_id: str
+    # None when ETpay's value is not a whole number: such a notification can never mark PAID.
+    merchant_amount: int | None
+    merchant_currency: str | None
+    payment_token: str | None
+    payment_status: Any = field(repr=False)
+    outcome: PaymentOutcome
+
+
+def read_session_token(token: str) -> str:
+    """The `session_token` claim of an *unverified* notification: only a lookup key."""
+    _check_shape(token)
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as error:
+        raise InvalidNotification(f"malformed token: {type(error).__name__}") from error
+    _check_header(header)
+    session_token = claims.get("session_token")
+    if not isinstance(session_token, str) or not TOKEN_PATTERN.match(session_token):
+        raise InvalidNotification("no usable session_token claim")
+    return session_token
+
+
+def verify_notification(token: str, signature_token: str) -> Notification:
+    """Verify the signature with the session's key and return the claims we act on."""
+    _check_shape(token)
+    try:
+        _check_header(jwt.get_unverified_header(token))
+        claims = jwt.decode(
+            token,
+            key=signature_token,
+            algorithms=[ALGORITHM],
+            leeway=IAT_LEEWAY_SECONDS,
+            options={"require": list(REQUIRED_CLAIMS), "verify_aud": False, "verify_iss": False},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidNotification(f"verification failed: {type(error).__name__}") from error
+    return _notification_from_claims(claims)
+
+
+def sign_notification(claims: Mapping[str, Any], signature_token: str, **header: Any) -> str:
+    """Sign claims the way ETpay does. For tests, fixtures and the local sandbox."""
+    return jwt.encode(dict(claims), signature_token, algorithm=ALGORITHM, headers=header or None)
+
+
+def _check_shape(token: Any) -> None:
+    if not isinstance(token, str) or len(token) > MAX_JWT_LENGTH or not JWT_SHAPE.match(token):
+        raise InvalidNotification("not a compact JWT")
+
+
+def _check_header(header: Mapping[str, Any]) -> None:
+    # Pin the algorithm before any key is chosen: `none`, RS/ES (public-key confusion) and
+    # anything else ETpay does not use are refused outright.
+    if header.get("alg") != ALGORITHM:
+        raise InvalidNotification("algorithm is not HS256")
+    # RFC 7515 4.1.11: a token with critical extensions we do not understand must be rejected.
+    if "crit" in header:
+        raise InvalidNotification("critical header extensions are not supported")
+
+
+def _notification_from_claims(claims: Mapping[str, Any]) -> Notification:
+    session_token = claims.get("session_token")
+    merchant_order_id = claims.get("merchant_order_id")
+    if not isinstance(session_token, str) or not isinstance(merchant_order_id, str):
+        raise InvalidNotification("session_token and merchant_order_id must be strings")
+    currency = claims.get("merchant_currency")
+    payment_token = claims.get("payment_token")
+    if payment_token is not None and not isinstance(payment_token, (str, int)):
+        payment_token = None
+    status = claims.get("payment_status")
+    return Notification(
+        session_token=session_token,
+        merchant_order_id=merchant_order_id,
+        merchant_amount=_whole_amount(claims.get("merchant_amount")),
+        # A currency claim that is present but not a string can never match: keep it as "".
+        merchant_currency=currency if currency is None or isinstance(currency, str) else "",
+        payment_token=str(payment_token)[:256] if payment_token is not None else None,
+        payment_status=status,
+        outcome=classify_payment_status(status),
+    )
+
+
+def _whole_amount(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        return int(value)
+    return None
+
+
+def token_from_body(body: str, content_type: str | None = None) -> str | None:
+    """Find the notification JWT in a webhook body, or None.
+
+    ETpay's documented handler reads JSON `{"payment": "<jwt>"}`; a form field `payment=<jwt>` and
+    a bare JWT body are accepted too, since the exact delivery format is not published.
+    """
+    text = body.strip()
+    if not text:
+        return None
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        token = value.get("payment") if isinstance(value, dict) else None
+        return token.strip() if isinstance(token, str) and token.strip() else None
+    if "=" in text or (content_type or "").lower().startswith("application/x-www-form-urlencoded"):
+        fields = parse_qs(text, keep_blank_values=False)
+        values = fields.get("payment", [])
+        return values[0].strip() if len(values) == 1 and values[0].strip() else None
+    return text if JWT_SHAPE.match(text) else None
