@@ -1,0 +1,65 @@
+"""The domain's failures. Each has a stable machine-readable `code`; HTTP status is mapped once,
+in `payments.http`. Messages are safe to show a caller: no secrets, tokens or payer data."""
+
+
+class PaymentsError(Exception):
+    code = "internal_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(PaymentsError):
+    code = "validation_error"
+
+    def __init__(self, fields: dict[str, str], message: str = "the request is invalid"):
+        super().__init__(message)
+        self.fields = fields
+
+
+class OrderAmountMismatch(PaymentsError):
+    code = "order_amount_mismatch"
+
+
+class OrderAlreadyPaid(PaymentsError):
+    code = "order_already_paid"
+
+
+class RequestInProgress(PaymentsError):
+    code = "request_in_progress"
+
+
+class OrderNotFound(PaymentsError):
+    code = "not_found"
+
+
+class NotificationRejected(PaymentsError):
+    """Every untrustworthy notification gets this one error, whatever the reason, so an attacker
+    learns nothing from the reply. The reason goes to the log only."""
+
+    code = "invalid_notification"
+
+    def __init__(self, reason: str):
+        super().__init__("the notification could not be verified")
+        self.reason = reason
+
+
+class EtpayFailed(PaymentsError):
+    code = "etpay_error"
+
+
+class EtpayTimedOut(PaymentsError):
+    code = "etpay_timeout"
+
+
+class ConfigurationUnavailable(PaymentsError):
+    code = "configuration_unavailable"
+
+
+class StorageUnavailable(PaymentsError):
+    """DynamoDB throttled or failed: nothing was half-written and the same call can be retried."""
+
+
+class ConcurrentUpdate(Exception):
+    """A conditional write lost a race. Internal: the service re-reads and decides again."""

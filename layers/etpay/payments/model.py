@@ -1,0 +1,140 @@
+"""Orders, their ETpay sessions, and the rules that move money state. Pure: no I/O here.
+
+An order has at most one live (PENDING) session. A session's outcome (PAID / FAILED) is final;
+PAID is final for the order. A new session is opened only after the current one FAILED.
+"""
+
+import enum
+from dataclasses import dataclass, field
+
+from etpay import Notification, PaymentOutcome
+from payments.errors import OrderAlreadyPaid, OrderAmountMismatch
+
+
+class Status(enum.StrEnum):
+    PENDING = "PENDING"
+    PAID = "PAID"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not Status.PENDING
+
+
+class ReviewReason(enum.StrEnum):
+    """Why a person must look at an order: money may have moved against our record."""
+
+    # A correctly signed notification disagrees with the stored order, amount or currency.
+    NOTIFICATION_MISMATCH = "notification_mismatch"
+    # ETpay reported paid for a session we had already recorded FAILED.
+    PAID_AFTER_FAILED = "paid_after_failed"
+    # ... and the order had already been paid through another session: refund one of them.
+    POSSIBLE_DOUBLE_PAYMENT = "possible_double_payment"
+
+
+@dataclass(frozen=True)
+class Order:
+    merchant_order_id: str
+    order_amount: int
+    currency: str
+    status: Status
+    session_token: str
+    payment_url: str
+    created_at: str
+    updated_at: str
+    payment_token: str | None = None
+    review_reasons: frozenset[ReviewReason] = frozenset()
+
+
+@dataclass(frozen=True)
+class PaymentSession:
+    session_token: str
+    merchant_order_id: str
+    order_amount: int
+    currency: str
+    # The key that verifies this session's notifications. Server-side only, never returned.
+    signature_token: str = field(repr=False)
+    status: Status = Status.PENDING
+    created_at: str = ""
+    updated_at: str = ""
+    payment_token: str | None = None
+
+
+class SessionPlan(enum.Enum):
+    REUSE = "reuse"  # the order is PENDING on a live session: hand it out again
+    OPEN = "open"  # no order yet, or its last session FAILED: ask ETpay for a new session
+
+
+def plan_session_request(order: Order | None, order_amount: int) -> SessionPlan:
+    if order is None:
+        return SessionPlan.OPEN
+    if order.order_amount != order_amount:
+        raise OrderAmountMismatch(f"order {order.merchant_order_id} exists with a different order_amount")
+    if order.status is Status.PAID:
+        raise OrderAlreadyPaid(f"order {order.merchant_order_id} is already paid")
+    if order.status is Status.PENDING:
+        return SessionPlan.REUSE
+    return SessionPlan.OPEN
+
+
+class NotificationAction(enum.Enum):
+    MARK_PAID = "mark_paid"
+    MARK_FAILED = "mark_failed"  # the session, and the order if this is its current session
+    RECORD_UNKNOWN = "record_unknown"  # no transition; kept for a status-API check
+    ALREADY_APPLIED = "already_applied"  # a re-delivery: answer as the first time
+    FLAG_FOR_REVIEW = "flag_for_review"
+    FAILED_AFTER_PAID = "failed_after_paid"  # keep PAID, tell a person
+    IGNORE = "ignore"  # nothing to do (an unknown status for a session already final)
+
+
+@dataclass(frozen=True)
+class NotificationDecision:
+    action: NotificationAction
+    reasons: frozenset[ReviewReason] = frozenset()
+    # For MARK_FAILED: whether the order follows its session to FAILED.
+    fail_order: bool = False
+
+
+def matches_session(notification: Notification, session: PaymentSession) -> bool:
+    """The verified claims must describe exactly the order this session was opened for."""
+    return (
+        notification.session_token == session.session_token
+        and notification.merchant_order_id == session.merchant_order_id
+        and notification.merchant_amount == session.order_amount
+        and notification.merchant_currency in (None, session.currency)
+    )
+
+
+def decide_notification(order: Order, session: PaymentSession, notification: Notification) -> NotificationDecision:
+    if not matches_session(notification, session):
+        return NotificationDecision(NotificationAction.FLAG_FOR_REVIEW, frozenset({ReviewReason.NOTIFICATION_MISMATCH}))
+    is_current = order.session_token == session.session_token
+    outcome = notification.outcome
+
+    if outcome is PaymentOutcome.UNKNOWN:
+        if session.status.is_final:
+            return NotificationDecision(NotificationAction.IGNORE)
+        return NotificationDecision(NotificationAction.RECORD_UNKNOWN)
+
+    if outcome is PaymentOutcome.PAID:
+        if session.status is Status.PAID:
+            return NotificationDecision(NotificationAction.ALREADY_APPLIED)
+        if session.status is Status.PENDING and is_current and order.status is Status.PENDING:
+            return NotificationDecision(NotificationAction.MARK_PAID)
+        # The session was recorded FAILED (or, against our own invariant, is PENDING without
+        # being the order's live one): money may have moved against our record. Keep the
+        # record; a person decides.
+        reasons = {ReviewReason.PAID_AFTER_FAILED}
+        if order.status is Status.PAID:
+            reasons.add(ReviewReason.POSSIBLE_DOUBLE_PAYMENT)
+        return NotificationDecision(NotificationAction.FLAG_FOR_REVIEW, frozenset(reasons))
+
+    # PaymentOutcome.FAILED
+    if session.status is Status.FAILED:
+        return NotificationDecision(NotificationAction.ALREADY_APPLIED)
+    if session.status is Status.PAID:
+        return NotificationDecision(NotificationAction.FAILED_AFTER_PAID)
+    return NotificationDecision(
+        NotificationAction.MARK_FAILED,
+        fail_order=is_current and order.status is Status.PENDING,
+    )

@@ -1,0 +1,21 @@
+"""Logger and metrics shared by the domain. Metric names are the alarms' contract: keep them stable."""
+
+from aws_lambda_powertools import Logger, Metrics
+
+logger = Logger(child=True)
+metrics = Metrics()
+
+SESSION_CREATED = "SessionCreated"
+SESSION_REUSED = "SessionReused"
+ORDER_PAID = "OrderPaid"
+SESSION_FAILED = "SessionFailed"
+NOTIFICATION_REJECTED = "NotificationRejected"
+NOTIFICATION_DUPLICATE = "NotificationDuplicate"
+NOTIFICATION_UNKNOWN_STATUS = "NotificationUnknownStatus"
+NOTIFICATION_MISMATCH = "NotificationMismatch"
+PAID_AFTER_FAILED = "PaidAfterFailed"
+POSSIBLE_DOUBLE_PAYMENT = "PossibleDoublePayment"
+FAILED_AFTER_PAID = "FailedAfterPaid"
+ORDER_FLAGGED_FOR_REVIEW = "OrderFlaggedForReview"
+ETPAY_ERROR = "EtpayError"
+ETPAY_TIMEOUT = "EtpayTimeout"

@@ -1,0 +1,153 @@
+"""Validation of what the merchant's backend sends us. Every problem is reported by field name;
+values are never echoed back (they may be payer data such as a RUT)."""
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from etpay.credentials import is_allowed_url
+from payments.errors import ValidationFailed
+
+ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+BANK_CODE_PATTERN = re.compile(r"^[A-Za-z]{2}_[A-Za-z0-9_]{1,32}$")
+# Chilean RUT without dots or hyphen: body digits then the check digit (0-9 or K), e.g. 111111111.
+RUT_PATTERN = re.compile(r"^[0-9]{7,8}[0-9Kk]$")
+MAX_EMAIL_LENGTH = 254
+MAX_URL_LENGTH = 2048
+MAX_METADATA_ITEMS = 10
+MAX_METADATA_NAME_LENGTH = 64
+MAX_METADATA_VALUE_LENGTH = 256
+METADATA_KEYS = frozenset({"name", "value", "show"})
+
+REQUIRED_FIELDS = ("merchant_order_id", "order_amount")
+OPTIONAL_FIELDS = (
+    "customer_email",
+    "metadata",
+    "user_bank_code",
+    "user_rut",
+    "is_rut_block",
+    "payment_completed_url",
+    "payment_cancellation_url",
+)
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    merchant_order_id: str
+    order_amount: int
+    customer_email: str | None = None
+    metadata: list[dict[str, Any]] | None = None
+    user_bank_code: str | None = None
+    user_rut: str | None = field(default=None, repr=False)
+    is_rut_block: bool | None = None
+    payment_completed_url: str | None = None
+    payment_cancellation_url: str | None = None
+
+
+def is_valid_order_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(ORDER_ID_PATTERN.match(value))
+
+
+def require_order_id(value: Any) -> str:
+    if not is_valid_order_id(value):
+        raise ValidationFailed({"merchant_order_id": "must be 1 to 64 characters of A-Z a-z 0-9 - _"})
+    return value
+
+
+def parse_json_object(body: str | None) -> dict[str, Any]:
+    if not body:
+        raise ValidationFailed({"body": "must be a JSON object"}, "the request body is empty")
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise ValidationFailed({"body": "must be a JSON object"}, "the request body is not JSON") from None
+    if not isinstance(value, dict):
+        raise ValidationFailed({"body": "must be a JSON object"})
+    return value
+
+
+def parse_session_start(payload: dict[str, Any], max_order_amount: int) -> SessionStart:
+    errors: dict[str, str] = {}
+    for name in sorted(set(payload) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)):
+        errors[name[:64]] = "unknown field"
+
+    if not is_valid_order_id(payload.get("merchant_order_id")):
+        errors["merchant_order_id"] = "required: 1 to 64 characters of A-Z a-z 0-9 - _"
+
+    amount = payload.get("order_amount")
+    # JSON integers only: 10.0, "10" and true are refused, so no amount is ever guessed.
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        errors["order_amount"] = "required: a JSON integer"
+    elif not 1 <= amount <= max_order_amount:
+        errors["order_amount"] = f"must be between 1 and {max_order_amount}"
+
+    checks = {
+        "customer_email": _check_email,
+        "metadata": _check_metadata,
+        "user_bank_code": _pattern_check(BANK_CODE_PATTERN, "a bank code such as cl_estado"),
+        "user_rut": _pattern_check(RUT_PATTERN, "a RUT without dots or hyphen, e.g. 111111111"),
+        "is_rut_block": _check_bool,
+        "payment_completed_url": _check_url,
+        "payment_cancellation_url": _check_url,
+    }
+    for name, check in checks.items():
+        if payload.get(name) is not None:
+            problem = check(payload[name])
+            if problem:
+                errors[name] = problem
+
+    if errors:
+        raise ValidationFailed(errors)
+    return SessionStart(
+        merchant_order_id=payload["merchant_order_id"],
+        order_amount=amount,
+        **{name: payload.get(name) for name in OPTIONAL_FIELDS},
+    )
+
+
+def _check_email(value: Any) -> str | None:
+    if not isinstance(value, str) or len(value) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(value):
+        return "must be an email address"
+    return None
+
+
+def _check_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _check_url(value: Any) -> str | None:
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not is_allowed_url(value):
+        return "must be an https URL (http only for localhost)"
+    return None
+
+
+def _pattern_check(pattern: re.Pattern[str], description: str):
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str) or not pattern.match(value):
+            return f"must be {description}"
+        return None
+
+    return check
+
+
+def _check_metadata(value: Any) -> str | None:
+    problem = (
+        f"must be a list of at most {MAX_METADATA_ITEMS} objects "
+        f"{{name: string (1-{MAX_METADATA_NAME_LENGTH}), value: string "
+        f"(0-{MAX_METADATA_VALUE_LENGTH}), show: boolean}}"
+    )
+    if not isinstance(value, list) or len(value) > MAX_METADATA_ITEMS:
+        return problem
+    for item in value:
+        if not isinstance(item, dict) or set(item) != METADATA_KEYS:
+            return problem
+        name, text, show = item["name"], item["value"], item["show"]
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_METADATA_NAME_LENGTH:
+            return problem
+        if not isinstance(text, str) or len(text) > MAX_METADATA_VALUE_LENGTH:
+            return problem
+        if not isinstance(show, bool):
+            return problem
+    return None

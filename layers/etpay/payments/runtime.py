@@ -1,0 +1,26 @@
+"""Builds the service once per Lambda execution environment, so warm invocations reuse the
+DynamoDB client, the ETpay connection pool and the cached secret."""
+
+import functools
+
+from etpay import EtpayClient
+from payments.credentials import load_credentials
+from payments.repository import OrderRepository
+from payments.service import PaymentsService
+from payments.settings import get_settings
+
+
+@functools.cache
+def payments_service() -> PaymentsService:
+    settings = get_settings()
+    return PaymentsService(
+        repository=OrderRepository(settings.table_name),
+        settings=settings,
+        etpay_client=lambda: EtpayClient(load_credentials(settings.etpay_secret_id)),
+    )
+
+
+def reset() -> None:
+    """Forget everything built from the environment (tests change it between cases)."""
+    payments_service.cache_clear()
+    get_settings.cache_clear()

@@ -1,0 +1,271 @@
+"""The payments use cases: open (or reuse) an ETpay session for an order, read an order, and apply
+ETpay's notifications. Knows nothing of API Gateway; speaks to ETpay and DynamoDB only through
+`etpay` and `payments.repository`."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from etpay import (
+    EtpayClient,
+    EtpayResponseError,
+    EtpayTimeout,
+    EtpayUnavailable,
+    InvalidNotification,
+    SessionRequest,
+    read_session_token,
+    verify_notification,
+)
+from etpay.notification import describe_payment_status
+from payments import observability as obs
+from payments.errors import (
+    ConcurrentUpdate,
+    EtpayFailed,
+    EtpayTimedOut,
+    NotificationRejected,
+    OrderNotFound,
+    RequestInProgress,
+    StorageUnavailable,
+)
+from payments.model import (
+    NotificationAction,
+    Order,
+    PaymentSession,
+    ReviewReason,
+    SessionPlan,
+    Status,
+    decide_notification,
+    plan_session_request,
+)
+from payments.repository import OrderRepository
+from payments.requests import SessionStart
+from payments.settings import MAX_DECISION_ATTEMPTS, Settings
+
+logger = obs.logger
+metrics = obs.metrics
+
+REVIEW_METRICS = {
+    ReviewReason.NOTIFICATION_MISMATCH: obs.NOTIFICATION_MISMATCH,
+    ReviewReason.PAID_AFTER_FAILED: obs.PAID_AFTER_FAILED,
+    ReviewReason.POSSIBLE_DOUBLE_PAYMENT: obs.POSSIBLE_DOUBLE_PAYMENT,
+}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    order: Order
+    created: bool  # True: a new ETpay session was opened by this call
+
+
+@dataclass(frozen=True)
+class NotificationResult:
+    merchant_order_id: str
+    action: NotificationAction
+
+
+def _count(name: str) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+class PaymentsService:
+    def __init__(
+        self,
+        repository: OrderRepository,
+        settings: Settings,
+        etpay_client: Callable[[], EtpayClient],
+        clock: Callable[[], str] = utc_now,
+    ):
+        self._repository = repository
+        self._settings = settings
+        # A factory, not a client: credentials are only read when ETpay is really needed.
+        self._etpay_client = etpay_client
+        self._clock = clock
+
+    # -- POST /sessions ------------------------------------------------------------------------
+    def start_session(self, request: SessionStart, notification_url: str | None) -> SessionResult:
+        order_id = request.merchant_order_id
+        order = self._repository.get_order(order_id)
+        if plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
+            _count(obs.SESSION_REUSED)
+            return SessionResult(order, created=False)
+
+        # Read the credentials before claiming, so a missing secret leaves no trace behind.
+        client = self._etpay_client()
+        claim_id = uuid.uuid4().hex
+        if not self._repository.claim_order(order_id, claim_id):
+            return self._answer_for_busy_order(request)
+        try:
+            # Between our read and our claim another invocation may have finished: decide again.
+            order = self._repository.get_order(order_id)
+            if plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
+                self._repository.release_claim(order_id, claim_id)
+                return SessionResult(order, created=False)
+            created = self._ask_etpay(client, request, notification_url)
+        except BaseException:
+            self._repository.release_claim(order_id, claim_id)
+            raise
+
+        now = self._clock()
+        new_order = Order(
+            merchant_order_id=order_id,
+            order_amount=request.order_amount,
+            currency=self._settings.currency,
+            status=Status.PENDING,
+            session_token=created.token,
+            payment_url=client.credentials.funnel_url(created.token),
+            created_at=order.created_at if order else now,
+            updated_at=now,
+        )
+        session = PaymentSession(
+            session_token=created.token,
+            merchant_order_id=order_id,
+            order_amount=request.order_amount,
+            currency=self._settings.currency,
+            signature_token=created.signature_token,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            self._repository.open_session(new_order, session, claim_id, replaces=order.session_token if order else None)
+        except ConcurrentUpdate:
+            # Our claim expired and another invocation took over; the session we just opened was
+            # never shown to anyone, so no money can move through it.
+            logger.warning("session claim lost while opening a session")
+            return self._answer_for_busy_order(request)
+        except BaseException:
+            self._repository.release_claim(order_id, claim_id)
+            raise
+        _count(obs.SESSION_CREATED)
+        logger.info("payment session opened", extra={"order_status": Status.PENDING.value})
+        return SessionResult(new_order, created=True)
+
+    def _answer_for_busy_order(self, request: SessionStart) -> SessionResult:
+        order = self._repository.get_order(request.merchant_order_id)
+        if plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
+            return SessionResult(order, created=False)
+        raise RequestInProgress(f"a session for order {request.merchant_order_id} is being created; retry shortly")
+
+    def _ask_etpay(self, client: EtpayClient, request: SessionStart, notification_url: str | None):
+        settings = self._settings
+        etpay_request = SessionRequest(
+            merchant_order_id=request.merchant_order_id,
+            order_amount=request.order_amount,
+            payment_webhook_url=notification_url,
+            payment_completed_url=request.payment_completed_url or settings.default_success_url,
+            payment_cancellation_url=(request.payment_cancellation_url or settings.default_cancellation_url),
+            customer_email=request.customer_email,
+            metadata=request.metadata,
+            user_bank_code=request.user_bank_code,
+            user_rut=request.user_rut,
+            is_rut_block=request.is_rut_block,
+        )
+        try:
+            return client.initialize_session(etpay_request)
+        except EtpayTimeout as error:
+            _count(obs.ETPAY_TIMEOUT)
+            logger.error("ETpay session creation timed out", extra={"problem": str(error)})
+            raise EtpayTimedOut("ETpay did not answer in time; retry the request") from None
+        except (EtpayUnavailable, EtpayResponseError) as error:
+            _count(obs.ETPAY_ERROR)
+            logger.error(
+                "ETpay session creation failed",
+                extra={"problem": str(error), "etpay_status": getattr(error, "status", None)},
+            )
+            raise EtpayFailed("ETpay could not create the payment session; retry the request") from None
+
+    # -- GET /orders/{id} ----------------------------------------------------------------------
+    def get_order(self, merchant_order_id: str) -> Order:
+        order = self._repository.get_order(merchant_order_id)
+        if order is None:
+            raise OrderNotFound(f"no order {merchant_order_id}")
+        return order
+
+    # -- POST /notifications -------------------------------------------------------------------
+    def apply_notification(self, token: str) -> NotificationResult:
+        try:
+            session_token = read_session_token(token)
+        except InvalidNotification as error:
+            raise self._rejected(error.reason) from None
+        session = self._repository.get_session(session_token)
+        if session is None:
+            raise self._rejected("unknown session")
+        try:
+            notification = verify_notification(token, session.signature_token)
+        except InvalidNotification as error:
+            raise self._rejected(error.reason) from None
+
+        logger.append_keys(merchant_order_id=session.merchant_order_id)
+        for _ in range(MAX_DECISION_ATTEMPTS):
+            # Fresh, consistent reads each attempt: a lost race is decided again on what won.
+            session = self._repository.get_session(session_token) or session
+            order = self._repository.get_order(session.merchant_order_id)
+            if order is None:
+                raise self._rejected("session without order")
+            decision = decide_notification(order, session, notification)
+            try:
+                self._apply(decision, order, session, notification)
+            except ConcurrentUpdate:
+                logger.info("notification lost a race; deciding again")
+                continue
+            return NotificationResult(order.merchant_order_id, decision.action)
+        # Still contended after several fresh decisions: let ETpay deliver again later.
+        raise StorageUnavailable("the order is busy; deliver the notification again")
+
+    def _apply(self, decision, order: Order, session: PaymentSession, notification) -> None:
+        action = decision.action
+        now = self._clock()
+        if action is NotificationAction.MARK_PAID:
+            self._repository.mark_paid(order, session, notification.payment_token, now)
+            _count(obs.ORDER_PAID)
+            logger.info("order paid", extra={"order_status": Status.PAID.value})
+        elif action is NotificationAction.MARK_FAILED:
+            self._repository.mark_failed(order, session, notification.payment_token, now, decision.fail_order)
+            _count(obs.SESSION_FAILED)
+            logger.info(
+                "payment session failed",
+                extra={"order_failed": decision.fail_order, "order_status": order.status.value},
+            )
+        elif action is NotificationAction.RECORD_UNKNOWN:
+            self._repository.record_unknown_status(session, describe_payment_status(notification.payment_status), now)
+            _count(obs.NOTIFICATION_UNKNOWN_STATUS)
+            logger.warning(
+                "notification with an unknown payment_status kept for checking",
+                extra={"payment_status": describe_payment_status(notification.payment_status)},
+            )
+        elif action is NotificationAction.FLAG_FOR_REVIEW:
+            new_reasons = decision.reasons - order.review_reasons
+            if new_reasons:
+                self._repository.flag_for_review(order, new_reasons, now)
+                _count(obs.ORDER_FLAGGED_FOR_REVIEW)
+            for reason in decision.reasons:
+                _count(REVIEW_METRICS[reason])
+            logger.error(
+                "order flagged for review",
+                extra={
+                    "review_reasons": sorted(reason.value for reason in decision.reasons),
+                    "order_status": order.status.value,
+                    "session_status": session.status.value,
+                },
+            )
+        elif action is NotificationAction.FAILED_AFTER_PAID:
+            _count(obs.FAILED_AFTER_PAID)
+            logger.error(
+                "failed notification for a paid session; state kept",
+                extra={"order_status": order.status.value},
+            )
+        elif action is NotificationAction.ALREADY_APPLIED:
+            _count(obs.NOTIFICATION_DUPLICATE)
+            logger.info("notification already applied")
+
+    @staticmethod
+    def _rejected(reason: str) -> NotificationRejected:
+        _count(obs.NOTIFICATION_REJECTED)
+        logger.warning("notification rejected", extra={"reason": reason})
+        return NotificationRejected(reason)

@@ -1,0 +1,73 @@
+"""Deployment settings, parsed once per process from the environment, and the service's tunables.
+
+Every tunable lives here, so it can be found and changed in one place.
+"""
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from payments.errors import ConfigurationUnavailable
+
+# Secrets Manager is read at most once per this many seconds per warm Lambda: a rotated secret
+# is picked up within five minutes, with no Secrets Manager call per request.
+SECRET_MAX_AGE_SECONDS = 300
+# A POST /sessions claims the order for this long while it talks to ETpay. It must outlast the
+# slowest ETpay call plus our own writes (the function times out at 20 s), so a live claim is
+# never taken over; a claim left by a crashed invocation frees itself after this.
+SESSION_CLAIM_SECONDS = 60
+# DynamoDB client: fail fast, let the caller retry rather than hold API Gateway's 29 s.
+DYNAMODB_CONNECT_TIMEOUT_SECONDS = 2
+DYNAMODB_READ_TIMEOUT_SECONDS = 3
+DYNAMODB_MAX_ATTEMPTS = 3
+# A lost conditional write is re-decided from fresh state at most this many times.
+MAX_DECISION_ATTEMPTS = 4
+# Bodies bigger than these are not requests we make sense of.
+MAX_SESSION_BODY_BYTES = 16 * 1024
+MAX_NOTIFICATION_BODY_BYTES = 16 * 1024
+# What a client is told to wait before retrying a transient failure.
+RETRY_AFTER_SECONDS = 1
+# ETpay publishes no limits; a reseller lists CLP 1 to 7,000,000.
+DEFAULT_MAX_ORDER_AMOUNT = 7_000_000
+DEFAULT_CURRENCY = "CLP"
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    stage: str
+    currency: str
+    max_order_amount: int
+    etpay_secret_id: str | None
+    default_success_url: str | None
+    default_cancellation_url: str | None
+    notification_url: str | None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> "Settings":
+        table_name = environ.get("TABLE_NAME", "").strip()
+        if not table_name:
+            raise ConfigurationUnavailable("the service is not configured (TABLE_NAME)")
+        raw_max = environ.get("MAX_ORDER_AMOUNT", "").strip() or str(DEFAULT_MAX_ORDER_AMOUNT)
+        if not raw_max.isdigit() or int(raw_max) < 1:
+            raise ConfigurationUnavailable("the service is not configured (MAX_ORDER_AMOUNT)")
+        return cls(
+            table_name=table_name,
+            stage=environ.get("STAGE", "sandbox").strip() or "sandbox",
+            currency=environ.get("CURRENCY", "").strip() or DEFAULT_CURRENCY,
+            max_order_amount=int(raw_max),
+            etpay_secret_id=_optional(environ, "ETPAY_SECRET_ID"),
+            default_success_url=_optional(environ, "DEFAULT_SUCCESS_URL"),
+            default_cancellation_url=_optional(environ, "DEFAULT_CANCELLATION_URL"),
+            notification_url=_optional(environ, "NOTIFICATION_URL"),
+        )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings.from_environment(os.environ)
+
+
+def _optional(environ: Mapping[str, str], name: str) -> str | None:
+    return environ.get(name, "").strip() or None
