@@ -135,6 +135,9 @@ class EtpayClient:
                 redirect=False,
                 preload_content=False,
             )
+        except urllib3.exceptions.NewConnectionError as error:
+            # urllib3 files "connection refused" under ConnectTimeoutError; it is not a timeout.
+            raise EtpayUnavailable(f"ETpay unreachable on {path}: {type(error).__name__}") from error
         except (urllib3.exceptions.TimeoutError, TimeoutError) as error:
             raise EtpayTimeout(f"ETpay did not answer {path} in time") from error
         except urllib3.exceptions.HTTPError as error:
