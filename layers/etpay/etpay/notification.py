@@ -106,7 +106,7 @@ def verify_notification(token: str, signature_token: str) -> Notification:
         )
     except jwt.PyJWTError as error:
         raise InvalidNotification(f"verification failed: {type(error).__name__}") from error
-    return _notification_from_claims(claims)
+    return payment_from_record(claims)
 
 
 def sign_notification(claims: Mapping[str, Any], signature_token: str, **header: Any) -> str:
@@ -129,8 +129,12 @@ def _check_header(header: Mapping[str, Any]) -> None:
         raise InvalidNotification("critical header extensions are not supported")
 
 
-def _notification_from_claims(claims: Mapping[str, Any]) -> Notification:
-    session_token = claims.get("session_token")
+def payment_from_record(claims: Mapping[str, Any], session_token: str | None = None) -> Notification:
+    """The fields we act on, from verified JWT claims or from a `check_payment_status` record
+    (same field names). `session_token` fills in a status record that omits it."""
+    if not isinstance(claims, Mapping):
+        raise InvalidNotification("payment record is not an object")
+    session_token = claims.get("session_token", session_token)
     merchant_order_id = claims.get("merchant_order_id")
     if not isinstance(session_token, str) or not isinstance(merchant_order_id, str):
         raise InvalidNotification("session_token and merchant_order_id must be strings")

@@ -4,6 +4,9 @@ One table, one string key `pk`, three kinds of item:
   ORDER#<merchant_order_id>   the order: amount, status, its current session, review flags
   SESSION#<session_token>     one ETpay session: its signature_token and its own outcome
   CLAIM#<merchant_order_id>   short-lived: "an invocation is asking ETpay for a session"
+A PENDING session also carries `pending_check` / `pending_since`, the keys of the sparse index
+PENDING_INDEX; settling the session removes them, so the index holds exactly the sessions that
+reconciliation may still need to ask ETpay about.
 Every state change is a conditional write, and changes that touch an order and a session are
 one transaction, so a crash or a lost race never leaves half a transition behind.
 """
@@ -33,6 +36,8 @@ logger = Logger(child=True)
 ORDER_PREFIX = "ORDER#"
 SESSION_PREFIX = "SESSION#"
 CLAIM_PREFIX = "CLAIM#"
+PENDING_INDEX = "PendingSessions"
+PENDING_PARTITION = "PENDING"
 CONDITION_FAILED_CODES = frozenset({"ConditionalCheckFailedException"})
 # Lost to another writer on the same items: decide again from fresh state.
 RACE_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
@@ -245,6 +250,18 @@ class OrderRepository:
             ),
         )
 
+    def pending_sessions(self, created_before: str, limit: int) -> list[str]:
+        """Tokens of sessions still PENDING that were opened before `created_before`, oldest first."""
+        response = self._call(
+            "query",
+            TableName=self._table,
+            IndexName=PENDING_INDEX,
+            KeyConditionExpression="pending_check = :pending AND pending_since < :cutoff",
+            ExpressionAttributeValues=_values(pending=PENDING_PARTITION, cutoff=created_before),
+            Limit=limit,
+        )
+        return [_from_item(item)["pk"].removeprefix(SESSION_PREFIX) for item in response.get("Items", [])]
+
     # -- item shapes -------------------------------------------------------------------------
     @staticmethod
     def _order_item(order: Order) -> dict[str, Any]:
@@ -278,6 +295,8 @@ class OrderRepository:
                 "status": session.status.value,
                 "created_at": session.created_at,
                 "updated_at": session.updated_at,
+                "pending_check": PENDING_PARTITION if session.status is Status.PENDING else None,
+                "pending_since": session.created_at if session.status is Status.PENDING else None,
             }
         )
 
@@ -293,7 +312,8 @@ class OrderRepository:
             "Update": {
                 "TableName": self._table,
                 "Key": _to_item({"pk": SESSION_PREFIX + session.session_token}),
-                "UpdateExpression": "SET " + assignments,
+                # Leaving the pending index: reconciliation has nothing more to ask about it.
+                "UpdateExpression": "SET " + assignments + " REMOVE pending_check, pending_since",
                 # A final outcome never changes.
                 "ConditionExpression": "#status = :pending",
                 "ExpressionAttributeNames": STATUS_NAME,

@@ -5,17 +5,21 @@ ETpay's notifications. Knows nothing of API Gateway; speaks to ETpay and DynamoD
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from etpay import (
     EtpayClient,
+    EtpayError,
     EtpayResponseError,
     EtpayTimeout,
     EtpayUnavailable,
     InvalidNotification,
+    Notification,
+    PaymentOutcome,
     SessionRequest,
+    payment_from_record,
     read_session_token,
     verify_notification,
 )
@@ -54,8 +58,13 @@ REVIEW_METRICS = {
 }
 
 
+def iso_utc(moment: datetime) -> str:
+    """Timestamps are ISO 8601 UTC strings, so they sort (and compare in DynamoDB) as text."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,27 @@ class SessionResult:
 class NotificationResult:
     merchant_order_id: str
     action: NotificationAction
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    paid: int = 0
+    failed: int = 0
+    still_pending: int = 0
+    flagged: int = 0
+    errors: int = 0
+    deferred: int = 0
+
+    def record(self, action: NotificationAction) -> None:
+        if action is NotificationAction.MARK_PAID:
+            self.paid += 1
+        elif action is NotificationAction.MARK_FAILED:
+            self.failed += 1
+        elif action is NotificationAction.FLAG_FOR_REVIEW:
+            self.flagged += 1
+        elif action is NotificationAction.RECORD_UNKNOWN:
+            self.still_pending += 1
 
 
 def _count(name: str) -> None:
@@ -202,9 +232,13 @@ class PaymentsService:
             raise self._rejected(error.reason) from None
 
         logger.append_keys(merchant_order_id=session.merchant_order_id)
+        return self._apply_verified(session, notification)
+
+    def _apply_verified(self, session: PaymentSession, notification: Notification) -> NotificationResult:
+        """Apply a trusted payment result (a verified JWT, or ETpay's own status API answer)."""
         for _ in range(MAX_DECISION_ATTEMPTS):
             # Fresh, consistent reads each attempt: a lost race is decided again on what won.
-            session = self._repository.get_session(session_token) or session
+            session = self._repository.get_session(session.session_token) or session
             order = self._repository.get_order(session.merchant_order_id)
             if order is None:
                 raise self._rejected("session without order")
@@ -212,11 +246,62 @@ class PaymentsService:
             try:
                 self._apply(decision, order, session, notification)
             except ConcurrentUpdate:
-                logger.info("notification lost a race; deciding again")
+                logger.info("payment result lost a race; deciding again")
                 continue
             return NotificationResult(order.merchant_order_id, decision.action)
-        # Still contended after several fresh decisions: let ETpay deliver again later.
+        # Still contended after several fresh decisions: let the sender try again later.
         raise StorageUnavailable("the order is busy; deliver the notification again")
+
+    # -- scheduled reconciliation ------------------------------------------------------------------
+    def reconcile(self, older_than_seconds: int, limit: int, has_time: Callable[[], bool]) -> "ReconcileReport":
+        """Ask ETpay about sessions still PENDING after `older_than_seconds` (at most `limit` per
+        run) and apply its answers through the same conditional transitions as notifications."""
+        cutoff = iso_utc(datetime.now(UTC) - timedelta(seconds=older_than_seconds))
+        report = ReconcileReport()
+        tokens = self._repository.pending_sessions(cutoff, limit)
+        if not tokens:
+            return report
+        client = self._etpay_client()
+        for session_token in tokens:
+            if not has_time():
+                report.deferred += 1
+                continue
+            session = self._repository.get_session(session_token)
+            if session is None or session.status is not Status.PENDING:
+                continue
+            report.checked += 1
+            try:
+                records = client.check_payment_status(session_token=session_token)
+            except EtpayError as error:
+                report.errors += 1
+                logger.warning("ETpay status check failed", extra={"problem": str(error)})
+                if isinstance(error, EtpayTimeout):
+                    break  # ETpay is slow: leave the rest for the next run
+                continue
+            result = self._status_result(session, records)
+            if result is None:
+                report.still_pending += 1
+                continue
+            applied = self._apply_verified(session, result)
+            report.record(applied.action)
+        return report
+
+    @staticmethod
+    def _status_result(session: PaymentSession, records: list[dict]) -> Notification | None:
+        """The decisive record of ETpay's answer for this session: paid beats failed beats unknown."""
+        results = []
+        for record in records:
+            try:
+                result = payment_from_record(record, session_token=session.session_token)
+            except InvalidNotification:
+                continue
+            if result.session_token == session.session_token:
+                results.append(result)
+        for outcome in (PaymentOutcome.PAID, PaymentOutcome.FAILED, PaymentOutcome.UNKNOWN):
+            for result in results:
+                if result.outcome is outcome:
+                    return result
+        return None
 
     def _apply(self, decision, order: Order, session: PaymentSession, notification) -> None:
         action = decision.action

@@ -31,6 +31,13 @@ RETRY_AFTER_SECONDS = 1
 # ETpay publishes no limits; a reseller lists CLP 1 to 7,000,000.
 DEFAULT_MAX_ORDER_AMOUNT = 7_000_000
 DEFAULT_CURRENCY = "CLP"
+# Reconciliation: ETpay publishes no session expiry nor notification retry schedule, so a session
+# still PENDING this long after it opened is asked about with the status API.
+DEFAULT_RECONCILE_AFTER_SECONDS = 15 * 60
+# At most this many sessions per scheduled run: bounded work and bounded ETpay load.
+DEFAULT_RECONCILE_BATCH_SIZE = 50
+# A run stops starting new checks when less than this is left of the Lambda timeout.
+RECONCILE_TIME_RESERVE_MS = 15_000
 
 
 @dataclass(frozen=True)
@@ -43,24 +50,27 @@ class Settings:
     default_success_url: str | None
     default_cancellation_url: str | None
     notification_url: str | None
+    reconcile_after_seconds: int = DEFAULT_RECONCILE_AFTER_SECONDS
+    reconcile_batch_size: int = DEFAULT_RECONCILE_BATCH_SIZE
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> "Settings":
         table_name = environ.get("TABLE_NAME", "").strip()
         if not table_name:
             raise ConfigurationUnavailable("the service is not configured (TABLE_NAME)")
-        raw_max = environ.get("MAX_ORDER_AMOUNT", "").strip() or str(DEFAULT_MAX_ORDER_AMOUNT)
-        if not raw_max.isdigit() or int(raw_max) < 1:
-            raise ConfigurationUnavailable("the service is not configured (MAX_ORDER_AMOUNT)")
         return cls(
             table_name=table_name,
             stage=environ.get("STAGE", "sandbox").strip() or "sandbox",
             currency=environ.get("CURRENCY", "").strip() or DEFAULT_CURRENCY,
-            max_order_amount=int(raw_max),
+            max_order_amount=_positive_int(environ, "MAX_ORDER_AMOUNT", DEFAULT_MAX_ORDER_AMOUNT),
             etpay_secret_id=_optional(environ, "ETPAY_SECRET_ID"),
             default_success_url=_optional(environ, "DEFAULT_SUCCESS_URL"),
             default_cancellation_url=_optional(environ, "DEFAULT_CANCELLATION_URL"),
             notification_url=_optional(environ, "NOTIFICATION_URL"),
+            reconcile_after_seconds=_positive_int(
+                environ, "RECONCILE_AFTER_SECONDS", DEFAULT_RECONCILE_AFTER_SECONDS
+            ),
+            reconcile_batch_size=_positive_int(environ, "RECONCILE_BATCH_SIZE", DEFAULT_RECONCILE_BATCH_SIZE),
         )
 
 
@@ -71,3 +81,10 @@ def get_settings() -> Settings:
 
 def _optional(environ: Mapping[str, str], name: str) -> str | None:
     return environ.get(name, "").strip() or None
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationUnavailable(f"the service is not configured ({name})")
+    return int(raw)
