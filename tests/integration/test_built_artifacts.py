@@ -1,0 +1,194 @@
+"""Loads what `sam build` produced the way Lambda does, and invokes each function with its event
+from events/. A packaging mistake (a module left out of the layer, a missing dependency, a wrong
+handler path) fails here.
+
+Each function runs in a fresh python3.13 process whose path is only: the function's directory,
+the layer's `python/` directory (Lambda's /opt/python), and the libraries Lambda's Python runtime
+itself provides (boto3 and its dependencies). AWS is a moto server on 127.0.0.1, reached through
+AWS_ENDPOINT_URL exactly as `sam local invoke --env-vars` would point the functions at it.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from local.examples import (
+    EXAMPLE_AMOUNT,
+    EXAMPLE_ORDER_ID,
+    EXAMPLE_SESSION_TOKEN,
+    EXAMPLE_SIGNATURE_TOKEN,
+)
+from local.template import ROOT, table_definitions
+from payments.model import Order, PaymentSession, Status
+from payments.repository import OrderRepository
+
+pytestmark = pytest.mark.built
+
+BUILD_DIR = Path(os.environ.get("BUILD_DIR", ROOT / ".aws-sam" / "build"))
+# What Lambda's python3.13 runtime ships besides the standard library.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
+RUNNER = """
+import json, sys
+function_dir, layer_dir, runtime_dir, event_path = sys.argv[1:5]
+sys.path[:0] = [function_dir, layer_dir]
+sys.path.append(runtime_dir)
+import app, payments, etpay, jwt, aws_lambda_powertools
+
+class Context:
+    function_name = "built"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:built"
+    aws_request_id = "built-request"
+
+result = app.lambda_handler(json.load(open(event_path)), Context())
+origins = {m.__name__: m.__file__ for m in (app, payments, etpay, jwt, aws_lambda_powertools)}
+print("RESULT " + json.dumps({"response": result, "origins": origins}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def built():
+    if not (BUILD_DIR / "template.yaml").exists():
+        pytest.fail(f"no sam build output in {BUILD_DIR}: run `make build` (make test does it)")
+    return BUILD_DIR
+
+
+@pytest.fixture(scope="module")
+def runtime_dir(tmp_path_factory):
+    """Only the packages Lambda's runtime provides, linked from this venv."""
+    target = tmp_path_factory.mktemp("lambda-runtime")
+    site = Path(sysconfig.get_paths()["purelib"])
+    for name in RUNTIME_PACKAGES:
+        (target / name).symlink_to(site / name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def moto_server():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def deployed(moto_server, sandbox, monkeypatch):
+    """A table, the secret and the example session, in the moto server."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    table = f"built-{os.getpid()}-{free_port()}"
+    dynamodb = boto3.client("dynamodb")
+    for definition in table_definitions().values():
+        dynamodb.create_table(TableName=table, **definition)
+    secret_id = f"etpay/{table}"
+    boto3.client("secretsmanager").create_secret(Name=secret_id, SecretString=json.dumps(sandbox.credentials()))
+    return {"table": table, "secret_id": secret_id, "endpoint": moto_server}
+
+
+def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": deployed["endpoint"],
+        "TABLE_NAME": deployed["table"],
+        "ETPAY_SECRET_ID": deployed["secret_id"],
+        "STAGE": "sandbox",
+        "CURRENCY": "CLP",
+        "MAX_ORDER_AMOUNT": "7000000",
+        "POWERTOOLS_SERVICE_NAME": function,
+        "POWERTOOLS_METRICS_NAMESPACE": "EtpayPaymentsBuilt",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "NOTIFICATION_URL": "https://example.invalid/notifications",
+    }
+    runner = tmp_path / "runner.py"
+    runner.write_text(RUNNER)
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and files
+        [
+            sys.executable,
+            "-I",
+            str(runner),
+            str(built / function),
+            str(built / "EtpayLayer" / "python"),
+            str(runtime_dir),
+            str(ROOT / "events" / event_name),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    for name, origin in result["origins"].items():
+        assert origin.startswith(str(built)), f"{name} was loaded from {origin}, not from the build"
+    response = result["response"]
+    return response["statusCode"], json.loads(response["body"])
+
+
+def seed_example_session(deployed):
+    repository = OrderRepository(deployed["table"], boto3.client("dynamodb"))
+    now = "2026-01-01T00:00:00.000Z"
+    repository.claim_order(EXAMPLE_ORDER_ID, "seed")
+    repository.open_session(
+        Order(
+            EXAMPLE_ORDER_ID,
+            EXAMPLE_AMOUNT,
+            "CLP",
+            Status.PENDING,
+            EXAMPLE_SESSION_TOKEN,
+            f"https://pmt.example/session/{EXAMPLE_SESSION_TOKEN}",
+            now,
+            now,
+        ),
+        PaymentSession(
+            EXAMPLE_SESSION_TOKEN,
+            EXAMPLE_ORDER_ID,
+            EXAMPLE_AMOUNT,
+            "CLP",
+            EXAMPLE_SIGNATURE_TOKEN,
+            Status.PENDING,
+            now,
+            now,
+        ),
+        "seed",
+        replaces=None,
+    )
+
+
+def test_the_built_payments_function_creates_a_session_and_reads_the_order(built, runtime_dir, deployed, tmp_path):
+    status, body = invoke(built, runtime_dir, "PaymentsFunction", "create_session.json", deployed, tmp_path)
+    assert status == 201, body
+    assert body["merchant_order_id"] == EXAMPLE_ORDER_ID
+
+    status, body = invoke(built, runtime_dir, "PaymentsFunction", "get_order.json", deployed, tmp_path)
+    assert status == 200, body
+    assert body["status"] == "PENDING"
+
+
+def test_the_built_notifications_function_applies_the_example_notification(built, runtime_dir, deployed, tmp_path):
+    seed_example_session(deployed)
+
+    status, body = invoke(built, runtime_dir, "NotificationsFunction", "notification.json", deployed, tmp_path)
+    assert status == 200, body
+
+    status, body = invoke(built, runtime_dir, "PaymentsFunction", "get_order.json", deployed, tmp_path)
+    assert body["status"] == "PAID"

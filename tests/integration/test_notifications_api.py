@@ -1,0 +1,272 @@
+"""POST /notifications: only verified notifications move money state, exactly once."""
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+from conftest import emitted_metrics, errors_logged, open_session, stored_items
+
+from etpay import sign_notification
+
+
+class TestValidNotifications:
+    def test_paid_marks_the_order_paid_with_its_payment_token(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+        notification = stack.notification_jwt(token, "paid")
+        payment_token = jwt.decode(notification, options={"verify_signature": False})["payment_token"]
+
+        reply = api.notify_jwt(notification)
+
+        assert reply.status == 200
+        assert reply.body == {"received": True}
+        order = api.get_order(order_id).body
+        assert order["status"] == "PAID"
+        assert order["payment_token"] == payment_token
+
+    @pytest.mark.parametrize("status_value", ["success", "SUCCESS", True])
+    def test_every_paid_word_marks_paid(self, api, stack, order_id, status_value):
+        token = open_session(api, stack, order_id)
+
+        reply = api.notify_jwt(stack.notification_jwt(token, status_value))
+
+        assert reply.status == 200
+        assert api.get_order(order_id).body["status"] == "PAID"
+
+    @pytest.mark.parametrize("status_value", ["failed", "rejected", "cancelled", "canceled", "error", False])
+    def test_failed_marks_the_order_failed(self, api, stack, order_id, status_value):
+        token = open_session(api, stack, order_id)
+
+        reply = api.notify_jwt(stack.notification_jwt(token, status_value))
+
+        assert reply.status == 200
+        assert api.get_order(order_id).body["status"] == "FAILED"
+
+    def test_an_unknown_status_changes_nothing_and_is_kept_for_checking(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+        before = api.get_order(order_id).body
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "processing"))
+
+        assert reply.status == 200
+        assert api.get_order(order_id).body == before
+        session = next(item for item in stored_items() if item["pk"]["S"] == f"SESSION#{token}")
+        assert session["status"]["S"] == "PENDING"
+        assert session["needs_status_check"]["BOOL"] is True
+        assert session["last_reported_status"]["S"] == "processing"
+
+    @pytest.mark.parametrize("outcome", ["paid", "failed"])
+    def test_a_redelivery_gets_the_same_answer_and_no_second_transition(self, api, stack, order_id, outcome, capfd):
+        token = open_session(api, stack, order_id)
+        notification = stack.notification_jwt(token, outcome)
+        first = api.notify_jwt(notification)
+        after_first = stored_items()
+
+        again = api.notify_jwt(notification)
+
+        assert (again.status, again.body) == (first.status, first.body)
+        assert stored_items() == after_first
+        assert "NotificationDuplicate" in emitted_metrics(capfd.readouterr().out)
+
+    def test_failed_after_paid_keeps_paid_and_raises_an_alarm(self, api, stack, order_id, capfd, caplog):
+        token = open_session(api, stack, order_id)
+        api.notify_jwt(stack.notification_jwt(token, "paid"))
+        paid = stored_items()
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "failed"))
+
+        assert reply.status == 200
+        assert stored_items() == paid
+        assert "FailedAfterPaid" in emitted_metrics(capfd.readouterr().out)
+        assert errors_logged(caplog) == ["failed notification for a paid session; state kept"]
+
+    def test_paid_after_failed_for_the_same_session_keeps_failed_and_flags(self, api, stack, order_id, capfd):
+        token = open_session(api, stack, order_id)
+        api.notify_jwt(stack.notification_jwt(token, "failed"))
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "paid"))
+
+        assert reply.status == 200
+        order = api.get_order(order_id).body
+        assert order["status"] == "FAILED"
+        assert order["review"] == {"required": True, "reasons": ["paid_after_failed"]}
+        assert "PaidAfterFailed" in emitted_metrics(capfd.readouterr().out)
+
+
+class TestMismatchedNotifications:
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {"merchant_amount": 49_999},
+            {"merchant_amount": "50001"},
+            {"merchant_amount": 50_000.5},
+            {"merchant_order_id": "OC-someone-else"},
+            {"merchant_currency": "MXN"},
+        ],
+    )
+    def test_a_signed_notification_that_disagrees_is_flagged_never_paid(
+        self, api, stack, order_id, overrides, capfd, caplog
+    ):
+        token = open_session(api, stack, order_id)
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "paid", **overrides))
+
+        assert reply.status == 200
+        order = api.get_order(order_id).body
+        assert order["status"] == "PENDING"
+        assert order["review"] == {"required": True, "reasons": ["notification_mismatch"]}
+        assert "NotificationMismatch" in emitted_metrics(capfd.readouterr().out)
+        assert errors_logged(caplog) == ["order flagged for review"]
+
+
+class TestRejectedNotifications:
+    def expect_rejected(self, api, reply, before):
+        assert reply.status == 401
+        assert reply.body == {"error": "invalid_notification", "message": "the notification could not be verified"}
+        assert stored_items() == before
+
+    def test_a_wrong_key(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+        claims = jwt.decode(stack.notification_jwt(token, "paid"), options={"verify_signature": False})
+        before = stored_items()
+
+        reply = api.notify_jwt(sign_notification(claims, "not-the-signature-token-" + "x" * 20))
+
+        self.expect_rejected(api, reply, before)
+
+    @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+    def test_a_token_signed_with_the_session_token(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+        claims = jwt.decode(stack.notification_jwt(token, "paid"), options={"verify_signature": False})
+        before = stored_items()
+
+        reply = api.notify_jwt(jwt.encode(claims, token, algorithm="HS256"))
+
+        self.expect_rejected(api, reply, before)
+
+    def test_alg_none(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+        claims = jwt.decode(stack.notification_jwt(token, "paid"), options={"verify_signature": False})
+        before = stored_items()
+
+        reply = api.notify_jwt(jwt.encode(claims, None, algorithm="none"))
+
+        self.expect_rejected(api, reply, before)
+
+    def test_a_tampered_amount(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+        header, payload, signature = stack.notification_jwt(token, "paid").split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+        claims["merchant_amount"] = 1
+        forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        before = stored_items()
+
+        reply = api.notify_jwt(f"{header}.{forged}.{signature}")
+
+        self.expect_rejected(api, reply, before)
+
+    def test_an_unknown_session(self, api, stack):
+        before = stored_items()
+        claims = {
+            "session_token": "no-such-session",
+            "merchant_order_id": "OC-1",
+            "merchant_amount": 1,
+            "payment_status": True,
+            "iat": int(time.time()),
+        }
+
+        reply = api.notify_jwt(sign_notification(claims, "k" * 40))
+
+        self.expect_rejected(api, reply, before)
+
+    @pytest.mark.parametrize("garbage", ["abc.def.ghi", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln", "a.b.c"])
+    def test_a_malformed_token(self, api, stack, garbage):
+        before = stored_items()
+
+        reply = api.notify_jwt(garbage)
+
+        self.expect_rejected(api, reply, before)
+
+
+class TestNotificationBodies:
+    def test_a_form_body(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+
+        reply = api.notify(f"payment={stack.notification_jwt(token, 'paid')}", "application/x-www-form-urlencoded")
+
+        assert reply.status == 200
+        assert api.get_order(order_id).body["status"] == "PAID"
+
+    def test_a_bare_jwt_body(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+
+        reply = api.notify(stack.notification_jwt(token, "paid"), "text/plain")
+
+        assert reply.status == 200
+        assert api.get_order(order_id).body["status"] == "PAID"
+
+    def test_a_base64_encoded_body(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+
+        reply = api.notify(json.dumps({"payment": stack.notification_jwt(token, "paid")}), base64_body=True)
+
+        assert reply.status == 200
+        assert api.get_order(order_id).body["status"] == "PAID"
+
+    @pytest.mark.parametrize(
+        "body", ["", "   ", "{}", '{"payment": ""}', '{"other": "x"}', "payment=", "hello there", "[]"]
+    )
+    def test_a_body_without_a_jwt_is_400(self, api, stack, body):
+        reply = api.notify(body)
+
+        assert reply.status == 400
+        assert reply.error == "validation_error"
+        assert stored_items() == []
+
+    def test_an_oversized_body_is_400(self, api, stack):
+        reply = api.notify(json.dumps({"payment": "a" * 20_000}))
+
+        assert reply.status == 400
+        assert reply.error == "validation_error"
+
+    def test_a_non_utf8_body_is_400(self, api, stack):
+        reply = api.notify(b"\xff\xfe\xfa", base64_body=True)
+
+        assert reply.status == 400
+
+
+class TestStorageFailures:
+    def test_a_throttled_transition_is_503_nothing_half_written_and_the_retry_applies(
+        self, api, stack, order_id, dynamodb_faults
+    ):
+        token = open_session(api, stack, order_id)
+        notification = stack.notification_jwt(token, "paid")
+        before = stored_items()
+        dynamodb_faults.fail_next("TransactWriteItems", "ProvisionedThroughputExceededException")
+
+        failed = api.notify_jwt(notification)
+
+        assert failed.status == 503
+        assert stored_items() == before
+        retried = api.notify_jwt(notification)
+        assert retried.status == 200
+        assert api.get_order(order_id).body["status"] == "PAID"
+
+    def test_a_dynamodb_5xx_on_read_is_503(self, api, stack, order_id, dynamodb_faults):
+        token = open_session(api, stack, order_id)
+        dynamodb_faults.fail_next("GetItem", "InternalServerError")
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "paid"))
+
+        assert reply.status == 503
+        assert "Retry-After" in reply.headers
+
+    def test_a_throttled_session_write_is_503_and_the_retry_succeeds(self, api, stack, order_id, dynamodb_faults):
+        dynamodb_faults.fail_next("TransactWriteItems", "ThrottlingException")
+
+        failed = api.create_session({"merchant_order_id": order_id, "order_amount": 100})
+
+        assert failed.status == 503
+        assert [item["pk"]["S"] for item in stored_items()] == []
+        assert api.create_session({"merchant_order_id": order_id, "order_amount": 100}).status == 201

@@ -1,0 +1,121 @@
+"""An order may need several ETpay sessions (the payer's first attempt failed). A session's outcome
+is final, PAID is final for the order, and late news about an old session never rewrites history."""
+
+import threading
+
+from conftest import emitted_metrics, open_session, session_payload, stored_items
+
+
+def fail(api, sandbox, session_token):
+    assert api.notify_jwt(sandbox.notification_jwt(session_token, "failed")).status == 200
+
+
+def pay(api, sandbox, session_token):
+    return api.notify_jwt(sandbox.notification_jwt(session_token, "paid"))
+
+
+def test_a_failed_order_gets_a_new_session_and_is_pending_again(api, stack, order_id):
+    first = open_session(api, stack, order_id)
+    fail(api, stack, first)
+
+    reply = api.create_session(session_payload(order_id))
+
+    assert reply.status == 201
+    assert reply.body["session_token"] != first
+    assert reply.body["status"] == "PENDING"
+    assert api.get_order(order_id).body["session_token"] == reply.body["session_token"]
+
+
+def test_a_paid_order_refuses_a_new_session(api, stack, order_id):
+    token = open_session(api, stack, order_id)
+    pay(api, stack, token)
+    calls = len(stack.initialize_requests)
+
+    reply = api.create_session(session_payload(order_id))
+
+    assert reply.status == 409
+    assert reply.error == "order_already_paid"
+    assert len(stack.initialize_requests) == calls
+
+
+def test_the_new_session_can_be_paid(api, stack, order_id):
+    fail(api, stack, open_session(api, stack, order_id))
+    second = open_session(api, stack, order_id)
+
+    assert pay(api, stack, second).status == 200
+
+    order = api.get_order(order_id).body
+    assert order["status"] == "PAID"
+    assert order["review"]["required"] is False
+
+
+def test_a_late_failure_of_the_old_session_leaves_the_new_one_alone(api, stack, order_id):
+    first = open_session(api, stack, order_id)
+    fail(api, stack, first)
+    open_session(api, stack, order_id)
+    before = api.get_order(order_id).body
+
+    fail(api, stack, first)
+
+    assert api.get_order(order_id).body == before
+
+
+def test_paid_for_the_old_session_while_pending_on_a_new_one_is_flagged(api, stack, order_id, capfd):
+    first = open_session(api, stack, order_id)
+    fail(api, stack, first)
+    second = open_session(api, stack, order_id)
+
+    reply = pay(api, stack, first)
+
+    assert reply.status == 200
+    order = api.get_order(order_id).body
+    assert order["status"] == "PENDING"
+    assert order["session_token"] == second
+    assert order["review"] == {"required": True, "reasons": ["paid_after_failed"]}
+    assert "PaidAfterFailed" in emitted_metrics(capfd.readouterr().out)
+
+
+def test_paid_for_the_old_session_after_the_new_one_paid_is_a_possible_double_payment(api, stack, order_id, capfd):
+    first = open_session(api, stack, order_id)
+    fail(api, stack, first)
+    second = open_session(api, stack, order_id)
+    pay(api, stack, second)
+
+    reply = pay(api, stack, first)
+
+    assert reply.status == 200
+    order = api.get_order(order_id).body
+    assert order["status"] == "PAID"
+    assert order["review"] == {"required": True, "reasons": ["paid_after_failed", "possible_double_payment"]}
+    assert "PossibleDoublePayment" in emitted_metrics(capfd.readouterr().out)
+
+
+def test_flagging_twice_keeps_one_flag(api, stack, order_id):
+    first = open_session(api, stack, order_id)
+    fail(api, stack, first)
+    late = stack.notification_jwt(first, "paid")
+    api.notify_jwt(late)
+    flagged = stored_items()
+
+    assert api.notify_jwt(late).status == 200
+
+    assert stored_items() == flagged
+
+
+def test_racing_paid_and_failed_notifications_end_in_one_consistent_state(api, stack, order_id):
+    token = open_session(api, stack, order_id)
+    notifications = [stack.notification_jwt(token, "paid"), stack.notification_jwt(token, "failed")] * 3
+    replies = []
+
+    threads = [threading.Thread(target=lambda n=n: replies.append(api.notify_jwt(n))) for n in notifications]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert all(reply.status == 200 for reply in replies)
+    items = {item["pk"]["S"]: item for item in stored_items()}
+    order = items[f"ORDER#{order_id}"]
+    session = items[f"SESSION#{token}"]
+    assert order["status"]["S"] == session["status"]["S"]
+    assert order["status"]["S"] in ("PAID", "FAILED")

@@ -1,0 +1,44 @@
+"""The files users run `sam local invoke` with, and the template the tests build tables from."""
+
+import sys
+
+from local.template import ROOT, load_template, routes, table_definitions
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import make_events  # noqa: E402
+
+
+def test_the_committed_events_are_what_the_generator_writes():
+    for name, event in make_events.build_events().items():
+        assert (ROOT / "events" / name).read_text() == make_events.render(event), f"run make events ({name})"
+
+
+def test_every_route_has_an_event():
+    events = make_events.build_events().values()
+    covered = {(event["httpMethod"], event["resource"]) for event in events}
+    assert covered == {(route.method, route.path) for route in routes()}
+
+
+def test_the_template_declares_the_routes_of_the_contract():
+    assert {(route.function, route.method, route.path) for route in routes()} == {
+        ("PaymentsFunction", "POST", "/sessions"),
+        ("PaymentsFunction", "GET", "/orders/{merchant_order_id}"),
+        ("NotificationsFunction", "POST", "/notifications"),
+    }
+
+
+def test_the_orders_table_is_on_demand_with_recovery_and_encryption():
+    table = load_template()["Resources"]["OrdersTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert list(table_definitions()) == ["OrdersTable"]
+
+
+def test_no_policy_uses_a_wildcard():
+    for name, resource in load_template()["Resources"].items():
+        for policy in resource.get("Properties", {}).get("Policies", []) or []:
+            for statement in policy["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert not any("*" in action for action in actions), name
+                assert statement["Resource"] != "*", name

@@ -1,0 +1,194 @@
+"""The notification JWT: only HS256 signed with the session's signature_token is believed."""
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from etpay import (
+    InvalidNotification,
+    PaymentOutcome,
+    classify_payment_status,
+    read_session_token,
+    sign_notification,
+    token_from_body,
+    verify_notification,
+)
+
+SIGNATURE_TOKEN = "sig-" + "k" * 40  # noqa: S105 - test key
+OTHER_SIGNATURE_TOKEN = "sig-" + "z" * 40  # noqa: S105 - test key
+
+
+def claims(**overrides):
+    values = {
+        "session_token": "sess-abc",
+        "merchant_order_id": "OC-700104",
+        "merchant_amount": 50000,
+        "merchant_currency": "CLP",
+        "payment_token": "pay-123",
+        "payment_status": True,
+        "user_rut": "111111111",
+        "user_account": "000123456",
+        "iat": int(time.time()),
+    }
+    values.update(overrides)
+    return values
+
+
+def b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_a_correctly_signed_notification_is_verified():
+    token = sign_notification(claims(), SIGNATURE_TOKEN)
+
+    notification = verify_notification(token, SIGNATURE_TOKEN)
+
+    assert read_session_token(token) == "sess-abc"
+    assert notification.merchant_order_id == "OC-700104"
+    assert notification.merchant_amount == 50000
+    assert notification.payment_token == "pay-123"
+    assert notification.outcome is PaymentOutcome.PAID
+
+
+def test_payer_data_is_not_kept_on_the_verified_notification():
+    notification = verify_notification(sign_notification(claims(), SIGNATURE_TOKEN), SIGNATURE_TOKEN)
+
+    assert "111111111" not in repr(notification)
+    assert not hasattr(notification, "user_rut")
+
+
+def test_a_wrong_key_is_rejected():
+    token = sign_notification(claims(), OTHER_SIGNATURE_TOKEN)
+
+    with pytest.raises(InvalidNotification):
+        verify_notification(token, SIGNATURE_TOKEN)
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_a_token_signed_with_the_public_session_token_is_rejected():
+    # ETpay's system-error redirect token is signed with the session token, which is public.
+    token = jwt.encode({"session_token": "sess-abc", "system_error": True}, "sess-abc", algorithm="HS256")
+
+    with pytest.raises(InvalidNotification):
+        verify_notification(token, SIGNATURE_TOKEN)
+
+
+def test_alg_none_is_rejected_before_any_key_is_looked_up():
+    token = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims())}."
+
+    with pytest.raises(InvalidNotification):
+        read_session_token(token)
+    with pytest.raises(InvalidNotification):
+        verify_notification(token, SIGNATURE_TOKEN)
+
+
+@pytest.mark.parametrize("alg", ["HS384", "HS512", "RS256", "ES256", "None", "hs256"])
+def test_every_algorithm_but_hs256_is_rejected(alg):
+    header = b64({"alg": alg, "typ": "JWT"})
+    body = b64(claims())
+    token = f"{header}.{body}.c2lnbmF0dXJl"
+
+    with pytest.raises(InvalidNotification):
+        read_session_token(token)
+
+
+def test_a_tampered_payload_is_rejected():
+    header, _, signature = sign_notification(claims(), SIGNATURE_TOKEN).split(".")
+    tampered = f"{header}.{b64(claims(merchant_amount=1))}.{signature}"
+
+    assert read_session_token(tampered) == "sess-abc"  # the lookup still works ...
+    with pytest.raises(InvalidNotification):
+        verify_notification(tampered, SIGNATURE_TOKEN)  # ... but the signature does not
+
+
+def test_critical_header_extensions_are_rejected():
+    token = sign_notification(claims(), SIGNATURE_TOKEN, crit=["exp"])
+
+    with pytest.raises(InvalidNotification):
+        read_session_token(token)
+
+
+@pytest.mark.parametrize("missing", ["session_token", "merchant_order_id", "merchant_amount", "payment_status"])
+def test_a_notification_without_a_required_claim_is_rejected(missing):
+    values = claims()
+    del values[missing]
+
+    with pytest.raises(InvalidNotification):
+        verify_notification(sign_notification(values, SIGNATURE_TOKEN), SIGNATURE_TOKEN)
+
+
+def test_an_iat_far_in_the_future_is_rejected():
+    token = sign_notification(claims(iat=int(time.time()) + 86_400), SIGNATURE_TOKEN)
+
+    with pytest.raises(InvalidNotification):
+        verify_notification(token, SIGNATURE_TOKEN)
+
+
+@pytest.mark.parametrize("garbage", ["", "abc", "a.b", "a.b.c.d", "é.é.é", "x" * 9000, "eyJ.eyJ.sig"])
+def test_malformed_tokens_are_rejected(garbage):
+    with pytest.raises(InvalidNotification):
+        read_session_token(garbage)
+
+
+def test_a_non_string_session_token_claim_is_rejected():
+    with pytest.raises(InvalidNotification):
+        read_session_token(sign_notification(claims(session_token=["x"]), SIGNATURE_TOKEN))
+
+
+@pytest.mark.parametrize(
+    ("value", "outcome"),
+    [
+        (True, PaymentOutcome.PAID),
+        ("success", PaymentOutcome.PAID),
+        (" SUCCESS ", PaymentOutcome.PAID),
+        (False, PaymentOutcome.FAILED),
+        ("error", PaymentOutcome.FAILED),
+        ("failed", PaymentOutcome.FAILED),
+        ("Rejected", PaymentOutcome.FAILED),
+        ("canceled", PaymentOutcome.FAILED),
+        ("cancelled", PaymentOutcome.FAILED),
+        ("pending", PaymentOutcome.UNKNOWN),
+        ("true", PaymentOutcome.UNKNOWN),
+        (1, PaymentOutcome.UNKNOWN),
+        (0, PaymentOutcome.UNKNOWN),
+        (None, PaymentOutcome.UNKNOWN),
+        ({"ok": True}, PaymentOutcome.UNKNOWN),
+    ],
+)
+def test_payment_status_words(value, outcome):
+    assert classify_payment_status(value) is outcome
+
+
+@pytest.mark.parametrize(
+    ("amount", "parsed"), [(50000, 50000), ("50000", 50000), (50000.0, None), (True, None), ("5e4", None)]
+)
+def test_merchant_amount_must_be_a_whole_number(amount, parsed):
+    token = sign_notification(claims(merchant_amount=amount), SIGNATURE_TOKEN)
+
+    assert verify_notification(token, SIGNATURE_TOKEN).merchant_amount == parsed
+
+
+class TestTokenFromBody:
+    TOKEN = sign_notification(claims(), SIGNATURE_TOKEN)
+
+    def test_json_body(self):
+        assert token_from_body(json.dumps({"payment": self.TOKEN})) == self.TOKEN
+
+    def test_form_body(self):
+        assert token_from_body(f"payment={self.TOKEN}", "application/x-www-form-urlencoded") == self.TOKEN
+
+    def test_bare_body(self):
+        assert token_from_body(f"  {self.TOKEN}\n", "text/plain") == self.TOKEN
+
+    @pytest.mark.parametrize(
+        "body",
+        ["", "   ", "{}", '{"payment": 5}', '{"payment": ""}', "[1]", "{not json", "other=1", "hello world"],
+    )
+    def test_bodies_without_a_token(self, body):
+        assert token_from_body(body, "application/json") is None
+
+    def test_a_form_with_two_payment_fields_is_refused(self):
+        assert token_from_body(f"payment={self.TOKEN}&payment={self.TOKEN}") is None
