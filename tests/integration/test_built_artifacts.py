@@ -32,7 +32,7 @@ from payments.repository import OrderRepository
 
 pytestmark = pytest.mark.built
 
-BUILD_DIR = Path(os.environ.get("BUILD_DIR", ROOT / ".aws-sam" / "build"))
+BUILD_DIR = (ROOT / os.environ.get("BUILD_DIR", ".aws-sam/build")).resolve()
 # What Lambda's python3.13 runtime ships besides the standard library.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 RUNNER = """
