@@ -38,7 +38,6 @@ API_STAGE = "sandbox"
 NOTIFICATION_URL = f"https://{API_DOMAIN}/{API_STAGE}/notifications"
 
 
-
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch):
     """Fake AWS credentials and the functions' settings, and no state carried between tests."""
@@ -219,24 +218,35 @@ def stored_session_signature(session_token: str) -> str:
 TESTS_DIR = Path(__file__).parent
 
 
-class DynamoDBFaults:
-    """Makes the next DynamoDB calls of a given operation fail as AWS would (throttling, 5xx),
+class AwsFaults:
+    """Makes the next AWS calls of an operation fail as AWS would (throttling, 5xx, outage),
     through botocore's own event hooks on the default session every client is built from."""
 
     def __init__(self):
-        self._pending: dict[str, list[str]] = {}
+        self._pending: dict[tuple[str, str], list[str]] = {}
+        self._always: dict[tuple[str, str], str] = {}
+        self.calls: list[tuple[str, str]] = []
         boto3.setup_default_session()
-        boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", self._before_call)
+        boto3.DEFAULT_SESSION.events.register("before-call", self._before_call)
 
-    def fail_next(self, operation: str, code: str = "ProvisionedThroughputExceededException", times: int = 1):
-        self._pending.setdefault(operation, []).extend([code] * times)
+    def fail_next(self, service: str, operation: str, code: str, times: int = 1):
+        self._pending.setdefault((service, operation), []).extend([code] * times)
+
+    def fail_always(self, service: str, operation: str, code: str):
+        self._always[(service, operation)] = code
+
+    def heal(self):
+        self._pending.clear()
+        self._always.clear()
 
     def _before_call(self, model, **_):
-        codes = self._pending.get(model.name)
-        if not codes:
+        key = (model.service_model.service_name, model.name)
+        self.calls.append(key)
+        queued = self._pending.get(key)
+        code = queued.pop(0) if queued else self._always.get(key)
+        if code is None:
             return None
-        code = codes.pop(0)
-        status = 500 if code == "InternalServerError" else 400
+        status = 500 if code in ("InternalServerError", "InternalFailure", "ServiceUnavailable") else 400
 
         class _Http:
             status_code = status
@@ -246,11 +256,25 @@ class DynamoDBFaults:
 
 
 @pytest.fixture
-def dynamodb_faults(aws):
-    faults = DynamoDBFaults()
-    runtime.reset()  # the repository's client must be built from the hooked session
+def aws_faults(aws):
+    faults = AwsFaults()
+    runtime.reset()  # clients must be built from the hooked session
+    parameters.clear_caches()
     yield faults
     boto3.DEFAULT_SESSION = None
+
+
+class DynamoDBFaults:
+    def __init__(self, faults: AwsFaults):
+        self._faults = faults
+
+    def fail_next(self, operation: str, code: str = "ProvisionedThroughputExceededException", times: int = 1):
+        self._faults.fail_next("dynamodb", operation, code, times)
+
+
+@pytest.fixture
+def dynamodb_faults(aws_faults):
+    return DynamoDBFaults(aws_faults)
 
 
 def emitted_metrics(text: str) -> list[str]:

@@ -1,59 +1,87 @@
-"""The funnel's HTML. Every value from a merchant request is escaped."""
+"""The funnel's HTML. Every value that came from a merchant's request is escaped."""
 
 from html import escape
 from typing import Any
 
+from local.etpay_sandbox import rules
+
+TITLE = "ETpay sandbox"
 STYLE = """
-body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#1d2433}
-h1{font-size:1.3rem} .amount{font-size:2rem;font-weight:700;margin:.5rem 0}
+body{font-family:system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem;color:#1d2433}
+h1{font-size:1.25rem;margin-bottom:.2rem} .amount{font-size:2rem;font-weight:700;margin:.6rem 0}
 dl{display:grid;grid-template-columns:auto 1fr;gap:.3rem 1rem} dt{color:#667}
-select,button{font-size:1rem;padding:.5rem;margin:.4rem 0;width:100%}
-#pay{background:#0b7a3e;color:#fff;border:0} #cancel{background:#eee;border:1px solid #ccc}
-.note{color:#667;font-size:.85rem}
+label{display:block;margin-top:1rem} select,button{font-size:1rem;padding:.6rem;margin:.3rem 0;width:100%}
+#pay{background:#0b7a3e;color:#fff;border:0;border-radius:4px}
+#cancel{background:#f2f2f2;border:1px solid #ccc;border-radius:4px}
+.state{font-size:1.1rem;font-weight:600} .note{color:#778;font-size:.85rem;margin-top:2rem}
 """
+STATE_TEXT = {
+    "paid": "This payment was approved.",
+    "failed": "This payment was cancelled.",
+    "unknown": "This payment has a result the sandbox cannot read.",
+}
 
 
-def _page(title: str, body: str) -> str:
+def _page(body: str) -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{TITLE}</title><style>{STYLE}</style></head>"
+        f"<body>{body}<p class='note'>ETpay sandbox: no real bank, no real money.</p></body></html>"
     )
 
 
-def _amount(session: Any, currency: str) -> str:
-    return f"{session.order_amount:,}".replace(",", ".") + f" {escape(currency)}"
+def format_amount(amount: int, currency: str) -> str:
+    """Chilean style: a dot between thousands, e.g. `$50.000 CLP`."""
+    return f"${amount:,}".replace(",", ".") + f" {currency}"
 
 
-def funnel(sandbox: Any, session: Any, banks: tuple[tuple[str, str], ...]) -> str:
+def _summary(sandbox: Any, session: Any) -> str:
     shown = "".join(
         f"<dt>{escape(item['name'])}</dt><dd>{escape(item['value'])}</dd>"
-        for item in session.request.get("metadata") or []
-        if isinstance(item, dict) and item.get("show") is True
+        for item in session.request.get("metadata", [])
+        if item.get("show") is True
     )
-    header = (
-        f"<h1>{escape(sandbox.merchant_name)}</h1>"
-        f"<div class='amount' id='amount'>{_amount(session, sandbox.currency)}</div>"
-        f"<dl><dt>Order</dt><dd id='order'>{escape(session.merchant_order_id)}</dd>{shown}</dl>"
+    return (
+        f"<h1 id='merchant'>{escape(sandbox.merchant_name)}</h1>"
+        f"<div class='amount' id='amount'>{escape(format_amount(session.order_amount, sandbox.currency))}</div>"
+        f"<dl id='details'><dt>Order</dt><dd id='order'>{escape(session.merchant_order_id)}</dd>{shown}</dl>"
     )
-    if session.status != "pending":
-        return _page("ETpay sandbox", header + f"<p id='state'>This payment is {escape(session.status)}.</p>")
-    options = "".join(f"<option value='{escape(code)}'>{escape(name)}</option>" for code, name in banks)
+
+
+def _state(session: Any) -> str:
+    text = STATE_TEXT.get(session.status, "This payment is finished.")
+    return f"<p class='state' id='state' data-status='{escape(session.status)}'>{escape(text)}</p>"
+
+
+def funnel(sandbox: Any, session: Any) -> str:
+    """Pick a bank and pay, or cancel; a finished session only shows its result."""
+    if session.finished:
+        return _page(_summary(sandbox, session) + _state(session))
+    preselected = session.user_bank
+    options = "".join(
+        f"<option value='{escape(code)}'{' selected' if code == preselected else ''}>{escape(name)}</option>"
+        for code, name in rules.BANKS
+    )
     token = escape(session.token)
-    form = (
-        f"<form method='post' action='/session/{token}/pay'>"
+    forms = (
+        f"<form method='post' action='/session/{token}/pay' id='pay-form'>"
         f"<label for='bank'>Bank</label><select id='bank' name='bank'>{options}</select>"
         "<button id='pay' type='submit'>Pay</button></form>"
-        f"<form method='post' action='/session/{token}/cancel'>"
+        f"<form method='post' action='/session/{token}/cancel' id='cancel-form'>"
         "<button id='cancel' type='submit'>Cancel</button></form>"
-        "<p class='note'>ETpay sandbox: no real bank, no real money.</p>"
     )
-    return _page("ETpay sandbox", header + form)
+    return _page(_summary(sandbox, session) + forms)
 
 
-def result(session: Any, message: str) -> str:
-    state = f"Order {escape(session.merchant_order_id)}: {escape(session.status)}"
-    return _page("ETpay sandbox", f"<h1>{escape(message)}</h1><p id='state'>{state}</p>")
+def result(sandbox: Any, session: Any) -> str:
+    """After pay / cancel, when the merchant gave no URL to send the payer back to."""
+    return _page(_summary(sandbox, session) + _state(session))
+
+
+def already_finished(sandbox: Any, session: Any) -> str:
+    return _page("<h1>This payment is already finished</h1>" + _summary(sandbox, session) + _state(session))
 
 
 def not_found() -> str:
-    return _page("ETpay sandbox", "<h1>No such payment session</h1>")
+    return _page("<h1>No such payment session</h1><p>The link may be wrong or the session unknown here.</p>")

@@ -270,3 +270,19 @@ class TestStorageFailures:
         assert failed.status == 503
         assert [item["pk"]["S"] for item in stored_items()] == []
         assert api.create_session({"merchant_order_id": order_id, "order_amount": 100}).status == 201
+
+
+def test_a_token_signed_with_another_sessions_key_is_rejected(api, stack):
+    """Key confusion across sessions: a payer who learnt their own signature_token cannot settle
+    someone else's order with it."""
+    from conftest import new_order_id, stored_session_signature
+
+    victim = open_session(api, stack, new_order_id())
+    attacker = open_session(api, stack, new_order_id())
+    claims = jwt.decode(stack.notification_jwt(victim, "paid"), options={"verify_signature": False})
+    before = stored_items()
+
+    reply = api.notify_jwt(sign_notification(claims, stored_session_signature(attacker)))
+
+    assert reply.status == 401
+    assert stored_items() == before

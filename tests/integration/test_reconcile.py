@@ -4,9 +4,9 @@ status API and its answer goes through the same conditional transitions as notif
 import json
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 from conftest import REGION, SECRET_ID, LambdaContext, load_handler, new_order_id, open_session, stored_items
 
+from payments import runtime
 from payments.runtime import payments_service
 
 
@@ -93,7 +93,7 @@ def test_etpay_down_leaves_everything_pending(api, stack, order_id):
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
         SecretId=SECRET_ID, SecretString=json.dumps(dead)
     )
-    parameters.clear_caches()  # as if the cached copy had aged out
+    runtime.reset()  # as if the cached copy had aged out
     before = stored_items()
 
     report = reconcile()

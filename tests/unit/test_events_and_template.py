@@ -42,3 +42,20 @@ def test_no_policy_uses_a_wildcard():
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert not any("*" in action for action in actions), name
                 assert statement["Resource"] != "*", name
+
+
+def test_every_etpay_and_aws_wait_fits_inside_the_lambda_and_api_gateway_timeouts():
+    from etpay import client
+    from payments import settings
+
+    lambda_timeout = load_template()["Globals"]["Function"]["Timeout"]
+    api_gateway_limit = 29
+    # Worst case of one POST /sessions: the secret, two reads and a claim, ETpay, one transaction.
+    secrets = settings.SECRETS_MAX_ATTEMPTS * (
+        settings.SECRETS_CONNECT_TIMEOUT_SECONDS + settings.SECRETS_READ_TIMEOUT_SECONDS
+    )
+    etpay = client.TOTAL_TIMEOUT_SECONDS
+    worst = secrets + etpay
+    assert client.CONNECT_TIMEOUT_SECONDS + client.READ_TIMEOUT_SECONDS >= etpay  # total is the binding cap
+    assert worst < lambda_timeout < api_gateway_limit
+    assert settings.SESSION_CLAIM_SECONDS > lambda_timeout  # a live claim is never taken over

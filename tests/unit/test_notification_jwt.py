@@ -192,3 +192,53 @@ class TestTokenFromBody:
 
     def test_a_form_with_two_payment_fields_is_refused(self):
         assert token_from_body(f"payment={self.TOKEN}&payment={self.TOKEN}") is None
+
+
+def raw_token(header: str, payload: str, key: str = SIGNATURE_TOKEN) -> str:
+    """A token signed correctly over hand-written JSON (what PyJWT would never produce)."""
+    import hashlib
+    import hmac
+
+    def seg(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+    signing_input = f"{seg(header)}.{seg(payload)}"
+    signature = hmac.new(key.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def test_a_correctly_signed_token_with_repeated_claims_is_rejected():
+    payload = (
+        '{"session_token": "sess-abc", "merchant_order_id": "OC-1", "merchant_amount": 1,'
+        ' "merchant_amount": 50000, "payment_status": true}'
+    )
+    token = raw_token('{"alg": "HS256", "typ": "JWT"}', payload)
+
+    with pytest.raises(InvalidNotification):
+        read_session_token(token)
+    with pytest.raises(InvalidNotification):
+        verify_notification(token, SIGNATURE_TOKEN)
+
+
+def test_a_repeated_alg_header_is_rejected():
+    token = raw_token('{"alg": "none", "alg": "HS256"}', json.dumps(claims()))
+
+    with pytest.raises(InvalidNotification):
+        read_session_token(token)
+
+
+def test_a_non_utf8_payload_segment_is_rejected():
+    body = base64.urlsafe_b64encode(b'{"session_token": "\\xff\xfe"}').rstrip(b"=").decode()
+    token = f"{b64({'alg': 'HS256'})}.{body}.c2ln"
+
+    with pytest.raises(InvalidNotification):
+        read_session_token(token)
+
+
+def test_key_hints_in_the_header_are_ignored():
+    # We never fetch keys: jku / jwk / kid cannot point verification at an attacker's key.
+    attacker_key = "attacker-" + "a" * 40
+    token = sign_notification(claims(), attacker_key, kid="x", jku="https://evil.example/jwks")
+
+    with pytest.raises(InvalidNotification):
+        verify_notification(token, SIGNATURE_TOKEN)

@@ -6,6 +6,8 @@ then checks the signature with that key and returns the claims. Nothing from the
 is trusted except the lookup key.
 """
 
+import base64
+import binascii
 import enum
 import json
 import re
@@ -117,6 +119,20 @@ def sign_notification(claims: Mapping[str, Any], signature_token: str, **header:
 def _check_shape(token: Any) -> None:
     if not isinstance(token, str) or len(token) > MAX_JWT_LENGTH or not JWT_SHAPE.match(token):
         raise InvalidNotification("not a compact JWT")
+    # JSON parsers disagree on repeated keys (first wins, last wins): a token whose header or
+    # claims repeat a name means different things to different readers, so it means nothing.
+    for segment in token.split(".")[:2]:
+        try:
+            json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)), object_pairs_hook=_unique_keys)
+        except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+            raise InvalidNotification(f"malformed segment: {type(error).__name__}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(names) != len(set(names)):
+        raise ValueError("repeated member name")
+    return dict(pairs)
 
 
 def _check_header(header: Mapping[str, Any]) -> None:

@@ -4,7 +4,7 @@ DynamoDB client, the ETpay connection pool and the cached secret."""
 import functools
 
 from etpay import EtpayClient
-from payments.credentials import load_credentials
+from payments.credentials import load_credentials, secrets_provider
 from payments.repository import OrderRepository
 from payments.service import PaymentsService
 from payments.settings import get_settings
@@ -21,6 +21,8 @@ def payments_service() -> PaymentsService:
 
 
 def reset() -> None:
-    """Forget everything built from the environment (tests change it between cases)."""
+    """Forget everything built from the environment, cached secret included (tests change the
+    environment between cases; a new Lambda execution environment starts like this)."""
     payments_service.cache_clear()
     get_settings.cache_clear()
+    secrets_provider.cache_clear()

@@ -13,13 +13,17 @@ from payments.errors import ConfigurationUnavailable
 # Secrets Manager is read at most once per this many seconds per warm Lambda: a rotated secret
 # is picked up within five minutes, with no Secrets Manager call per request.
 SECRET_MAX_AGE_SECONDS = 300
+# Secrets Manager down must mean a fast 503, not a request held until API Gateway gives up.
+SECRETS_CONNECT_TIMEOUT_SECONDS = 1
+SECRETS_READ_TIMEOUT_SECONDS = 2
+SECRETS_MAX_ATTEMPTS = 2
 # A POST /sessions claims the order for this long while it talks to ETpay. It must outlast the
-# slowest ETpay call plus our own writes (the function times out at 20 s), so a live claim is
+# slowest ETpay call plus our own writes (the function times out at 25 s), so a live claim is
 # never taken over; a claim left by a crashed invocation frees itself after this.
 SESSION_CLAIM_SECONDS = 60
 # DynamoDB client: fail fast, let the caller retry rather than hold API Gateway's 29 s.
-DYNAMODB_CONNECT_TIMEOUT_SECONDS = 2
-DYNAMODB_READ_TIMEOUT_SECONDS = 3
+DYNAMODB_CONNECT_TIMEOUT_SECONDS = 1
+DYNAMODB_READ_TIMEOUT_SECONDS = 2
 DYNAMODB_MAX_ATTEMPTS = 3
 # A lost conditional write is re-decided from fresh state at most this many times.
 MAX_DECISION_ATTEMPTS = 4
@@ -67,9 +71,7 @@ class Settings:
             default_success_url=_optional(environ, "DEFAULT_SUCCESS_URL"),
             default_cancellation_url=_optional(environ, "DEFAULT_CANCELLATION_URL"),
             notification_url=_optional(environ, "NOTIFICATION_URL"),
-            reconcile_after_seconds=_positive_int(
-                environ, "RECONCILE_AFTER_SECONDS", DEFAULT_RECONCILE_AFTER_SECONDS
-            ),
+            reconcile_after_seconds=_positive_int(environ, "RECONCILE_AFTER_SECONDS", DEFAULT_RECONCILE_AFTER_SECONDS),
             reconcile_batch_size=_positive_int(environ, "RECONCILE_BATCH_SIZE", DEFAULT_RECONCILE_BATCH_SIZE),
         )
 

@@ -1,0 +1,482 @@
+"""The sandbox's state and behaviour: sessions, results, signed notifications, failure injection.
+
+The HTTP side (`routes.py`) only parses requests and renders answers; everything ETpay would
+decide is decided here, so the Python API and the HTTP API cannot disagree.
+"""
+
+import json
+import logging
+import secrets
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+import urllib3
+
+from local.etpay_sandbox import rules
+
+logger = logging.getLogger("etpay_sandbox")
+# payment(): "the status the session recorded", as opposed to any raw value (None included).
+_RECORDED = object()
+
+
+# -- errors --------------------------------------------------------------------------------------------
+class SandboxError(Exception):
+    """Base of every refusal the sandbox's API makes; the message never carries a secret."""
+
+
+class UnknownSession(SandboxError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "no such session"
+
+
+class SessionFinished(SandboxError, ValueError):
+    """The session already has a result: ETpay pays a session at most once."""
+
+
+class NothingToDeliver(SandboxError, ValueError):
+    """No notification built yet, or no notification URL to send it to."""
+
+
+class DeliveryRefused(SandboxError, ValueError):
+    """The sandbox only ever POSTs to this machine."""
+
+
+class DeliveryFailed(SandboxError):
+    """The notification URL could not be reached or did not answer in time."""
+
+
+class ConnectionDropped(Exception):
+    """Internal: close the client's connection without answering (the sandbox is stopping)."""
+
+
+# -- state ---------------------------------------------------------------------------------------------
+@dataclass
+class SandboxSession:
+    token: str
+    signature_token: str = field(repr=False)
+    merchant_order_id: str
+    order_amount: int
+    request: dict[str, Any] = field(repr=False)
+    status: str = "pending"  # pending | paid | failed | unknown (a raw payment_status the sheet cannot read)
+    payment_token: str | None = None
+    payment_status: Any = None
+    user_bank: str = rules.DEFAULT_USER_BANK
+    notifications: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "pending"
+
+    @property
+    def webhook_url(self) -> str | None:
+        return self.request.get("payment_webhook_url")
+
+
+@dataclass(frozen=True)
+class _InjectedFailure:
+    mode: str
+    status: int
+    delay: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an ETpay endpoint answers: a status and a JSON value (or raw bytes for `malformed`)."""
+
+    status: int
+    body: Any
+
+
+class _Server(ThreadingHTTPServer):
+    """Knows its request threads and sockets, so stop() can join them and cut the stuck ones."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, sandbox: "EtpaySandbox"):
+        self.sandbox = sandbox
+        self._active: dict[threading.Thread, socket.socket] = {}
+        self._active_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self._serve_one, args=(request, client_address), name="etpay-sandbox-request", daemon=True
+        )
+        with self._active_lock:
+            self._active[thread] = request
+        thread.start()
+
+    def _serve_one(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._active_lock:
+                self._active.pop(threading.current_thread(), None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out and hang up are part of the game (hang, slow): not an error.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            logger.debug("client went away: %s", type(sys.exc_info()[1]).__name__)
+        else:
+            logger.exception("the sandbox failed to answer a request")
+
+    def finish_requests(self, grace: float) -> None:
+        deadline = time.monotonic() + grace
+        for thread in list(self._in_flight()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for thread, request in self._in_flight().items():
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            thread.join(1.0)
+
+    def _in_flight(self) -> dict[threading.Thread, socket.socket]:
+        with self._active_lock:
+            return dict(self._active)
+
+
+class EtpaySandbox:
+    """A fake ETpay on 127.0.0.1: merchant API, payment funnel, status API and a control API."""
+
+    def __init__(
+        self,
+        merchant_code: str = "sandbox-merchant",
+        merchant_api_token: str = "sandbox-api-token",  # noqa: S107 - a local test credential
+        host: str = "127.0.0.1",
+        port: int = 0,
+        merchant_name: str = "Sandbox Shop",
+        currency: str = rules.DEFAULT_CURRENCY,
+    ):
+        if host not in rules.LOOPBACK_HOSTS:
+            raise ValueError("the sandbox only listens on 127.0.0.1")
+        from local.etpay_sandbox.routes import SandboxRequestHandler
+
+        self.merchant_code = merchant_code
+        self.merchant_api_token = merchant_api_token
+        self.merchant_name = merchant_name
+        self.currency = currency
+        self.sessions: dict[str, SandboxSession] = {}
+        self.initialize_requests: list[Any] = []
+        self._failures: list[_InjectedFailure] = []
+        self._lock = threading.RLock()
+        # Each hang waits on the gate that was current when it started; release_hangs() opens it and
+        # puts a closed one in its place, so it never lets through a hang injected afterwards.
+        self._hang_gate = threading.Event()
+        self._stopping = threading.Event()
+        self._http = urllib3.PoolManager(
+            retries=False,
+            timeout=urllib3.Timeout(
+                connect=rules.DELIVERY_CONNECT_TIMEOUT_SECONDS, read=rules.DELIVERY_READ_TIMEOUT_SECONDS
+            ),
+        )
+        self._server = _Server((host, port), SandboxRequestHandler, self)
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url
+
+    @property
+    def pmt_url(self) -> str:
+        return self.base_url
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> "EtpaySandbox":
+        if self._stopped:
+            raise RuntimeError("a stopped sandbox cannot start again; create a new one")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, name="etpay-sandbox", daemon=True)
+            self._thread.start()
+            logger.info("ETpay sandbox listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stopping.set()
+        self.release_hangs()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+        self._server.finish_requests(rules.STOP_GRACE_SECONDS)
+        self._http.clear()
+        logger.info("ETpay sandbox stopped")
+
+    def __enter__(self) -> "EtpaySandbox":
+        return self.start()
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+    def credentials(self) -> dict[str, str]:
+        """What the merchant's Secrets Manager secret holds for this ETpay."""
+        return {
+            "merchant_code": self.merchant_code,
+            "merchant_api_token": self.merchant_api_token,
+            "api_url": self.api_url,
+            "pmt_url": self.pmt_url,
+        }
+
+    def funnel_url(self, token: str) -> str:
+        return f"{self.pmt_url}/session/{token}"
+
+    # -- failure injection ---------------------------------------------------------------------------
+    def fail_next_initialize(self, mode: str, count: int = 1, status: int = 500, delay: float = 0) -> None:
+        """Make the next `count` calls to /session/initialize fail as `mode` says (see README.md)."""
+        if mode not in rules.FAILURE_MODES:
+            raise ValueError(f"mode must be one of {sorted(rules.FAILURE_MODES)}")
+        if type(count) is not int or count < 1:
+            raise ValueError("count must be a positive integer")
+        if type(status) is not int or not 100 <= status <= 599:
+            raise ValueError("status must be an HTTP status code")
+        if delay < 0:
+            raise ValueError("delay must not be negative")
+        with self._lock:
+            self._failures.extend(_InjectedFailure(mode, status, float(delay)) for _ in range(count))
+
+    def release_hangs(self) -> None:
+        """Let every request currently held by `hang` go on (it is then answered normally)."""
+        with self._lock:
+            gate, self._hang_gate = self._hang_gate, threading.Event()
+        gate.set()
+
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    # -- ETpay's merchant API --------------------------------------------------------------------------
+    def initialize(self, body: Any) -> Answer:
+        """POST /session/initialize. `body` is the parsed JSON (None when it was not JSON)."""
+        with self._lock:
+            self.initialize_requests.append(body)
+            failure = self._failures.pop(0) if self._failures else None
+            gate = self._hang_gate
+        if failure is not None:
+            injected = self._injected(failure, gate)
+            if injected is not None:
+                return injected
+        if not isinstance(body, dict):
+            return Answer(400, {"message": "the body must be a JSON object"})
+        if body.get("merchant_code") != self.merchant_code or body.get("merchant_api_token") != self.merchant_api_token:
+            return Answer(401, {"message": "invalid merchant credentials"})
+        problem = rules.session_request_problem(body)
+        if problem:
+            return Answer(400, {"message": problem})
+        session = SandboxSession(
+            token=secrets.token_urlsafe(rules.SESSION_TOKEN_BYTES),
+            signature_token=secrets.token_urlsafe(rules.SIGNATURE_TOKEN_BYTES),
+            merchant_order_id=body["merchant_order_id"],
+            order_amount=body["order_amount"],
+            request=body,
+            user_bank=known_bank(body.get("user_bank_code")) or rules.DEFAULT_USER_BANK,
+        )
+        with self._lock:
+            self.sessions[session.token] = session
+        logger.info("session opened for order %s", session.merchant_order_id)
+        return Answer(200, {"token": session.token, "signature_token": session.signature_token, "terms_url": None})
+
+    def _injected(self, failure: _InjectedFailure, gate: threading.Event) -> Answer | None:
+        logger.info("initialize: injected failure %s", failure.mode)
+        if failure.mode == "error":
+            return Answer(failure.status, {"message": f"sandbox: injected {failure.status} error"})
+        if failure.mode == "malformed":
+            return Answer(200, rules.MALFORMED_BODY)
+        if failure.mode == "incomplete":
+            return Answer(200, {"token": secrets.token_urlsafe(rules.SESSION_TOKEN_BYTES), "terms_url": None})
+        if failure.mode == "hang":
+            if not self._stopping.is_set():
+                gate.wait()
+        elif failure.mode == "slow":
+            self._stopping.wait(failure.delay)
+        if self._stopping.is_set():
+            raise ConnectionDropped
+        return None  # released or slow: ETpay got there in the end, answer normally
+
+    def check_payment_status(self, body: Any) -> Answer:
+        """POST /merchant/check_payment_status: every session result matching all given keys."""
+        if not isinstance(body, dict):
+            return Answer(400, {"message": "the body must be a JSON object"})
+        if (
+            body.get("merchant_api_token") != self.merchant_api_token
+            or body.get("merchant_code", self.merchant_code) != self.merchant_code
+        ):
+            return Answer(401, {"message": "invalid merchant credentials"})
+        keys = {name: body[name] for name in ("payment_token", "merchant_order_id", "session_token") if name in body}
+        if not keys:
+            return Answer(400, {"message": "payment_token, merchant_order_id or session_token is required"})
+        if not all(isinstance(value, str) and value for value in keys.values()):
+            return Answer(400, {"message": "payment_token, merchant_order_id and session_token must be strings"})
+        with self._lock:
+            found = [
+                self.payment(session)
+                for session in self.sessions.values()
+                if session.finished
+                and all(
+                    {
+                        "payment_token": session.payment_token,
+                        "merchant_order_id": session.merchant_order_id,
+                        "session_token": session.token,
+                    }[name]
+                    == value
+                    for name, value in keys.items()
+                )
+            ]
+        return Answer(200, found)
+
+    # -- results and notifications -------------------------------------------------------------------
+    def session(self, token: str) -> SandboxSession:
+        try:
+            return self.sessions[token]
+        except KeyError:
+            raise UnknownSession("no such sandbox session") from None
+
+    def payment(self, session: SandboxSession, payment_status: Any = _RECORDED, /, **overrides: Any) -> dict[str, Any]:
+        """The payment object ETpay signs into a notification and returns from the status API."""
+        claims = {
+            "session_token": session.token,
+            "merchant_order_id": session.merchant_order_id,
+            "merchant_amount": session.order_amount,
+            "merchant_currency": self.currency,
+            "merchant_name": self.merchant_name,
+            "merchant_account": rules.FAKE_ACCOUNT_CLAIMS["merchant_account"],
+            "merchant_account_bank": rules.FAKE_ACCOUNT_CLAIMS["merchant_account_bank"],
+            "merchant_account_type": rules.FAKE_ACCOUNT_CLAIMS["merchant_account_type"],
+            "user_bank": session.user_bank,
+            "user_rut": session.request.get("user_rut", rules.FAKE_ACCOUNT_CLAIMS["user_rut"]),
+            "user_account": rules.FAKE_ACCOUNT_CLAIMS["user_account"],
+            "payment_token": self._payment_token(session),
+            "payment_status": session.payment_status if payment_status is _RECORDED else payment_status,
+            "payment_process": rules.PAYMENT_PROCESS,
+            "iat": int(time.time()),
+        }
+        claims.update(overrides)
+        return claims
+
+    def _payment_token(self, session: SandboxSession) -> str:
+        # One payment per session: the id is made the first time anything needs it and then kept,
+        # so a notification built ahead of complete() names the payment the status API reports.
+        with self._lock:
+            if session.payment_token is None:
+                session.payment_token = rules.PAYMENT_TOKEN_PREFIX + secrets.token_urlsafe(rules.PAYMENT_TOKEN_BYTES)
+            return session.payment_token
+
+    def notification_jwt(self, token: str, /, outcome: Any = "paid", **claim_overrides: Any) -> str:
+        """The notification ETpay would send for `outcome`, signed with the session's key; not sent."""
+        session = self.session(token)
+        claims = self.payment(session, rules.payment_status_for(outcome), **claim_overrides)
+        return jwt.encode(claims, session.signature_token, algorithm=rules.JWT_ALGORITHM)
+
+    def complete(self, token: str, outcome: Any = "paid", deliver: bool = True, user_bank: str | None = None) -> dict:
+        """The payer finishes in the funnel: record the result, sign it, notify the merchant."""
+        session = self.session(token)
+        payment_status = rules.payment_status_for(outcome)
+        with self._lock:
+            if session.finished:
+                raise SessionFinished(f"the session is already {session.status}")
+            session.payment_status = payment_status
+            session.status = rules.session_status_for(payment_status)
+            if user_bank:
+                session.user_bank = user_bank
+            notification = self.notification_jwt(token, payment_status)
+            session.notifications.append(notification)
+        logger.info("session for order %s is %s", session.merchant_order_id, session.status)
+        result = {"jwt": notification, "delivery_status": None, "delivery_body": None, "delivery_error": None}
+        if deliver:
+            result.update(self._deliver_to_webhook(session, notification))
+        return result
+
+    def redeliver(self, token: str, index: int = -1) -> dict:
+        """Send again a notification complete() built (ETpay may deliver more than once)."""
+        session = self.session(token)
+        try:
+            notification = session.notifications[index]
+        except IndexError:
+            raise NothingToDeliver("no such notification for this session") from None
+        if not session.webhook_url:
+            raise NothingToDeliver("the session has no payment_webhook_url")
+        result = {"jwt": notification, "delivery_status": None, "delivery_body": None, "delivery_error": None}
+        result.update(self._deliver_to_webhook(session, notification))
+        return result
+
+    def deliver(self, notification: str, url: str) -> tuple[int, Any]:
+        """POST `{"payment": <jwt>}` to `url` on this machine; the answer's status and (JSON) body."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or parts.hostname not in rules.LOOPBACK_HOSTS:
+            raise DeliveryRefused("the sandbox only delivers to http(s)://127.0.0.1 or localhost")
+        try:
+            response = self._http.request(
+                "POST",
+                url,
+                body=json.dumps({"payment": notification}),
+                headers={"Content-Type": "application/json"},
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError as error:
+            raise DeliveryFailed(f"notification URL unreachable: {type(error).__name__}") from None
+        try:
+            body: Any = json.loads(response.data)
+        except ValueError:
+            body = response.data.decode(errors="replace")
+        logger.info("notification delivered to %s: %s", parts.netloc, response.status)
+        return response.status, body
+
+    def _deliver_to_webhook(self, session: SandboxSession, notification: str) -> dict[str, Any]:
+        url = session.webhook_url
+        if not url:
+            return {"delivery_error": "no payment_webhook_url"}
+        try:
+            status, body = self.deliver(notification, url)
+        except DeliveryRefused as error:
+            logger.warning("notification not delivered: %s", error)
+            return {"delivery_error": str(error)}
+        except DeliveryFailed as error:
+            logger.warning("notification not delivered: %s", error)
+            return {"delivery_error": str(error)}
+        return {"delivery_status": status, "delivery_body": body}
+
+    # -- control surface -------------------------------------------------------------------------------
+    def describe(self, session: SandboxSession) -> dict[str, Any]:
+        """A session as the control API lists it. It shows signature_token on purpose: it is a test
+        surface; real ETpay never shows a session's key after /session/initialize."""
+        return {
+            "token": session.token,
+            "signature_token": session.signature_token,
+            "merchant_order_id": session.merchant_order_id,
+            "order_amount": session.order_amount,
+            "status": session.status,
+            "payment_token": session.payment_token,
+            "payment_status": session.payment_status,
+            "notifications": len(session.notifications),
+            "funnel_url": self.funnel_url(session.token),
+        }
+
+    def describe_all(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self.describe(session) for session in self.sessions.values()]
+
+
+def known_bank(code: Any) -> str | None:
+    """The sandbox's spelling of a bank code (ETpay's docs and SDK differ in case), or None."""
+    if not isinstance(code, str):
+        return None
+    return next((known for known, _ in rules.BANKS if known.lower() == code.lower()), None)

@@ -1,0 +1,152 @@
+"""Outages and throttling: every failure is answered so the caller retries, nothing is
+half-written, and the retry then succeeds exactly once."""
+
+import pytest
+from conftest import new_order_id, open_session, session_payload, stored_items
+
+from payments.credentials import secrets_provider
+
+THROTTLED = "ProvisionedThroughputExceededException"
+DYNAMODB_FAULTS = [THROTTLED, "ThrottlingException", "InternalServerError", "RequestLimitExceeded"]
+
+
+def stored_keys():
+    return sorted(item["pk"]["S"] for item in stored_items())
+
+
+class TestSecretsManagerDown:
+    @pytest.mark.parametrize("code", ["InternalServiceError", "ThrottlingException", "AccessDeniedException"])
+    def test_at_cold_start_the_request_fails_fast_with_503_and_nothing_happens(
+        self, api, stack, aws_faults, order_id, code
+    ):
+        aws_faults.fail_always("secretsmanager", "GetSecretValue", code)
+        calls = len(stack.initialize_requests)
+
+        reply = api.create_session(session_payload(order_id))
+
+        assert reply.status == 503
+        assert reply.error == "configuration_unavailable"
+        assert reply.headers["Retry-After"]
+        assert stored_items() == []
+        assert len(stack.initialize_requests) == calls
+
+    def test_while_warm_the_cached_secret_is_used_until_it_ages_out(self, api, stack, aws_faults):
+        assert api.create_session(session_payload(new_order_id())).status == 201
+        aws_faults.fail_always("secretsmanager", "GetSecretValue", "InternalServiceError")
+
+        still_cached = api.create_session(session_payload(new_order_id()))
+        secrets_provider().clear_cache()  # the in-memory copy ages out
+        expired = api.create_session(session_payload(new_order_id()))
+        aws_faults.heal()
+        recovered = api.create_session(session_payload(new_order_id()))
+
+        assert still_cached.status == 201
+        assert expired.status == 503
+        assert recovered.status == 201
+
+    def test_notifications_never_need_the_secret(self, api, stack, aws_faults, order_id):
+        token = open_session(api, stack, order_id)
+        aws_faults.fail_always("secretsmanager", "GetSecretValue", "InternalServiceError")
+        secrets_provider().clear_cache()
+
+        assert api.notify_jwt(stack.notification_jwt(token, "paid")).status == 200
+        assert api.get_order(order_id).body["status"] == "PAID"
+
+
+class TestDynamoDBFaultsOnSessionCreation:
+    @pytest.mark.parametrize("code", DYNAMODB_FAULTS)
+    @pytest.mark.parametrize("operation", ["GetItem", "PutItem"])
+    def test_before_etpay_is_called(self, api, stack, aws_faults, order_id, operation, code):
+        aws_faults.fail_next("dynamodb", operation, code)
+        calls = len(stack.initialize_requests)
+
+        failed = api.create_session(session_payload(order_id))
+
+        assert failed.status == 503
+        assert failed.headers["Retry-After"]
+        assert stored_items() == []
+        assert len(stack.initialize_requests) == calls
+        assert api.create_session(session_payload(order_id)).status == 201
+        assert len(stack.initialize_requests) == calls + 1
+
+    @pytest.mark.parametrize("code", DYNAMODB_FAULTS)
+    def test_when_storing_the_new_session(self, api, stack, aws_faults, order_id, code):
+        aws_faults.fail_next("dynamodb", "TransactWriteItems", code)
+
+        failed = api.create_session(session_payload(order_id))
+
+        assert failed.status == 503
+        # The ETpay session just opened was never shown to anyone: nothing refers to it.
+        assert stored_items() == []
+        retried = api.create_session(session_payload(order_id))
+        assert retried.status == 201
+        assert stored_keys() == [f"ORDER#{order_id}", f"SESSION#{retried.body['session_token']}"]
+
+
+class TestDynamoDBFaultsOnNotifications:
+    @pytest.mark.parametrize("code", DYNAMODB_FAULTS)
+    @pytest.mark.parametrize(
+        ("outcome", "operation", "final"),
+        [
+            ("paid", "TransactWriteItems", "PAID"),
+            ("failed", "TransactWriteItems", "FAILED"),
+            ("paid", "GetItem", "PAID"),
+        ],
+    )
+    def test_a_transition(self, api, stack, aws_faults, order_id, outcome, operation, final, code):
+        token = open_session(api, stack, order_id)
+        notification = stack.notification_jwt(token, outcome)
+        before = stored_items()
+        aws_faults.fail_next("dynamodb", operation, code)
+
+        failed = api.notify_jwt(notification)
+
+        assert failed.status == 503
+        assert stored_items() == before
+        assert api.notify_jwt(notification).status == 200
+        assert api.get_order(order_id).body["status"] == final
+        after = stored_items()
+        assert api.notify_jwt(notification).status == 200
+        assert stored_items() == after
+
+    @pytest.mark.parametrize("code", DYNAMODB_FAULTS)
+    def test_a_review_flag(self, api, stack, aws_faults, order_id, code):
+        token = open_session(api, stack, order_id)
+        mismatch = stack.notification_jwt(token, "paid", merchant_amount=1)
+        aws_faults.fail_next("dynamodb", "UpdateItem", code)
+
+        assert api.notify_jwt(mismatch).status == 503
+        assert api.get_order(order_id).body["review"]["required"] is False
+        assert api.notify_jwt(mismatch).status == 200
+        assert api.get_order(order_id).body["review"]["reasons"] == ["notification_mismatch"]
+
+    def test_an_unknown_status_record(self, api, stack, aws_faults, order_id):
+        token = open_session(api, stack, order_id)
+        aws_faults.fail_next("dynamodb", "UpdateItem", THROTTLED)
+
+        assert api.notify_jwt(stack.notification_jwt(token, "processing")).status == 503
+        assert api.notify_jwt(stack.notification_jwt(token, "processing")).status == 200
+
+
+class TestEtpayFaults:
+    def test_a_429_is_not_waited_for_nor_retried(self, api, stack, order_id):
+        stack.fail_next_initialize("error", status=429)
+        calls = len(stack.initialize_requests)
+
+        reply = api.create_session(session_payload(order_id))
+
+        assert reply.status == 502
+        assert reply.error == "etpay_error"
+        assert len(stack.initialize_requests) == calls + 1
+
+    def test_slow_but_within_the_bound_succeeds(self, api, stack, order_id):
+        stack.fail_next_initialize("slow", delay=0.3)
+
+        assert api.create_session(session_payload(order_id)).status == 201
+
+    def test_an_etpay_failure_never_blocks_the_next_attempt(self, api, stack, order_id):
+        stack.fail_next_initialize("error", status=500, count=3)
+
+        replies = [api.create_session(session_payload(order_id)).status for _ in range(4)]
+
+        assert replies == [502, 502, 502, 201]
