@@ -203,7 +203,12 @@ class EtpaySandbox:
         if self._stopped:
             raise RuntimeError("a stopped sandbox cannot start again; create a new one")
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="etpay-sandbox", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": rules.SHUTDOWN_POLL_SECONDS},
+                name="etpay-sandbox",
+                daemon=True,
+            )
             self._thread.start()
             logger.info("ETpay sandbox listening on %s", self.base_url)
         return self
