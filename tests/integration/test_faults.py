@@ -91,6 +91,7 @@ class TestDynamoDBFaultsOnNotifications:
             ("paid", "TransactWriteItems", "PAID"),
             ("failed", "TransactWriteItems", "FAILED"),
             ("paid", "GetItem", "PAID"),
+            ("paid", "TransactGetItems", "PAID"),
         ],
     )
     def test_a_transition(self, api, stack, aws_faults, order_id, outcome, operation, final, code):
@@ -113,7 +114,7 @@ class TestDynamoDBFaultsOnNotifications:
     def test_a_review_flag(self, api, stack, aws_faults, order_id, code):
         token = open_session(api, stack, order_id)
         mismatch = stack.notification_jwt(token, "paid", merchant_amount=1)
-        aws_faults.fail_next("dynamodb", "UpdateItem", code)
+        aws_faults.fail_next("dynamodb", "TransactWriteItems", code)
 
         assert api.notify_jwt(mismatch).status == 503
         assert api.get_order(order_id).body["review"]["required"] is False

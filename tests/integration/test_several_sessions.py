@@ -119,3 +119,40 @@ def test_racing_paid_and_failed_notifications_end_in_one_consistent_state(api, s
     session = items[f"SESSION#{token}"]
     assert order["status"]["S"] == session["status"]["S"]
     assert order["status"]["S"] in ("PAID", "FAILED")
+
+
+def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id):
+    """A duplicate paid notification that read the session just before the first one settled it
+    would see a PENDING session and a PAID order; its flag must not land."""
+    import pytest
+
+    from payments.errors import ConcurrentUpdate
+    from payments.model import ReviewReason
+    from payments.runtime import payments_service
+
+    token = open_session(api, stack, order_id)
+    repository = payments_service()._repository
+    stale_session, stale_order = repository.get_session_and_order(token, order_id)
+    pay(api, stack, token)
+
+    with pytest.raises(ConcurrentUpdate):
+        repository.flag_for_review(stale_order, stale_session, {ReviewReason.POSSIBLE_DOUBLE_PAYMENT}, "now")
+
+    assert api.get_order(order_id).body["review"] == {"required": False, "reasons": []}
+
+
+def test_concurrent_duplicate_paid_notifications_never_flag_a_double_payment(api, stack, order_id):
+    token = open_session(api, stack, order_id)
+    notification = stack.notification_jwt(token, "paid")
+    replies = []
+
+    threads = [threading.Thread(target=lambda: replies.append(api.notify_jwt(notification))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [reply.status for reply in replies] == [200] * 8
+    order = api.get_order(order_id).body
+    assert order["status"] == "PAID"
+    assert order["review"] == {"required": False, "reasons": []}

@@ -70,6 +70,35 @@ def _values(**values: Any) -> dict[str, Any]:
 STATUS_NAME = {"#status": "status"}
 
 
+def _order(values: dict[str, Any]) -> Order:
+    return Order(
+        merchant_order_id=values["merchant_order_id"],
+        order_amount=values["order_amount"],
+        currency=values["currency"],
+        status=Status(values["status"]),
+        session_token=values["session_token"],
+        payment_url=values["payment_url"],
+        created_at=values["created_at"],
+        updated_at=values["updated_at"],
+        payment_token=values.get("payment_token"),
+        review_reasons=frozenset(ReviewReason(r) for r in values.get("review_reasons", ())),
+    )
+
+
+def _session(values: dict[str, Any]) -> PaymentSession:
+    return PaymentSession(
+        session_token=values["session_token"],
+        merchant_order_id=values["merchant_order_id"],
+        order_amount=values["order_amount"],
+        currency=values["currency"],
+        signature_token=values["signature_token"],
+        status=Status(values["status"]),
+        created_at=values["created_at"],
+        updated_at=values["updated_at"],
+        payment_token=values.get("payment_token"),
+    )
+
+
 class OrderRepository:
     def __init__(self, table_name: str, client: Any = None):
         self._table = table_name
@@ -78,35 +107,34 @@ class OrderRepository:
     # -- reads -----------------------------------------------------------------------------
     def get_order(self, merchant_order_id: str) -> Order | None:
         values = self._get(ORDER_PREFIX + merchant_order_id)
-        if values is None:
-            return None
-        return Order(
-            merchant_order_id=values["merchant_order_id"],
-            order_amount=values["order_amount"],
-            currency=values["currency"],
-            status=Status(values["status"]),
-            session_token=values["session_token"],
-            payment_url=values["payment_url"],
-            created_at=values["created_at"],
-            updated_at=values["updated_at"],
-            payment_token=values.get("payment_token"),
-            review_reasons=frozenset(ReviewReason(r) for r in values.get("review_reasons", ())),
-        )
+        return _order(values) if values else None
 
     def get_session(self, session_token: str) -> PaymentSession | None:
         values = self._get(SESSION_PREFIX + session_token)
-        if values is None:
-            return None
-        return PaymentSession(
-            session_token=values["session_token"],
-            merchant_order_id=values["merchant_order_id"],
-            order_amount=values["order_amount"],
-            currency=values["currency"],
-            signature_token=values["signature_token"],
-            status=Status(values["status"]),
-            created_at=values["created_at"],
-            updated_at=values["updated_at"],
-            payment_token=values.get("payment_token"),
+        return _session(values) if values else None
+
+    def get_session_and_order(
+        self, session_token: str, merchant_order_id: str
+    ) -> tuple[PaymentSession | None, Order | None]:
+        """Both items as of one instant (TransactGetItems): a decision about money must never mix
+        a session read before a concurrent transition with an order read after it."""
+        try:
+            response = self._client.transact_get_items(
+                TransactItems=[
+                    {"Get": {"TableName": self._table, "Key": _to_item({"pk": SESSION_PREFIX + session_token})}},
+                    {"Get": {"TableName": self._table, "Key": _to_item({"pk": ORDER_PREFIX + merchant_order_id})}},
+                ]
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise ConcurrentUpdate() from error  # a write was in flight on these items
+            raise self._unavailable(error) from error
+        except BotoCoreError as error:
+            raise self._unavailable(error) from error
+        session_item, order_item = (entry.get("Item") for entry in response["Responses"])
+        return (
+            _session(_from_item(session_item)) if session_item else None,
+            _order(_from_item(order_item)) if order_item else None,
         )
 
     # -- opening a session -------------------------------------------------------------------
@@ -226,14 +254,37 @@ class OrderRepository:
             writes.append(self._settle_order(order, session, Status.FAILED, None, now))
         self._transact(writes)
 
-    def flag_for_review(self, order: Order, reasons: Iterable[ReviewReason], now: str) -> None:
-        self._call(
-            "update_item",
-            TableName=self._table,
-            Key=_to_item({"pk": ORDER_PREFIX + order.merchant_order_id}),
-            UpdateExpression="ADD review_reasons :reasons SET updated_at = :now",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=_values(reasons={reason.value for reason in reasons}, now=now),
+    def flag_for_review(self, order: Order, session: PaymentSession, reasons: Iterable[ReviewReason], now: str) -> None:
+        """Flag the order, but only if order and session are still as the decision saw them: a
+        flag decided on a state that has since moved (a duplicate paid notification that read the
+        session just before the first one settled it) must be decided again."""
+        self._transact(
+            [
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": _to_item({"pk": SESSION_PREFIX + session.session_token}),
+                        "ConditionExpression": "#status = :seen",
+                        "ExpressionAttributeNames": STATUS_NAME,
+                        "ExpressionAttributeValues": _values(seen=session.status.value),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _to_item({"pk": ORDER_PREFIX + order.merchant_order_id}),
+                        "UpdateExpression": "ADD review_reasons :reasons SET updated_at = :now",
+                        "ConditionExpression": "#status = :seen AND session_token = :current",
+                        "ExpressionAttributeNames": STATUS_NAME,
+                        "ExpressionAttributeValues": _values(
+                            reasons={reason.value for reason in reasons},
+                            now=now,
+                            seen=order.status.value,
+                            current=order.session_token,
+                        ),
+                    }
+                },
+            ]
         )
 
     def record_unknown_status(self, session: PaymentSession, reported_status: str, now: str) -> None:

@@ -237,11 +237,17 @@ class PaymentsService:
     def _apply_verified(self, session: PaymentSession, notification: Notification) -> NotificationResult:
         """Apply a trusted payment result (a verified JWT, or ETpay's own status API answer)."""
         for _ in range(MAX_DECISION_ATTEMPTS):
-            # Fresh, consistent reads each attempt: a lost race is decided again on what won.
-            session = self._repository.get_session(session.session_token) or session
-            order = self._repository.get_order(session.merchant_order_id)
-            if order is None:
+            # A fresh snapshot of session and order each attempt: a lost race is decided again
+            # on what won.
+            try:
+                current, order = self._repository.get_session_and_order(
+                    session.session_token, session.merchant_order_id
+                )
+            except ConcurrentUpdate:
+                continue
+            if current is None or order is None:
                 raise self._rejected("session without order")
+            session = current
             decision = decide_notification(order, session, notification)
             try:
                 self._apply(decision, order, session, notification)
@@ -327,7 +333,7 @@ class PaymentsService:
         elif action is NotificationAction.FLAG_FOR_REVIEW:
             new_reasons = decision.reasons - order.review_reasons
             if new_reasons:
-                self._repository.flag_for_review(order, new_reasons, now)
+                self._repository.flag_for_review(order, session, new_reasons, now)
                 _count(obs.ORDER_FLAGGED_FOR_REVIEW)
             for reason in decision.reasons:
                 _count(REVIEW_METRICS[reason])
