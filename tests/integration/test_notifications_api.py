@@ -6,7 +6,14 @@ import time
 
 import jwt
 import pytest
-from conftest import emitted_metrics, errors_logged, open_session, stored_items
+from conftest import (
+    emitted_metrics,
+    errors_logged,
+    new_order_id,
+    open_session,
+    stored_items,
+    stored_session_signature,
+)
 
 from etpay import sign_notification
 
@@ -275,8 +282,6 @@ class TestStorageFailures:
 def test_a_token_signed_with_another_sessions_key_is_rejected(api, stack):
     """Key confusion across sessions: a payer who learnt their own signature_token cannot settle
     someone else's order with it."""
-    from conftest import new_order_id, stored_session_signature
-
     victim = open_session(api, stack, new_order_id())
     attacker = open_session(api, stack, new_order_id())
     claims = jwt.decode(stack.notification_jwt(victim, "paid"), options={"verify_signature": False})

@@ -9,6 +9,7 @@ from conftest import (
     NOTIFICATION_URL,
     REGION,
     SECRET_ID,
+    api_event,
     new_order_id,
     session_payload,
     stored_items,
@@ -320,8 +321,6 @@ class TestGetOrder:
 
 
 def test_an_unknown_route_is_a_json_404(api, stack):
-    from conftest import api_event
-
     reply = api.invoke(api.payments, api_event("DELETE", "/sessions", "/sessions"))
 
     assert reply.status == 404

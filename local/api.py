@@ -1,0 +1,270 @@
+"""The template's REST API on 127.0.0.1, as API Gateway's Lambda proxy integration serves it:
+each request becomes a REST (v1) proxy event for the function that owns its route, and the
+function's proxy response becomes the HTTP answer.
+
+Served at the root, without the stage prefix (like `sam local start-api`), and without the
+deployed API's authorization (AWS_IAM / API key): locally, every route is open.
+"""
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local.events import api_gateway_event
+from local.functions import FunctionTimeout, InvocationError
+from local.template import Route
+
+logger = logging.getLogger("local.api")
+
+# API Gateway's own limit on a request payload.
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# A keep-alive connection left idle this long is closed, so stop() never waits on a browser.
+IDLE_CONNECTION_SECONDS = 5.0
+# How often the serving loop looks for stop(): the longest stop() waits for an idle server.
+SHUTDOWN_POLL_SECONDS = 0.1
+# API Gateway's own answers when no function result can be returned.
+MISSING_ROUTE = (403, {"message": "Missing Authentication Token"}, "MissingAuthenticationTokenException")
+FUNCTION_FAILED = (502, {"message": "Internal server error"}, None)
+FUNCTION_TIMED_OUT = (504, {"message": "Endpoint request timed out"}, None)
+TOO_LARGE = (413, {"message": "Request Too Long"}, None)
+BAD_REQUEST = (400, {"message": "Bad Request"}, None)
+
+Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class BadProxyResponse(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: Route
+    pattern: re.Pattern[str]
+    static_segments: int  # more literal segments win, as in API Gateway
+
+    @classmethod
+    def of(cls, route: Route) -> "CompiledRoute":
+        parts, static = [], 0
+        for segment in route.path.strip("/").split("/"):
+            greedy = re.fullmatch(r"\{(\w+)\+\}", segment)
+            named = re.fullmatch(r"\{(\w+)\}", segment)
+            if greedy:
+                parts.append(f"(?P<{greedy.group(1)}>.+)")
+            elif named:
+                parts.append(f"(?P<{named.group(1)}>[^/]+)")
+            else:
+                parts.append(re.escape(segment))
+                static += 1
+        return cls(route, re.compile("/" + "/".join(parts)), static)
+
+
+class RouteTable:
+    def __init__(self, routes: list[Route]):
+        self._routes = sorted((CompiledRoute.of(route) for route in routes), key=lambda c: -c.static_segments)
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for compiled in self._routes:
+            if compiled.route.method not in (method, "ANY"):
+                continue
+            found = compiled.pattern.fullmatch(path)
+            if found:
+                return compiled.route, {name: unquote(value) for name, value in found.groupdict().items()}
+        return None
+
+
+def http_response(proxy: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A Lambda proxy response as status, headers and body; BadProxyResponse if it is not one."""
+    if not isinstance(proxy, dict) or not isinstance(proxy.get("statusCode"), int):
+        raise BadProxyResponse("the function returned no statusCode")
+    headers: dict[str, list[str]] = {}
+    for name, values in (proxy.get("multiValueHeaders") or {}).items():
+        headers[name.lower()] = [(name, str(value)) for value in (values or [])]
+    for name, value in (proxy.get("headers") or {}).items():
+        headers.setdefault(name.lower(), []).append((name, str(value)))
+    body = proxy.get("body") or ""
+    if not isinstance(body, str):
+        raise BadProxyResponse("the function returned a body that is not a string")
+    if proxy.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadProxyResponse("the function returned invalid base64") from None
+    else:
+        data = body.encode()
+    flat = [pair for values in headers.values() for pair in values if pair[0].lower() != "content-length"]
+    return proxy["statusCode"], flat, data
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], api: "LocalApi"):
+        self.api = api
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "LocalApiGateway/1.0"
+    timeout = IDLE_CONNECTION_SECONDS
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's name
+        pass  # each request is logged once, in _serve, without its query string
+
+    def do_GET(self) -> None:  # noqa: N802 - the standard library's names
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        self._serve()
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        parts = urlsplit(self.path)
+        status = self._answer(parts.path or "/", parts.query)
+        # Path only: query strings and bodies can carry tokens.
+        logger.info("%s %s -> %d (%d ms)", self.command, parts.path, status, (time.monotonic() - started) * 1000)
+
+    def _answer(self, path: str, query: str) -> int:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            return self._gateway_error(*BAD_REQUEST)
+        if length > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            return self._gateway_error(*TOO_LARGE)
+        raw = self.rfile.read(length) if length > 0 else b""
+        api: LocalApi = self.server.api
+        matched = api.routes.match(self.command, path)
+        if matched is None:
+            return self._gateway_error(*MISSING_ROUTE)
+        route, path_parameters = matched
+        event = api_gateway_event(
+            self.command,
+            route.path,
+            path,
+            _event_body(raw),
+            dict(self.headers.items()),
+            path_parameters or None,
+            query=dict(parse_qsl(query, keep_blank_values=True)) or None,
+            domain=self.headers.get("Host") or api.host_and_port,
+            stage=api.stage,
+        )
+        try:
+            status, headers, data = http_response(api.invoke(route.function, event))
+        except FunctionTimeout:
+            logger.error("%s timed out", route.function)
+            return self._gateway_error(*FUNCTION_TIMED_OUT)
+        except InvocationError as error:
+            logger.error("%s failed: %s", route.function, error)
+            return self._gateway_error(*FUNCTION_FAILED)
+        except BadProxyResponse as error:
+            logger.error("%s: malformed Lambda proxy response: %s", route.function, error)
+            return self._gateway_error(*FUNCTION_FAILED)
+        self._send(status, headers, data, request_id=event["requestContext"]["requestId"])
+        return status
+
+    def _gateway_error(self, status: int, body: dict[str, str], error_type: str | None) -> int:
+        headers = [("Content-Type", "application/json")]
+        if error_type:
+            headers.append(("x-amzn-ErrorType", error_type))
+        self._send(status, headers, json.dumps(body).encode())
+        return status
+
+    def _send(self, status: int, headers: list[tuple[str, str]], data: bytes, request_id: str | None = None) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if request_id:
+            self.send_header("x-amzn-RequestId", request_id)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+def _event_body(raw: bytes) -> str | bytes | None:
+    """API Gateway passes text through and base64-encodes anything that is not UTF-8."""
+    if not raw:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+class LocalApi:
+    """An HTTP server on 127.0.0.1 that hands each route's requests to `invoke(function, event)`."""
+
+    def __init__(self, routes: list[Route], invoke: Invoke, port: int = 0, stage: str = "sandbox"):
+        self.routes = RouteTable(routes)
+        self.invoke = invoke
+        self.stage = stage
+        self._server = _bind(port, self)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def host_and_port(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host_and_port}"
+
+    def start(self) -> "LocalApi":
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="local-api",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+
+def _bind(port: int, api: LocalApi) -> _Server:
+    """The requested port, or any free one when it is taken."""
+    try:
+        return _Server(("127.0.0.1", port), api)
+    except OSError:
+        if port == 0:
+            raise
+        logger.warning("port %d is busy; using a free port", port)
+        return _Server(("127.0.0.1", 0), api)

@@ -1,0 +1,116 @@
+"""One payment end to end, over HTTP only, as the merchant's backend and ETpay would make it:
+
+1. POST /sessions for a new order (the function asks the ETpay sandbox for a session);
+2. the payer pays: the sandbox's control API completes the session, and the sandbox POSTs the
+   signed notification to the stack's own /notifications;
+3. GET /orders/{id} shows the order PAID.
+
+Then it opens a second order and leaves it PENDING, for a person to pay in a browser.
+"""
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+
+DEMO_AMOUNT = 50_000
+HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
+
+Report = Callable[[str], None]
+
+
+class DemoFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    paid_order_id: str
+    pending_order_id: str
+    pending_payment_url: str
+
+
+class DemoClient:
+    """The merchant's backend calling the local API, and a tester driving the ETpay sandbox."""
+
+    def __init__(self, api_url: str, sandbox_url: str):
+        self.api_url = api_url.rstrip("/")
+        self.sandbox_url = sandbox_url.rstrip("/")
+        self._http = urllib3.PoolManager(retries=False, timeout=HTTP_TIMEOUT)
+
+    def _call(self, method: str, url: str, body: Any = None) -> Reply:
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        try:
+            response = self._http.request(method, url, body=data, headers=headers)
+        except urllib3.exceptions.HTTPError as error:
+            raise DemoFailed(f"{method} {url} failed: {type(error).__name__}") from None
+        try:
+            parsed = json.loads(response.data) if response.data else None
+        except ValueError:
+            parsed = response.data.decode(errors="replace")
+        return Reply(response.status, parsed)
+
+    def create_session(self, merchant_order_id: str, order_amount: int = DEMO_AMOUNT, **extra: Any) -> Reply:
+        payload = {"merchant_order_id": merchant_order_id, "order_amount": order_amount, **extra}
+        return self._call("POST", f"{self.api_url}/sessions", payload)
+
+    def get_order(self, merchant_order_id: str) -> Reply:
+        return self._call("GET", f"{self.api_url}/orders/{quote(merchant_order_id, safe='')}")
+
+    def complete_in_sandbox(self, session_token: str, outcome: str = "paid") -> Reply:
+        url = f"{self.sandbox_url}/_control/sessions/{quote(session_token, safe='')}/complete"
+        return self._call("POST", url, {"outcome": outcome})
+
+    def close(self) -> None:
+        self._http.clear()
+
+
+def new_order_id(prefix: str = "DEMO") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
+
+
+def _expect(reply: Reply, statuses: tuple[int, ...], what: str) -> dict[str, Any]:
+    if reply.status not in statuses or not isinstance(reply.body, dict):
+        raise DemoFailed(f"{what}: expected HTTP {' or '.join(map(str, statuses))}, got {reply.status} {reply.body}")
+    return reply.body
+
+
+def run_demo(client: DemoClient, report: Report) -> DemoResult:
+    """Pay one order end to end and open a second one; DemoFailed says which step went wrong."""
+    order_id = new_order_id()
+    report(f"1. POST /sessions  order {order_id}, {DEMO_AMOUNT} CLP")
+    session = _expect(client.create_session(order_id), (201,), "POST /sessions")
+    report(f"   -> 201 {session['status']}, payer goes to {session['payment_url']}")
+
+    report("2. The payer pays in the ETpay sandbox; the sandbox POSTs the signed notification to /notifications")
+    completed = _expect(client.complete_in_sandbox(session["session_token"]), (200,), "sandbox complete")
+    if completed.get("delivery_status") != 200:
+        problem = (
+            completed.get("delivery_error") or f"{completed.get('delivery_status')} {completed.get('delivery_body')}"
+        )
+        raise DemoFailed(f"the notification was not accepted: {problem}")
+    report(
+        f"   -> POST /notifications answered {completed['delivery_status']} {json.dumps(completed['delivery_body'])}"
+    )
+
+    report(f"3. GET /orders/{order_id}")
+    order = _expect(client.get_order(order_id), (200,), "GET /orders")
+    if order.get("status") != "PAID":
+        raise DemoFailed(f"the order is {order.get('status')}, not PAID")
+    report(f"   -> 200 {order['status']} (ETpay payment {order.get('payment_token')})")
+
+    pending_id = new_order_id()
+    pending = _expect(client.create_session(pending_id), (201,), "POST /sessions (second order)")
+    report(f"4. A second order, {pending_id}, is {pending['status']}: pay it yourself in a browser (below)")
+    return DemoResult(order_id, pending_id, pending["payment_url"])

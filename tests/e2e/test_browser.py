@@ -1,0 +1,104 @@
+"""A payer in a real browser: headless Debian chromium, driven by Playwright, pays in the ETpay
+sandbox's funnel, lands back on the merchant's success page, and the order is PAID."""
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import pytest
+
+pytest_plugins = ["e2e_stack"]
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+PAGE_TIMEOUT_MS = 15_000
+SUCCESS_PATH = "/shop/payment-complete"
+CANCEL_PATH = "/shop/payment-cancelled"
+
+
+def _missing(reason: str) -> None:
+    # CI must run this test: there a missing browser is a broken setup, not a reason to skip.
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: the browser test must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed: make deps")
+    if not (os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM)):
+        _missing(f"no chromium at {CHROMIUM}: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class _ShopPages(BaseHTTPRequestHandler):
+    """The merchant's own pages the funnel sends the payer back to."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        path = urlsplit(self.path).path
+        text = {SUCCESS_PATH: "Thank you, your payment is being confirmed.", CANCEL_PATH: "Payment cancelled."}
+        body = f"<!doctype html><title>Shop</title><h1 id='result'>{text.get(path, 'Shop')}</h1>".encode()
+        self.send_response(200 if path in text else 404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass  # the query string carries ETpay's JWT
+
+
+@pytest.fixture(scope="module")
+def shop_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ShopPages)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_payer_pays_in_the_browser_and_the_order_is_paid(browser, shop_url, http_api, order_id):
+    # given an order whose session sends the payer back to the shop's own pages
+    session = http_api.open_session(
+        order_id,
+        payment_completed_url=f"{shop_url}{SUCCESS_PATH}",
+        payment_cancellation_url=f"{shop_url}{CANCEL_PATH}",
+    )
+    page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        # when the payer opens payment_url, picks the test bank and pays
+        page.goto(session["payment_url"])
+        page.select_option("select[name=bank]", "CL_TEST")
+        page.click("#pay")
+
+        # then the browser lands on the shop's success page
+        page.wait_for_url(f"{shop_url}{SUCCESS_PATH}**")
+        assert urlsplit(page.url).path == SUCCESS_PATH
+        assert page.text_content("#result") == "Thank you, your payment is being confirmed."
+    finally:
+        page.close()
+
+    # and ETpay's notification, not the redirect, made the order PAID
+    order = http_api.wait_for_status(order_id, "PAID")
+    assert order.status == 200
+    assert order.body["status"] == "PAID"

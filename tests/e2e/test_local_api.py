@@ -1,0 +1,48 @@
+"""The local API behaves like API Gateway's Lambda proxy in front of the template's functions."""
+
+pytest_plugins = ["e2e_stack"]
+
+
+def test_a_route_the_template_does_not_declare_gets_api_gateways_answer(http_api):
+    for method, path in (("GET", "/nowhere"), ("DELETE", "/sessions"), ("GET", "/orders"), ("GET", "/orders/a/b")):
+        reply = http_api.request(method, path)
+
+        assert reply.status == 403, (method, path)
+        assert reply.body == {"message": "Missing Authentication Token"}
+
+
+def test_a_path_parameter_reaches_the_function_that_owns_the_route(http_api, order_id):
+    http_api.open_session(order_id)
+
+    found = http_api.get_order(order_id)
+    missing = http_api.get_order(f"{order_id}-other")
+
+    assert found.status == 200
+    assert found.body["merchant_order_id"] == order_id
+    assert (missing.status, missing.error) == (404, "not_found")
+
+
+def test_the_functions_answer_comes_back_with_its_status_headers_and_body(http_api):
+    reply = http_api.request("POST", "/sessions", "{not json", {"Content-Type": "application/json"})
+
+    assert reply.status == 400
+    assert reply.error == "validation_error"
+    assert reply.headers["Content-Type"] == "application/json"
+    assert reply.headers["Cache-Control"] == "no-store"
+    assert reply.headers["x-amzn-RequestId"]
+
+
+def test_a_body_that_is_not_utf8_reaches_the_function_base64_encoded(http_api):
+    reply = http_api.request("POST", "/notifications", b"\xff\xfe\x00", {"Content-Type": "application/octet-stream"})
+
+    # The function decoded the base64 body and refused it on its own terms, not the gateway.
+    assert reply.status == 400
+    assert reply.error == "validation_error"
+
+
+def test_a_function_without_a_route_runs_in_its_own_environment_too(local_stack):
+    # The scheduled reconciliation queries the template's sparse index in the emulator.
+    report = local_stack.invoke("ReconcileFunction", {"source": "aws.scheduler", "detail": {}})
+
+    assert report["errors"] == 0
+    assert {"checked", "paid", "failed", "still_pending"} <= set(report)

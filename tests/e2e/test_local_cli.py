@@ -1,0 +1,127 @@
+"""`python -m local` (make local / make local-demo): the demo over HTTP, and a clean stop that
+leaves no process behind."""
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FREE_PORTS = ["--api-port", "0", "--sandbox-port", "0", "--aws-port", "0"]
+# Startup must stay under 15 s (the issue's budget); the rest is headroom for a loaded CI machine.
+READY_TIMEOUT_SECONDS = 45
+STOP_TIMEOUT_SECONDS = 15
+
+
+def _cli(*args: str, log_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "local", *FREE_PORTS, "--log-dir", str(log_dir), *args],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+class Output:
+    """The CLI's output, read in the background so a silent CLI cannot hang the test."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return False
+            if line is None:
+                return False
+            self.lines.append(line)
+            if text in line:
+                return True
+        return False
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # /proc/PID/stat: "pid (comm) state ppid ..."; comm may contain spaces.
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its exit status is left
+
+
+@pytest.fixture
+def running(tmp_path):
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str) -> tuple[subprocess.Popen, Output]:
+        process = _cli(*args, log_dir=tmp_path)
+        started.append(process)
+        return process, Output(process)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find child processes")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_stack_serves_after_the_demo_and_a_signal_stops_every_process(running, signum):
+    process, output = running()
+
+    assert output.wait_for("Serving.", READY_TIMEOUT_SECONDS), output.text
+    assert "Demo OK" in output.text
+    assert "/session/" in output.text  # the second order's payment_url, for a browser
+    workers = children_of(process.pid)
+    assert len(workers) >= 3  # moto and one environment per API function
+
+    process.send_signal(signum)
+
+    assert process.wait(STOP_TIMEOUT_SECONDS) == 0
+    assert [pid for pid in workers if is_running(pid)] == []
+
+
+def test_demo_only_pays_an_order_and_exits_0(running):
+    process, output = running("--demo-only")
+
+    assert process.wait(READY_TIMEOUT_SECONDS + STOP_TIMEOUT_SECONDS) == 0
+    output.wait_for("Demo OK", 1)
+    assert "-> 200 PAID" in output.text
+    assert "Demo OK" in output.text
