@@ -20,6 +20,7 @@ from typing import Any
 from local.api import LocalApi
 from local.aws import FAKE_CREDENTIALS, REGION, AwsEmulator, child_environment, physical_names
 from local.etpay_sandbox import EtpaySandbox
+from local.examples import EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN
 from local.functions import FunctionPool, FunctionSpec
 from local.template import ROOT, function_environment, load_template, resources_of_type, routes
 
@@ -109,6 +110,8 @@ class LocalStack:
             aws_started.result()
         self._names = physical_names(STACK_NAME)
         self.aws.create_resources(self._names, self.sandbox.credentials())
+        # events/create_session.json then opens the session events/notification.json was signed for.
+        self.sandbox.reserve_session(EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN)
         # One warm environment per API function before the first request, started side by side.
         served = sorted({route.function for route in routes()})
         with ThreadPoolExecutor(max_workers=len(served) or 1) as starting:

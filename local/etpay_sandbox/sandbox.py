@@ -166,6 +166,8 @@ class EtpaySandbox:
         self.sessions: dict[str, SandboxSession] = {}
         self.initialize_requests: list[Any] = []
         self._failures: list[_InjectedFailure] = []
+        # merchant_order_id -> (token, signature_token) that its next session will get.
+        self._reserved: dict[str, tuple[str, str]] = {}
         self._lock = threading.RLock()
         # Each hang waits on the gate that was current when it started; release_hangs() opens it and
         # puts a closed one in its place, so it never lets through a hang injected afterwards.
@@ -265,6 +267,12 @@ class EtpaySandbox:
             gate, self._hang_gate = self._hang_gate, threading.Event()
         gate.set()
 
+    def reserve_session(self, merchant_order_id: str, token: str, signature_token: str) -> None:
+        """The next session opened for this order gets these tokens, so a notification signed
+        in advance (events/notification.json) verifies against it. Once only."""
+        with self._lock:
+            self._reserved[merchant_order_id] = (token, signature_token)
+
     def clear_failures(self) -> None:
         with self._lock:
             self._failures.clear()
@@ -287,9 +295,15 @@ class EtpaySandbox:
         problem = rules.session_request_problem(body)
         if problem:
             return Answer(400, {"message": problem})
+        with self._lock:
+            reserved = self._reserved.pop(body["merchant_order_id"], None)
+        token, signature_token = reserved or (
+            secrets.token_urlsafe(rules.SESSION_TOKEN_BYTES),
+            secrets.token_urlsafe(rules.SIGNATURE_TOKEN_BYTES),
+        )
         session = SandboxSession(
-            token=secrets.token_urlsafe(rules.SESSION_TOKEN_BYTES),
-            signature_token=secrets.token_urlsafe(rules.SIGNATURE_TOKEN_BYTES),
+            token=token,
+            signature_token=signature_token,
             merchant_order_id=body["merchant_order_id"],
             order_amount=body["order_amount"],
             request=body,

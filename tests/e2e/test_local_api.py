@@ -1,5 +1,11 @@
 """The local API behaves like API Gateway's Lambda proxy in front of the template's functions."""
 
+import json
+
+from local.aws import physical_names
+from local.stack import STACK_NAME
+from local.template import ROOT
+
 pytest_plugins = ["e2e_stack"]
 
 
@@ -46,3 +52,21 @@ def test_a_function_without_a_route_runs_in_its_own_environment_too(local_stack)
 
     assert report["errors"] == 0
     assert {"checked", "paid", "failed", "still_pending"} <= set(report)
+
+
+def test_the_events_run_against_the_local_stack_as_sam_local_would_run_them(local_stack):
+    """events/env.json names the local stack's table and secret; the example notification is
+    signed for the session that events/create_session.json opens there."""
+    settings = json.loads((ROOT / "events" / "env.json").read_text())["Parameters"]
+    names = physical_names(STACK_NAME)
+    assert settings["TABLE_NAME"] == names["OrdersTable"]
+    assert settings["ETPAY_SECRET_ID"] == names["EtpaySecret"]
+
+    def run(function, name):
+        response = local_stack.invoke(function, json.loads((ROOT / "events" / name).read_text()))
+        return response["statusCode"], json.loads(response["body"])
+
+    assert run("PaymentsFunction", "create_session.json")[0] in (200, 201)
+    assert run("NotificationsFunction", "notification.json") == (200, {"received": True})
+    status, order = run("PaymentsFunction", "get_order.json")
+    assert (status, order["status"]) == (200, "PAID")
