@@ -123,6 +123,7 @@ def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
         [
             sys.executable,
             "-I",
+            "-B",  # the build is what gets deployed: never write bytecode into it
             str(runner),
             str(built / function),
             str(built / "EtpayLayer" / "python"),
@@ -192,3 +193,18 @@ def test_the_built_notifications_function_applies_the_example_notification(built
 
     status, body = invoke(built, runtime_dir, "PaymentsFunction", "get_order.json", deployed, tmp_path)
     assert body["status"] == "PAID"
+
+
+def test_the_layer_ships_unchecked_bytecode_and_no_second_botocore(built):
+    """Lambda's /opt is read-only: without shipped bytecode every cold start compiles every
+    module. Timestamp-checked .pyc would look stale after zipping (2 s mtimes), so they are
+    unchecked-hash. botocore comes from the runtime; a copy in the layer would shadow it."""
+    layer = built / "EtpayLayer" / "python"
+    assert not (layer / "botocore").exists()
+    sources = [path for path in layer.rglob("*.py") if "__pycache__" not in path.parts]
+    assert len(sources) > 100
+    for source in sources:
+        cached = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        assert cached.exists(), source
+        flags = int.from_bytes(cached.read_bytes()[4:8], "little")
+        assert flags == 0b01, f"{cached} is not an unchecked-hash pyc"
