@@ -21,7 +21,6 @@ os.environ.update(
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from local.events import api_gateway_event
@@ -57,10 +56,8 @@ def aws_environment(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EtpayPaymentsTest")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     runtime.reset()
-    parameters.clear_caches()
     yield
     runtime.reset()
-    parameters.clear_caches()
 
 
 @pytest.fixture(scope="session")
@@ -259,7 +256,6 @@ class AwsFaults:
 def aws_faults(aws):
     faults = AwsFaults()
     runtime.reset()  # clients must be built from the hooked session
-    parameters.clear_caches()
     yield faults
     boto3.DEFAULT_SESSION = None
 

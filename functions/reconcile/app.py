@@ -3,7 +3,6 @@ answers through the same conditional transitions as notifications (a notificatio
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments import observability as obs
 from payments.runtime import payments_service
@@ -17,7 +16,7 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict, context) -> dict:
     settings = get_settings()
     report = payments_service().reconcile(
         older_than_seconds=settings.reconcile_after_seconds,

@@ -4,7 +4,7 @@ half-written, and the retry then succeeds exactly once."""
 import pytest
 from conftest import new_order_id, open_session, session_payload, stored_items
 
-from payments.credentials import secrets_provider
+from payments.credentials import forget_cached_credentials
 
 THROTTLED = "ProvisionedThroughputExceededException"
 DYNAMODB_FAULTS = [THROTTLED, "ThrottlingException", "InternalServerError", "RequestLimitExceeded"]
@@ -35,7 +35,7 @@ class TestSecretsManagerDown:
         aws_faults.fail_always("secretsmanager", "GetSecretValue", "InternalServiceError")
 
         still_cached = api.create_session(session_payload(new_order_id()))
-        secrets_provider().clear_cache()  # the in-memory copy ages out
+        forget_cached_credentials()  # the in-memory copy ages out
         expired = api.create_session(session_payload(new_order_id()))
         aws_faults.heal()
         recovered = api.create_session(session_payload(new_order_id()))
@@ -47,7 +47,7 @@ class TestSecretsManagerDown:
     def test_notifications_never_need_the_secret(self, api, stack, aws_faults, order_id):
         token = open_session(api, stack, order_id)
         aws_faults.fail_always("secretsmanager", "GetSecretValue", "InternalServiceError")
-        secrets_provider().clear_cache()
+        forget_cached_credentials()
 
         assert api.notify_jwt(stack.notification_jwt(token, "paid")).status == 200
         assert api.get_order(order_id).body["status"] == "PAID"

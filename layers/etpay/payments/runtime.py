@@ -4,7 +4,7 @@ DynamoDB client, the ETpay connection pool and the cached secret."""
 import functools
 
 from etpay import EtpayClient
-from payments.credentials import load_credentials, secrets_provider
+from payments.credentials import forget_cached_credentials, load_credentials, secrets_client
 from payments.repository import OrderRepository
 from payments.service import PaymentsService
 from payments.settings import get_settings
@@ -25,4 +25,5 @@ def reset() -> None:
     environment between cases; a new Lambda execution environment starts like this)."""
     payments_service.cache_clear()
     get_settings.cache_clear()
-    secrets_provider.cache_clear()
+    secrets_client.cache_clear()
+    forget_cached_credentials()
