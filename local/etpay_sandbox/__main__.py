@@ -29,6 +29,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="also write the credentials JSON (the Secrets Manager secret's value) to this file",
     )
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="answer HTTP/1.1 and keep connections open, as ETpay's HTTPS API does (benchmarks)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser.parse_args(argv)
 
@@ -47,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         merchant_name=args.merchant_name,
         currency=args.currency,
+        keep_alive=args.keep_alive,
     )
     with sandbox:
         credentials = json.dumps(sandbox.credentials())

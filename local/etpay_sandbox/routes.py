@@ -56,6 +56,11 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def sandbox(self) -> EtpaySandbox:
         return self.server.sandbox
 
+    def setup(self) -> None:
+        super().setup()
+        if self.sandbox.keep_alive:
+            self.protocol_version = "HTTP/1.1"  # what a real HTTPS API offers pooling clients
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's name
         # Method and path only: bodies carry merchant_api_token, redirects and bodies carry JWTs.
         logger.debug("%s %s", self.command, urlsplit(self.path).path)

@@ -154,6 +154,7 @@ class EtpaySandbox:
         port: int = 0,
         merchant_name: str = "Sandbox Shop",
         currency: str = rules.DEFAULT_CURRENCY,
+        keep_alive: bool = False,
     ):
         if host not in rules.LOOPBACK_HOSTS:
             raise ValueError("the sandbox only listens on 127.0.0.1")
@@ -161,6 +162,8 @@ class EtpaySandbox:
 
         self.merchant_code = merchant_code
         self.merchant_api_token = merchant_api_token
+        # Off by default: an idle kept-alive connection holds stop() for its grace period.
+        self.keep_alive = keep_alive
         self.merchant_name = merchant_name
         self.currency = currency
         self.sessions: dict[str, SandboxSession] = {}

@@ -1,0 +1,143 @@
+"""Benchmark baseline for PaymentsFunction: POST /sessions and GET /orders/{merchant_order_id}
+with bare boto3 and urllib3, nothing else. It stores the same items as the real function so both
+read and write the same table; it is the floor to compare against, not a product.
+
+POST /sessions: read the ETpay secret (kept in memory for 300 s, as the real function does), POST
+/session/initialize, then put the order and the session in one conditional transaction.
+"""
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+
+import boto3
+import urllib3
+
+TABLE = os.environ["TABLE_NAME"]
+SECRET_ID = os.environ["ETPAY_SECRET_ID"]
+CURRENCY = os.environ.get("CURRENCY", "CLP")
+SECRET_MAX_AGE_SECONDS = 300
+
+_dynamodb = boto3.client("dynamodb")
+_secrets = boto3.client("secretsmanager")
+_http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=3.0, read=10.0, total=12.0))
+_secret: dict = {}
+_secret_read_at = 0.0
+
+
+def _credentials() -> dict:
+    global _secret, _secret_read_at
+    if not _secret or time.monotonic() - _secret_read_at > SECRET_MAX_AGE_SECONDS:
+        _secret = json.loads(_secrets.get_secret_value(SecretId=SECRET_ID)["SecretString"])
+        _secret_read_at = time.monotonic()
+    return _secret
+
+
+def _reply(status: int, body: dict) -> dict:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _create_session(event: dict) -> dict:
+    try:
+        request = json.loads(event.get("body") or "")
+        order_id = request["merchant_order_id"]
+        amount = request["order_amount"]
+    except (ValueError, KeyError, TypeError):
+        return _reply(400, {"error": "validation_error"})
+    if not isinstance(order_id, str) or type(amount) is not int:
+        return _reply(400, {"error": "validation_error"})
+    credentials = _credentials()
+    answer = _http.request(
+        "POST",
+        credentials["api_url"] + "/session/initialize",
+        body=json.dumps(
+            {
+                "merchant_code": credentials["merchant_code"],
+                "merchant_api_token": credentials["merchant_api_token"],
+                "merchant_order_id": order_id,
+                "order_amount": amount,
+            }
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    if answer.status != 200:
+        return _reply(502, {"error": "etpay_error"})
+    session = json.loads(answer.data)
+    token = session["token"]
+    payment_url = f"{credentials['pmt_url']}/session/{token}"
+    now = _now()
+    common = {
+        "merchant_order_id": {"S": order_id},
+        "order_amount": {"N": str(amount)},
+        "currency": {"S": CURRENCY},
+        "status": {"S": "PENDING"},
+        "session_token": {"S": token},
+        "created_at": {"S": now},
+        "updated_at": {"S": now},
+    }
+    _dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {"pk": {"S": "ORDER#" + order_id}, "payment_url": {"S": payment_url}, **common},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {
+                        "pk": {"S": "SESSION#" + token},
+                        "signature_token": {"S": session["signature_token"]},
+                        **common,
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+    )
+    return _reply(
+        201,
+        {
+            "merchant_order_id": order_id,
+            "order_amount": amount,
+            "currency": CURRENCY,
+            "status": "PENDING",
+            "session_token": token,
+            "payment_url": payment_url,
+        },
+    )
+
+
+def _get_order(event: dict) -> dict:
+    order_id = (event.get("pathParameters") or {}).get("merchant_order_id", "")
+    item = _dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "ORDER#" + order_id}}, ConsistentRead=True).get("Item")
+    if not item:
+        return _reply(404, {"error": "not_found"})
+    return _reply(
+        200,
+        {
+            "merchant_order_id": item["merchant_order_id"]["S"],
+            "order_amount": int(item["order_amount"]["N"]),
+            "currency": item["currency"]["S"],
+            "status": item["status"]["S"],
+            "session_token": item["session_token"]["S"],
+            "payment_url": item["payment_url"]["S"],
+            "created_at": item["created_at"]["S"],
+            "updated_at": item["updated_at"]["S"],
+        },
+    )
+
+
+def lambda_handler(event: dict, context) -> dict:
+    if event.get("httpMethod") == "POST" and event.get("resource") == "/sessions":
+        return _create_session(event)
+    if event.get("httpMethod") == "GET" and event.get("resource") == "/orders/{merchant_order_id}":
+        return _get_order(event)
+    return _reply(404, {"error": "not_found"})

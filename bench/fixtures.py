@@ -1,0 +1,109 @@
+"""Requests for the benchmark: API Gateway events, and PENDING sessions (with their signed
+notifications) stored exactly as PaymentsFunction stores them."""
+
+import json
+import secrets
+import time
+import uuid
+
+import boto3
+from bench_paths import ensure_paths
+
+ensure_paths()
+
+from etpay import sign_notification  # noqa: E402
+from local.events import api_gateway_event  # noqa: E402
+from local.examples import example_notification_claims  # noqa: E402, F401 - used by warm.py
+from payments.model import Order, PaymentSession, Status  # noqa: E402
+from payments.repository import OrderRepository  # noqa: E402
+
+DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
+STAGE = "sandbox"
+AMOUNT = 50_000
+
+
+def new_order_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def create_session_event(order_id: str, amount: int = AMOUNT) -> dict:
+    body = json.dumps({"merchant_order_id": order_id, "order_amount": amount})
+    return api_gateway_event(
+        "POST", "/sessions", "/sessions", body, {"Content-Type": "application/json"}, domain=DOMAIN, stage=STAGE
+    )
+
+
+def get_order_event(order_id: str) -> dict:
+    return api_gateway_event(
+        "GET",
+        "/orders/{merchant_order_id}",
+        f"/orders/{order_id}",
+        path_parameters={"merchant_order_id": order_id},
+        domain=DOMAIN,
+        stage=STAGE,
+    )
+
+
+def notification_event(jwt_token: str) -> dict:
+    body = json.dumps({"payment": jwt_token})
+    return api_gateway_event(
+        "POST",
+        "/notifications",
+        "/notifications",
+        body,
+        {"Content-Type": "application/json"},
+        domain=DOMAIN,
+        stage=STAGE,
+    )
+
+
+def schedule_event() -> dict:
+    return {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+
+
+def signed_notification(session_token: str, order_id: str, signature_token: str, amount: int = AMOUNT) -> str:
+    """The paid notification ETpay would send for this session (every claim of ETpay's example)."""
+    claims = example_notification_claims()
+    claims.update(
+        session_token=session_token,
+        merchant_order_id=order_id,
+        merchant_amount=amount,
+        payment_token="pay-" + secrets.token_hex(8),
+        iat=int(time.time()),
+    )
+    return sign_notification(claims, signature_token)
+
+
+def seed_pending_session(table: str, prefix: str) -> str:
+    """A new order with a PENDING session, stored as PaymentsFunction stores it; returns the
+    notification that settles it as paid."""
+    repository = OrderRepository(table, boto3.client("dynamodb"))
+    order_id = new_order_id(prefix)
+    session_token = "sess-" + secrets.token_urlsafe(24)
+    signature_token = secrets.token_urlsafe(32)
+    now = "2026-01-01T00:00:00.000Z"
+    claim = uuid.uuid4().hex
+    repository.claim_order(order_id, claim)
+    repository.open_session(
+        Order(
+            order_id,
+            AMOUNT,
+            "CLP",
+            Status.PENDING,
+            session_token,
+            f"https://pmt.example/session/{session_token}",
+            now,
+            now,
+        ),
+        PaymentSession(session_token, order_id, AMOUNT, "CLP", signature_token, Status.PENDING, now, now),
+        claim,
+        replaces=None,
+    )
+    return signed_notification(session_token, order_id, signature_token)
+
+
+def stored_signature(table: str, session_token: str) -> tuple[str, str]:
+    item = boto3.client("dynamodb").get_item(
+        TableName=table, Key={"pk": {"S": f"SESSION#{session_token}"}}, ConsistentRead=True
+    )["Item"]
+    return item["signature_token"]["S"], item["merchant_order_id"]["S"]
