@@ -1,7 +1,6 @@
 """POST /sessions and GET /orders: the merchant backend's side of the contract."""
 
 import json
-import threading
 
 import boto3
 import pytest
@@ -97,27 +96,6 @@ class TestCreateSession:
         assert reply.status == 409
         assert reply.error == "order_amount_mismatch"
         assert stored_items() == before
-
-    def test_concurrent_identical_requests_open_at_most_one_session(self, api, stack, order_id):
-        stack.fail_next_initialize("slow", delay=0.5)
-        calls = len(stack.initialize_requests)
-        replies = []
-
-        def create():
-            replies.append(api.create_session(session_payload(order_id)))
-
-        threads = [threading.Thread(target=create) for _ in range(5)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-        assert len(stack.initialize_requests) == calls + 1
-        assert sorted(reply.status for reply in replies).count(201) == 1
-        tokens = {reply.body["session_token"] for reply in replies if reply.status in (200, 201)}
-        assert len(tokens) == 1
-        for reply in replies:
-            assert reply.status in (200, 201) or reply.error == "request_in_progress"
 
 
 class TestInvalidSessionRequests:
@@ -325,3 +303,60 @@ def test_an_unknown_route_is_a_json_404(api, stack):
 
     assert reply.status == 404
     assert reply.error == "not_found"
+
+
+class TestValuesThatOnlyLookValid:
+    """Found by fuzzing: `^...$` with re.match accepts a trailing newline, and `null` is not absent."""
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("merchant_order_id", "NL-1\n"),
+            ("user_rut", "111111111\n"),
+            ("user_bank_code", "cl_estado\n"),
+            ("customer_email", "payer@example.cl\n"),
+        ],
+    )
+    def test_a_trailing_newline_is_refused(self, api, stack, field, value):
+        calls = len(stack.initialize_requests)
+
+        reply = api.create_session({**session_payload("NL-1"), field: value})
+
+        assert reply.status == 400
+        assert field in reply.body["fields"]
+        assert len(stack.initialize_requests) == calls
+
+    @pytest.mark.parametrize(
+        "field",
+        [
+            "customer_email",
+            "metadata",
+            "user_bank_code",
+            "user_rut",
+            "is_rut_block",
+            "payment_completed_url",
+            "payment_cancellation_url",
+        ],
+    )
+    def test_null_is_not_a_value_of_an_optional_field(self, api, stack, field):
+        reply = api.create_session({**session_payload("N-1"), field: None})
+
+        assert reply.status == 400
+        assert field in reply.body["fields"]
+        assert stored_items() == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:4/\U0001641f",
+        "https://shop.example/ok page",
+        "https://shop.example/\x7f",
+        "https://tienda.cl/pagó",
+    ],
+)
+def test_a_redirect_url_must_be_printable_ascii(api, stack, url):
+    reply = api.create_session(session_payload("URL-1", payment_completed_url=url))
+
+    assert reply.status == 400
+    assert "payment_completed_url" in reply.body["fields"]

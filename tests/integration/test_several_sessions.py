@@ -1,7 +1,8 @@
 """An order may need several ETpay sessions (the payer's first attempt failed). A session's outcome
-is final, PAID is final for the order, and late news about an old session never rewrites history."""
+is final, PAID is final for the order, and late news about an old session never rewrites history.
 
-import threading
+Races are tested in tests/reliability on DynamoDB Local: moto's transactions are not atomic
+across threads, so concurrency tests against it fail for moto's reasons."""
 
 from conftest import emitted_metrics, open_session, session_payload, stored_items
 
@@ -102,25 +103,6 @@ def test_flagging_twice_keeps_one_flag(api, stack, order_id):
     assert stored_items() == flagged
 
 
-def test_racing_paid_and_failed_notifications_end_in_one_consistent_state(api, stack, order_id):
-    token = open_session(api, stack, order_id)
-    notifications = [stack.notification_jwt(token, "paid"), stack.notification_jwt(token, "failed")] * 3
-    replies = []
-
-    threads = [threading.Thread(target=lambda n=n: replies.append(api.notify_jwt(n))) for n in notifications]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert all(reply.status == 200 for reply in replies)
-    items = {item["pk"]["S"]: item for item in stored_items()}
-    order = items[f"ORDER#{order_id}"]
-    session = items[f"SESSION#{token}"]
-    assert order["status"]["S"] == session["status"]["S"]
-    assert order["status"]["S"] in ("PAID", "FAILED")
-
-
 def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id):
     """A duplicate paid notification that read the session just before the first one settled it
     would see a PENDING session and a PAID order; its flag must not land."""
@@ -139,20 +121,3 @@ def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id)
         repository.flag_for_review(stale_order, stale_session, {ReviewReason.POSSIBLE_DOUBLE_PAYMENT}, "now")
 
     assert api.get_order(order_id).body["review"] == {"required": False, "reasons": []}
-
-
-def test_concurrent_duplicate_paid_notifications_never_flag_a_double_payment(api, stack, order_id):
-    token = open_session(api, stack, order_id)
-    notification = stack.notification_jwt(token, "paid")
-    replies = []
-
-    threads = [threading.Thread(target=lambda: replies.append(api.notify_jwt(notification))) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert [reply.status for reply in replies] == [200] * 8
-    order = api.get_order(order_id).body
-    assert order["status"] == "PAID"
-    assert order["review"] == {"required": False, "reasons": []}

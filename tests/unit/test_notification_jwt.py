@@ -242,3 +242,10 @@ def test_key_hints_in_the_header_are_ignored():
 
     with pytest.raises(InvalidNotification):
         verify_notification(token, SIGNATURE_TOKEN)
+
+
+def test_a_jwt_with_a_trailing_newline_inside_the_token_is_not_a_jwt():
+    token = sign_notification(claims(), SIGNATURE_TOKEN)
+
+    with pytest.raises(InvalidNotification):
+        read_session_token(token + "\n")

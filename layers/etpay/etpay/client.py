@@ -83,9 +83,9 @@ class EtpayClient:
             raise EtpayResponseError("session answer is not a JSON object")
         token = payload.get("token")
         signature_token = payload.get("signature_token")
-        if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
+        if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
             raise EtpayResponseError("session answer has no usable token")
-        if not isinstance(signature_token, str) or not TOKEN_PATTERN.match(signature_token):
+        if not isinstance(signature_token, str) or not TOKEN_PATTERN.fullmatch(signature_token):
             raise EtpayResponseError("session answer has no usable signature_token")
         terms_url = payload.get("terms_url")
         return CreatedSession(

@@ -1,5 +1,6 @@
 """The four values ETpay issues per merchant and environment (sandbox, pre-production, production)."""
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,10 +10,15 @@ from etpay.errors import InvalidCredentials
 
 CREDENTIAL_FIELDS = ("merchant_code", "merchant_api_token", "api_url", "pmt_url")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# RFC 3986: unreserved and reserved characters, and %-escapes.
+URI_CHARACTERS = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
 
 
 def is_allowed_url(url: str) -> bool:
-    """https anywhere; plain http only on this machine (local sandbox and tests)."""
+    """https anywhere; plain http only on this machine (local sandbox and tests). Only the
+    characters RFC 3986 allows: a URL we hand to ETpay or a browser is never left to be re-encoded."""
+    if not isinstance(url, str) or not URI_CHARACTERS.fullmatch(url):
+        return False
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -89,7 +89,7 @@ def read_session_token(token: str) -> str:
         raise InvalidNotification(f"malformed token: {type(error).__name__}") from error
     _check_header(header)
     session_token = claims.get("session_token")
-    if not isinstance(session_token, str) or not TOKEN_PATTERN.match(session_token):
+    if not isinstance(session_token, str) or not TOKEN_PATTERN.fullmatch(session_token):
         raise InvalidNotification("no usable session_token claim")
     return session_token
 
@@ -117,7 +117,7 @@ def sign_notification(claims: Mapping[str, Any], signature_token: str, **header:
 
 
 def _check_shape(token: Any) -> None:
-    if not isinstance(token, str) or len(token) > MAX_JWT_LENGTH or not JWT_SHAPE.match(token):
+    if not isinstance(token, str) or len(token) > MAX_JWT_LENGTH or not JWT_SHAPE.fullmatch(token):
         raise InvalidNotification("not a compact JWT")
     # JSON parsers disagree on repeated keys (first wins, last wins): a token whose header or
     # claims repeat a name means different things to different readers, so it means nothing.
@@ -201,4 +201,4 @@ def token_from_body(body: str, content_type: str | None = None) -> str | None:
         fields = parse_qs(text, keep_blank_values=False)
         values = fields.get("payment", [])
         return values[0].strip() if len(values) == 1 and values[0].strip() else None
-    return text if JWT_SHAPE.match(text) else None
+    return text if JWT_SHAPE.fullmatch(text) else None

@@ -10,8 +10,13 @@ from etpay.credentials import is_allowed_url
 from payments.errors import ValidationFailed
 
 ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# A conservative dot-atom address (ASCII): ETpay uses it for refunds, so no guessing about it.
+EMAIL_PATTERN = re.compile(
+    r"[A-Za-z0-9_+-]{1,64}(?:\.[A-Za-z0-9_+-]{1,64})*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+)
 BANK_CODE_PATTERN = re.compile(r"^[A-Za-z]{2}_[A-Za-z0-9_]{1,32}$")
+# Patterns are used with fullmatch: `$` alone would also accept a trailing newline.
 # Chilean RUT without dots or hyphen: body digits then the check digit (0-9 or K), e.g. 111111111.
 RUT_PATTERN = re.compile(r"^[0-9]{7,8}[0-9Kk]$")
 MAX_EMAIL_LENGTH = 254
@@ -47,7 +52,7 @@ class SessionStart:
 
 
 def is_valid_order_id(value: Any) -> bool:
-    return isinstance(value, str) and bool(ORDER_ID_PATTERN.match(value))
+    return isinstance(value, str) and bool(ORDER_ID_PATTERN.fullmatch(value))
 
 
 def require_order_id(value: Any) -> str:
@@ -93,7 +98,8 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int) -> Sessi
         "payment_cancellation_url": _check_url,
     }
     for name, check in checks.items():
-        if payload.get(name) is not None:
+        # Present means checked: `null` is not a value of any of these fields.
+        if name in payload:
             problem = check(payload[name])
             if problem:
                 errors[name] = problem
@@ -108,7 +114,7 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int) -> Sessi
 
 
 def _check_email(value: Any) -> str | None:
-    if not isinstance(value, str) or len(value) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(value):
+    if not isinstance(value, str) or len(value) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(value):
         return "must be an email address"
     return None
 
@@ -125,7 +131,7 @@ def _check_url(value: Any) -> str | None:
 
 def _pattern_check(pattern: re.Pattern[str], description: str):
     def check(value: Any) -> str | None:
-        if not isinstance(value, str) or not pattern.match(value):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
             return f"must be {description}"
         return None
 
