@@ -8,11 +8,11 @@ would shadow. A plugin is registered once, so the stack below starts once per ru
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import urllib3
+from conftest import Reply
 
 from local.stack import LocalStack
 
@@ -33,17 +33,6 @@ def etpay(local_stack):
     yield local_stack.sandbox
     local_stack.sandbox.clear_failures()
     local_stack.sandbox.release_hangs()
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-    @property
-    def error(self) -> str | None:
-        return self.body.get("error") if isinstance(self.body, dict) else None
 
 
 class HttpApi:
