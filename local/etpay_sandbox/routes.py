@@ -159,6 +159,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
                     _field(body, "count", int, 1),
                     _field(body, "status", int, 500),
                     float(_field(body, "delay", (int, float), 0)),
+                    _field(body, "retry_after", int, None),
                 )
             except ValueError as error:
                 raise BadRequest(str(error)) from None
@@ -212,8 +213,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     def _answer(self, answer: Answer) -> None:
         if isinstance(answer.body, bytes):
-            return self._send(answer.status, answer.body, "text/html; charset=utf-8")
-        return self._json(answer.status, answer.body)
+            return self._send(answer.status, answer.body, "text/html; charset=utf-8", answer.headers)
+        return self._send(answer.status, json.dumps(answer.body).encode(), "application/json", answer.headers)
 
     def _json(self, status: int, body: Any) -> None:
         self._send(status, json.dumps(body).encode(), "application/json")

@@ -84,6 +84,7 @@ class _InjectedFailure:
     mode: str
     status: int
     delay: float
+    retry_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Answer:
 
     status: int
     body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _Server(ThreadingHTTPServer):
@@ -251,7 +253,9 @@ class EtpaySandbox:
         return f"{self.pmt_url}/session/{token}"
 
     # -- failure injection ---------------------------------------------------------------------------
-    def fail_next_initialize(self, mode: str, count: int = 1, status: int = 500, delay: float = 0) -> None:
+    def fail_next_initialize(
+        self, mode: str, count: int = 1, status: int = 500, delay: float = 0, retry_after: int | None = None
+    ) -> None:
         """Make the next `count` calls to /session/initialize fail as `mode` says (see README.md)."""
         if mode not in rules.FAILURE_MODES:
             raise ValueError(f"mode must be one of {sorted(rules.FAILURE_MODES)}")
@@ -262,7 +266,9 @@ class EtpaySandbox:
         if delay < 0:
             raise ValueError("delay must not be negative")
         with self._lock:
-            self._failures.extend(_InjectedFailure(mode, status, float(delay)) for _ in range(count))
+            self._failures.extend(
+                _InjectedFailure(mode, status, float(delay), retry_after) for _ in range(count)
+            )
 
     def release_hangs(self) -> None:
         """Let every request currently held by `hang` go on (it is then answered normally)."""
@@ -320,7 +326,8 @@ class EtpaySandbox:
     def _injected(self, failure: _InjectedFailure, gate: threading.Event) -> Answer | None:
         logger.info("initialize: injected failure %s", failure.mode)
         if failure.mode == "error":
-            return Answer(failure.status, {"message": f"sandbox: injected {failure.status} error"})
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            return Answer(failure.status, {"message": f"sandbox: injected {failure.status} error"}, headers)
         if failure.mode == "malformed":
             return Answer(200, rules.MALFORMED_BODY)
         if failure.mode == "incomplete":

@@ -130,8 +130,8 @@ class TestDynamoDBFaultsOnNotifications:
 
 
 class TestEtpayFaults:
-    def test_a_429_is_not_waited_for_nor_retried(self, api, stack, order_id):
-        stack.fail_next_initialize("error", status=429)
+    def test_a_429_with_a_huge_retry_after_is_not_waited_for_nor_retried(self, api, stack, order_id):
+        stack.fail_next_initialize("error", status=429, retry_after=86_400)
         calls = len(stack.initialize_requests)
 
         reply = api.create_session(session_payload(order_id))
