@@ -112,3 +112,18 @@ def test_the_scheduled_handler_reports_and_emits_the_stuck_metric(api, stack, or
     # The session is seconds old: nothing is due yet, and the run says so.
     assert report["checked"] == 0
     assert '"StuckPendingSessions"' in capfd.readouterr().out
+
+
+def test_sessions_etpay_knows_nothing_about_do_not_starve_newer_ones(api, stack):
+    abandoned = [new_order_id() for _ in range(2)]
+    for merchant_order_id in abandoned:
+        open_session(api, stack, merchant_order_id)  # the payer never comes back
+    paid_later = new_order_id()
+    stack.complete(open_session(api, stack, paid_later), "paid", deliver=False)
+
+    first = reconcile(limit=2)
+    second = reconcile(limit=2)
+
+    assert (first.still_pending, first.paid) == (2, 0)
+    assert second.paid == 1
+    assert api.get_order(paid_later).body["status"] == "PAID"

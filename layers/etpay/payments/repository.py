@@ -301,8 +301,24 @@ class OrderRepository:
             ),
         )
 
+    def requeue_pending(self, session: PaymentSession, now: str) -> None:
+        """Move a still-PENDING session to the back of the reconciliation queue."""
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key=_to_item({"pk": SESSION_PREFIX + session.session_token}),
+                UpdateExpression="SET pending_since = :now",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames=STATUS_NAME,
+                ExpressionAttributeValues=_values(now=now, pending=Status.PENDING.value),
+            )
+        except ConcurrentUpdate:
+            pass  # settled meanwhile: it has left the queue by itself
+
     def pending_sessions(self, created_before: str, limit: int) -> list[str]:
-        """Tokens of sessions still PENDING that were opened before `created_before`, oldest first."""
+        """Tokens of PENDING sessions queued before `created_before` (opened then, or last checked
+        then), longest-waiting first."""
         response = self._call(
             "query",
             TableName=self._table,

@@ -89,15 +89,16 @@ class ReconcileReport:
     errors: int = 0
     deferred: int = 0
 
-    def record(self, action: NotificationAction) -> None:
-        if action is NotificationAction.MARK_PAID:
+    def record(self, action: NotificationAction | None) -> None:
+        """`None`: ETpay has no result for the session yet."""
+        if action is None or action is NotificationAction.RECORD_UNKNOWN:
+            self.still_pending += 1
+        elif action is NotificationAction.MARK_PAID:
             self.paid += 1
         elif action is NotificationAction.MARK_FAILED:
             self.failed += 1
         elif action is NotificationAction.FLAG_FOR_REVIEW:
             self.flagged += 1
-        elif action is NotificationAction.RECORD_UNKNOWN:
-            self.still_pending += 1
 
 
 def _count(name: str) -> None:
@@ -285,11 +286,12 @@ class PaymentsService:
                     break  # ETpay is slow: leave the rest for the next run
                 continue
             result = self._status_result(session, records)
-            if result is None:
-                report.still_pending += 1
-                continue
-            applied = self._apply_verified(session, result)
-            report.record(applied.action)
+            action = self._apply_verified(session, result).action if result is not None else None
+            report.record(action)
+            if action not in (NotificationAction.MARK_PAID, NotificationAction.MARK_FAILED):
+                # Still PENDING: to the back of the queue, so sessions a payer abandoned (ETpay
+                # publishes no expiry) cannot fill every batch and starve newer ones.
+                self._repository.requeue_pending(session, self._clock())
         return report
 
     @staticmethod
