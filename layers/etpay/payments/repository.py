@@ -118,19 +118,13 @@ class OrderRepository:
     ) -> tuple[PaymentSession | None, Order | None]:
         """Both items as of one instant (TransactGetItems): a decision about money must never mix
         a session read before a concurrent transition with an order read after it."""
-        try:
-            response = self._client.transact_get_items(
-                TransactItems=[
-                    {"Get": {"TableName": self._table, "Key": _to_item({"pk": SESSION_PREFIX + session_token})}},
-                    {"Get": {"TableName": self._table, "Key": _to_item({"pk": ORDER_PREFIX + merchant_order_id})}},
-                ]
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                raise ConcurrentUpdate() from error  # a write was in flight on these items
-            raise self._unavailable(error) from error
-        except BotoCoreError as error:
-            raise self._unavailable(error) from error
+        response = self._call(
+            "transact_get_items",
+            TransactItems=[
+                {"Get": {"TableName": self._table, "Key": _to_item({"pk": SESSION_PREFIX + session_token})}},
+                {"Get": {"TableName": self._table, "Key": _to_item({"pk": ORDER_PREFIX + merchant_order_id})}},
+            ],
+        )
         session_item, order_item = (entry.get("Item") for entry in response["Responses"])
         return (
             _session(_from_item(session_item)) if session_item else None,
@@ -425,24 +419,21 @@ class OrderRepository:
         return _from_item(item) if item else None
 
     def _transact(self, writes: list[dict[str, Any]]) -> None:
-        try:
-            self._client.transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                codes = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
-                if codes & RACE_REASONS:
-                    raise ConcurrentUpdate() from error
-            raise self._unavailable(error) from error
-        except BotoCoreError as error:
-            raise self._unavailable(error) from error
+        self._call("transact_write_items", TransactItems=writes)
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """One SDK call; a lost race becomes ConcurrentUpdate, any other failure StorageUnavailable."""
         try:
             return getattr(self._client, operation)(**kwargs)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in CONDITION_FAILED_CODES:
+            code = error.response.get("Error", {}).get("Code")
+            if code in CONDITION_FAILED_CODES:
                 old = error.response.get("Item")
                 raise ConcurrentUpdate(_from_item(old) if old else {}) from error
+            if code == "TransactionCanceledException":
+                reasons = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
+                if reasons & RACE_REASONS:
+                    raise ConcurrentUpdate() from error
             raise self._unavailable(error) from error
         except BotoCoreError as error:
             raise self._unavailable(error) from error
