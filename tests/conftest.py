@@ -8,7 +8,6 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 # Lambda sets these before any handler or layer module is imported, and Powertools reads them at
@@ -212,9 +211,6 @@ def stored_session_signature(session_token: str) -> str:
     return item["signature_token"]["S"]
 
 
-TESTS_DIR = Path(__file__).parent
-
-
 class AwsFaults:
     """Makes the next AWS calls of an operation fail as AWS would (throttling, 5xx, outage),
     through botocore's own event hooks on the default session every client is built from."""
@@ -258,19 +254,6 @@ def aws_faults(aws):
     runtime.reset()  # clients must be built from the hooked session
     yield faults
     boto3.DEFAULT_SESSION = None
-
-
-class DynamoDBFaults:
-    def __init__(self, faults: AwsFaults):
-        self._faults = faults
-
-    def fail_next(self, operation: str, code: str = "ProvisionedThroughputExceededException", times: int = 1):
-        self._faults.fail_next("dynamodb", operation, code, times)
-
-
-@pytest.fixture
-def dynamodb_faults(aws_faults):
-    return DynamoDBFaults(aws_faults)
 
 
 def emitted_metrics(text: str) -> list[str]:

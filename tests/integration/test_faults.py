@@ -103,6 +103,7 @@ class TestDynamoDBFaultsOnNotifications:
         failed = api.notify_jwt(notification)
 
         assert failed.status == 503
+        assert failed.headers["Retry-After"]
         assert stored_items() == before
         assert api.notify_jwt(notification).status == 200
         assert api.get_order(order_id).body["status"] == final

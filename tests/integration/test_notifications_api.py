@@ -243,42 +243,6 @@ class TestNotificationBodies:
         assert reply.status == 400
 
 
-class TestStorageFailures:
-    def test_a_throttled_transition_is_503_nothing_half_written_and_the_retry_applies(
-        self, api, stack, order_id, dynamodb_faults
-    ):
-        token = open_session(api, stack, order_id)
-        notification = stack.notification_jwt(token, "paid")
-        before = stored_items()
-        dynamodb_faults.fail_next("TransactWriteItems", "ProvisionedThroughputExceededException")
-
-        failed = api.notify_jwt(notification)
-
-        assert failed.status == 503
-        assert stored_items() == before
-        retried = api.notify_jwt(notification)
-        assert retried.status == 200
-        assert api.get_order(order_id).body["status"] == "PAID"
-
-    def test_a_dynamodb_5xx_on_read_is_503(self, api, stack, order_id, dynamodb_faults):
-        token = open_session(api, stack, order_id)
-        dynamodb_faults.fail_next("GetItem", "InternalServerError")
-
-        reply = api.notify_jwt(stack.notification_jwt(token, "paid"))
-
-        assert reply.status == 503
-        assert "Retry-After" in reply.headers
-
-    def test_a_throttled_session_write_is_503_and_the_retry_succeeds(self, api, stack, order_id, dynamodb_faults):
-        dynamodb_faults.fail_next("TransactWriteItems", "ThrottlingException")
-
-        failed = api.create_session({"merchant_order_id": order_id, "order_amount": 100})
-
-        assert failed.status == 503
-        assert [item["pk"]["S"] for item in stored_items()] == []
-        assert api.create_session({"merchant_order_id": order_id, "order_amount": 100}).status == 201
-
-
 def test_a_token_signed_with_another_sessions_key_is_rejected(api, stack):
     """Key confusion across sessions: a payer who learnt their own signature_token cannot settle
     someone else's order with it."""

@@ -221,7 +221,7 @@ def use_secret(monkeypatch, name: str) -> None:
 
 
 def test_no_secret_or_payer_data_reaches_a_log_line(
-    api, stack, dynamodb_faults, reconcile_handler, monkeypatch, captured_logs, record_property
+    api, stack, aws_faults, reconcile_handler, monkeypatch, captured_logs, record_property
 ):
     world = World(api, stack)
     sessions_before = set(stack.sessions)
@@ -259,7 +259,7 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
     # DynamoDB throttles the transition: 503, and ETpay's retry succeeds.
     throttled_order = world.order()
     throttled = world.signed(world.open(throttled_order), "paid")
-    dynamodb_faults.fail_next("TransactWriteItems", "ProvisionedThroughputExceededException")
+    aws_faults.fail_next("dynamodb", "TransactWriteItems", "ProvisionedThroughputExceededException")
     world.notify(throttled, 503)
     world.notify(throttled, 200)
 
