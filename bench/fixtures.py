@@ -83,7 +83,7 @@ def seed_pending_session(table: str, prefix: str) -> str:
     signature_token = secrets.token_urlsafe(32)
     now = "2026-01-01T00:00:00.000Z"
     claim = uuid.uuid4().hex
-    repository.claim_order(order_id, claim)
+    repository.claim_new_order(order_id, AMOUNT, "CLP", claim)
     repository.open_session(
         Order(
             order_id,
@@ -101,9 +101,3 @@ def seed_pending_session(table: str, prefix: str) -> str:
     )
     return signed_notification(session_token, order_id, signature_token)
 
-
-def stored_signature(table: str, session_token: str) -> tuple[str, str]:
-    item = boto3.client("dynamodb").get_item(
-        TableName=table, Key={"pk": {"S": f"SESSION#{session_token}"}}, ConsistentRead=True
-    )["Item"]
-    return item["signature_token"]["S"], item["merchant_order_id"]["S"]

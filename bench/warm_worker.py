@@ -88,9 +88,13 @@ def notifications_for(route_name: str, side: str) -> list[dict]:
     events = []
     for response in answers[f"{route_name}|{side}"]:
         body = json.loads(response["body"])
-        item = dynamodb.get_item(
-            TableName=plan["table"], Key={"pk": {"S": "SESSION#" + body["session_token"]}}, ConsistentRead=True
+        order = dynamodb.get_item(
+            TableName=plan["table"], Key={"pk": {"S": "ORDER#" + body["merchant_order_id"]}}, ConsistentRead=True
         )["Item"]
+        if "sessions" in order:
+            item = order["sessions"]["M"][body["session_token"]]["M"]
+        else:
+            item = dynamodb.get_item(TableName=plan["table"], Key={"pk": {"S": "SESSION#" + body["session_token"]}}, ConsistentRead=True)["Item"]
         claims = dict(
             plan["claims_template"],
             session_token=body["session_token"],

@@ -20,6 +20,7 @@ os.environ.update(
 
 import boto3
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
 
 from local.events import api_gateway_event
@@ -205,10 +206,12 @@ def stored_items() -> list[dict[str, Any]]:
     return dynamodb.scan(TableName=TABLE_NAME)["Items"]
 
 
-def stored_session_signature(session_token: str) -> str:
+def stored_order(merchant_order_id: str) -> dict[str, Any]:
+    """The order's item as stored, sessions included, as plain Python values."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)
-    item = dynamodb.get_item(TableName=TABLE_NAME, Key={"pk": {"S": f"SESSION#{session_token}"}})["Item"]
-    return item["signature_token"]["S"]
+    item = dynamodb.get_item(TableName=TABLE_NAME, Key={"pk": {"S": f"ORDER#{merchant_order_id}"}})["Item"]
+    deserializer = TypeDeserializer()
+    return {name: deserializer.deserialize(value) for name, value in item.items()}
 
 
 class AwsFaults:

@@ -148,7 +148,7 @@ def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
 def seed_example_session(deployed):
     repository = OrderRepository(deployed["table"], boto3.client("dynamodb"))
     now = "2026-01-01T00:00:00.000Z"
-    repository.claim_order(EXAMPLE_ORDER_ID, "seed")
+    repository.claim_new_order(EXAMPLE_ORDER_ID, EXAMPLE_AMOUNT, "CLP", "seed")
     repository.open_session(
         Order(
             EXAMPLE_ORDER_ID,

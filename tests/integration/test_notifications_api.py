@@ -12,7 +12,7 @@ from conftest import (
     new_order_id,
     open_session,
     stored_items,
-    stored_session_signature,
+    stored_order,
 )
 
 from etpay import sign_notification
@@ -58,10 +58,10 @@ class TestValidNotifications:
 
         assert reply.status == 200
         assert api.get_order(order_id).body == before
-        session = next(item for item in stored_items() if item["pk"]["S"] == f"SESSION#{token}")
-        assert session["status"]["S"] == "PENDING"
-        assert session["needs_status_check"]["BOOL"] is True
-        assert session["last_reported_status"]["S"] == "processing"
+        session = stored_order(order_id)["sessions"][token]
+        assert session["status"] == "PENDING"
+        assert session["needs_status_check"] is True
+        assert session["last_reported_status"] == "processing"
 
     @pytest.mark.parametrize("outcome", ["paid", "failed"])
     def test_a_redelivery_gets_the_same_answer_and_no_second_transition(self, api, stack, order_id, outcome, capfd):
@@ -108,7 +108,6 @@ class TestMismatchedNotifications:
             {"merchant_amount": 49_999},
             {"merchant_amount": "50001"},
             {"merchant_amount": 50_000.5},
-            {"merchant_order_id": "OC-someone-else"},
             {"merchant_currency": "MXN"},
         ],
     )
@@ -132,6 +131,20 @@ class TestRejectedNotifications:
         assert reply.status == 401
         assert reply.body == {"error": "invalid_notification", "message": "the notification could not be verified"}
         assert stored_items() == before
+
+    @pytest.mark.parametrize("other_order", ["OC-someone-else", "exists"])
+    def test_a_session_claimed_for_another_order_is_unknown(self, api, stack, order_id, other_order):
+        """The order named in the claims is where the session's key is looked up: a session that
+        is not that order's has no key there, whoever signed the token."""
+        token = open_session(api, stack, order_id)
+        if other_order == "exists":
+            other_order = new_order_id()
+            open_session(api, stack, other_order)
+        before = stored_items()
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "paid", merchant_order_id=other_order))
+
+        self.expect_rejected(api, reply, before)
 
     def test_a_wrong_key(self, api, stack, order_id):
         token = open_session(api, stack, order_id)
@@ -247,11 +260,14 @@ def test_a_token_signed_with_another_sessions_key_is_rejected(api, stack):
     """Key confusion across sessions: a payer who learnt their own signature_token cannot settle
     someone else's order with it."""
     victim = open_session(api, stack, new_order_id())
-    attacker = open_session(api, stack, new_order_id())
+    attacker_order = new_order_id()
+    attacker = open_session(api, stack, attacker_order)
     claims = jwt.decode(stack.notification_jwt(victim, "paid"), options={"verify_signature": False})
     before = stored_items()
 
-    reply = api.notify_jwt(sign_notification(claims, stored_session_signature(attacker)))
+    reply = api.notify_jwt(
+        sign_notification(claims, stored_order(attacker_order)["sessions"][attacker]["signature_token"])
+    )
 
     assert reply.status == 401
     assert stored_items() == before

@@ -8,11 +8,15 @@ from conftest import (
     NOTIFICATION_URL,
     REGION,
     SECRET_ID,
+    TABLE_NAME,
     api_event,
     new_order_id,
     session_payload,
     stored_items,
+    stored_order,
 )
+
+from etpay import sign_notification
 
 
 class TestCreateSession:
@@ -360,3 +364,92 @@ def test_a_redirect_url_must_be_printable_ascii(api, stack, url):
 
     assert reply.status == 400
     assert "payment_completed_url" in reply.body["fields"]
+
+
+class TestClaims:
+    """While one request asks ETpay for an order's session, the order is claimed in its item. A
+    live claim turns identical requests away; a claim whose invocation died frees itself."""
+
+    @staticmethod
+    def claim(order_id: str, amount: int = 50_000, expired: bool = False) -> None:
+        from payments.runtime import payments_service
+
+        repository = payments_service()._repository
+        stored = repository.get_order(order_id)
+        if stored is None:
+            assert repository.claim_new_order(order_id, amount, "CLP", "another-invocation") is None
+        else:
+            assert repository.claim_failed_order(stored, "another-invocation") is None
+        if expired:
+            boto3.client("dynamodb", region_name=REGION).update_item(
+                TableName=TABLE_NAME,
+                Key={"pk": {"S": f"ORDER#{order_id}"}},
+                UpdateExpression="SET claim_expires = :past",
+                ExpressionAttributeValues={":past": {"N": "1"}},
+            )
+
+    def failed_order(self, api, stack, order_id: str) -> str:
+        token = api.create_session(session_payload(order_id)).body["session_token"]
+        assert api.notify_jwt(stack.notification_jwt(token, "failed")).status == 200
+        return token
+
+    def test_a_live_claim_on_a_new_order_turns_the_request_away(self, api, stack, order_id):
+        self.claim(order_id)
+        calls = len(stack.initialize_requests)
+
+        reply = api.create_session(session_payload(order_id))
+
+        assert (reply.status, reply.error) == (409, "request_in_progress")
+        assert reply.headers["Retry-After"]
+        assert len(stack.initialize_requests) == calls
+        assert api.get_order(order_id).status == 404
+
+    def test_a_dead_claim_on_a_new_order_is_taken_over(self, api, stack, order_id):
+        self.claim(order_id, amount=10, expired=True)
+
+        reply = api.create_session(session_payload(order_id, 50_000))
+
+        assert reply.status == 201
+        assert reply.body["order_amount"] == 50_000
+        stored = stored_order(order_id)
+        assert {"claim_id", "claim_expires", "expires_at"}.isdisjoint(stored)
+        assert list(stored["sessions"]) == [reply.body["session_token"]]
+
+    def test_a_live_claim_on_a_failed_order_turns_the_request_away(self, api, stack, order_id):
+        failed = self.failed_order(api, stack, order_id)
+        self.claim(order_id)
+        calls = len(stack.initialize_requests)
+
+        reply = api.create_session(session_payload(order_id))
+
+        assert (reply.status, reply.error) == (409, "request_in_progress")
+        assert len(stack.initialize_requests) == calls
+        assert api.get_order(order_id).body["session_token"] == failed
+
+    def test_a_dead_claim_on_a_failed_order_is_taken_over(self, api, stack, order_id):
+        failed = self.failed_order(api, stack, order_id)
+        self.claim(order_id, expired=True)
+
+        reply = api.create_session(session_payload(order_id))
+
+        assert reply.status == 201
+        stored = stored_order(order_id)
+        assert "claim_id" not in stored
+        assert (stored["status"], stored["session_token"]) == ("PENDING", reply.body["session_token"])
+        assert stored["sessions"][failed]["status"] == "FAILED"
+
+    def test_a_claim_is_not_an_order_for_notifications(self, api, stack, order_id):
+        self.claim(order_id)
+        before = stored_items()
+
+        claims = {
+            "session_token": "sess-made-up-0123456789",
+            "merchant_order_id": order_id,
+            "merchant_amount": 50_000,
+            "payment_status": True,
+        }
+
+        reply = api.notify_jwt(sign_notification(claims, "k" * 40))
+
+        assert reply.status == 401
+        assert stored_items() == before

@@ -27,6 +27,23 @@ def test_a_failed_order_gets_a_new_session_and_is_pending_again(api, stack, orde
     assert api.get_order(order_id).body["session_token"] == reply.body["session_token"]
 
 
+def test_an_order_that_failed_too_often_gets_no_more_sessions(api, stack, order_id):
+    from payments.settings import MAX_SESSIONS_PER_ORDER
+
+    fail(api, stack, open_session(api, stack, order_id))
+    for _ in range(MAX_SESSIONS_PER_ORDER - 1):
+        fail(api, stack, api.create_session(session_payload(order_id)).body["session_token"])
+    calls = len(stack.initialize_requests)
+    before = stored_items()
+
+    reply = api.create_session(session_payload(order_id))
+
+    assert (reply.status, reply.error) == (409, "session_limit_reached")
+    assert len(stack.initialize_requests) == calls
+    assert stored_items() == before
+    assert api.get_order(order_id).body["status"] == "FAILED"
+
+
 def test_a_paid_order_refuses_a_new_session(api, stack, order_id):
     token = open_session(api, stack, order_id)
     pay(api, stack, token)
@@ -114,7 +131,7 @@ def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id)
 
     token = open_session(api, stack, order_id)
     repository = payments_service()._repository
-    stale_session, stale_order = repository.get_session_and_order(token, order_id)
+    stale_order, stale_session = repository.get_order_and_session(order_id, token)
     pay(api, stack, token)
 
     with pytest.raises(ConcurrentUpdate):

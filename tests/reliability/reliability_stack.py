@@ -158,10 +158,10 @@ def moto_server():
 class WriteLedger:
     """The DynamoDB writes the engine accepted, seen through the SDK's own events: `before-call`
     notes what a request writes, `after-call` whether DynamoDB said yes. Each accepted write is
-    described by what it touched, e.g. "TransactWriteItems(Update SESSION, Update ORDER)", so a
-    test can count transitions (accepted writes that change a session) rather than attempts."""
+    described by what it did, e.g. "Update ORDER: session outcome", so a test can count
+    transitions (accepted writes that settle a session) rather than attempts."""
 
-    OPERATIONS = frozenset({"TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem"})
+    OPERATIONS = frozenset({"UpdateItem", "PutItem", "DeleteItem"})
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -174,7 +174,7 @@ class WriteLedger:
 
     def _before_call(self, model, params, context, **_):
         if model.name in self.OPERATIONS:
-            context["written"] = f"{model.name}({describe_writes(model.name, json.loads(params['body']))})"
+            context["written"] = describe_writes(model.name, json.loads(params["body"]))
 
     def _after_call(self, http_response, parsed, model, context, **_):
         if "written" not in context:
@@ -184,9 +184,9 @@ class WriteLedger:
             (self.accepted if accepted else self.refused).append(context["written"])
 
     def session_changes(self) -> list[str]:
-        """Accepted writes that changed a session item: the transitions."""
+        """Accepted writes that gave a session its outcome: the transitions."""
         with self._lock:
-            return [write for write in self.accepted if "Update SESSION" in write]
+            return [write for write in self.accepted if write.endswith("session outcome")]
 
     def reset(self) -> None:
         with self._lock:
@@ -195,20 +195,21 @@ class WriteLedger:
 
 
 def describe_writes(operation: str, request: dict[str, Any]) -> str:
-    """ "Update SESSION, Update ORDER": each action of the request and the kind of item it targets
-    (the `pk` prefix: ORDER, SESSION, CLAIM)."""
-
-    def kind(key: dict[str, Any]) -> str:
-        return key["pk"]["S"].split("#", 1)[0]
-
-    if operation == "TransactWriteItems":
-        actions = []
-        for item in request["TransactItems"]:
-            ((action, spec),) = item.items()
-            actions.append(f"{action} {kind(spec.get('Key') or spec['Item'])}")
-        return ", ".join(actions)
-    action = operation.removesuffix("Item")
-    return f"{action} {kind(request.get('Key') or request['Item'])}"
+    """ "Update ORDER: session outcome": the action, the kind of item it targets (the `pk` prefix)
+    and what it did to it, read from its expressions."""
+    kind = (request.get("Key") or request["Item"])["pk"]["S"].split("#", 1)[0]
+    expression = request.get("UpdateExpression", "")
+    if "sessions.#token.#status = " in expression:
+        what = "session outcome"
+    elif "sessions.#token = " in expression:
+        what = "new session"
+    elif "review_reasons" in expression:
+        what = "review flag"
+    elif operation in ("PutItem", "DeleteItem") or "claim_id" in expression:
+        what = "claim"
+    else:
+        what = "other"
+    return f"{operation.removesuffix('Item')} {kind}: {what}"
 
 
 class MetricLedger:

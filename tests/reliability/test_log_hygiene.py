@@ -259,7 +259,7 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
     # DynamoDB throttles the transition: 503, and ETpay's retry succeeds.
     throttled_order = world.order()
     throttled = world.signed(world.open(throttled_order), "paid")
-    aws_faults.fail_next("dynamodb", "TransactWriteItems", "ProvisionedThroughputExceededException")
+    aws_faults.fail_next("dynamodb", "UpdateItem", "ProvisionedThroughputExceededException")
     world.notify(throttled, 503)
     world.notify(throttled, 200)
 

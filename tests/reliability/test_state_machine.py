@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer
 from conftest import REGION, new_order_id, session_payload
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -230,38 +231,43 @@ class PaymentsMachine(RuleBasedStateMachine):
     # -- invariants ------------------------------------------------------------------------------
     @invariant()
     def stored_money_state_obeys_the_rules(self):
-        items = self._stored()
-        kinds = {"ORDER": {}, "SESSION": {}, "CLAIM": {}}
-        for item in items:
-            kind, _, key = item["pk"]["S"].partition("#")
-            kinds[kind][key] = item
-        assert kinds["CLAIM"] == {}, "a session claim was left behind"
-        assert set(kinds["ORDER"]) == set(self.orders_by_id)
-        assert set(kinds["SESSION"]) == set(self.sessions_by_token), "a session nobody asked ETpay for"
+        deserializer = TypeDeserializer()
+        stored = {}
+        for item in self._stored():
+            values = {name: deserializer.deserialize(value) for name, value in item.items()}
+            kind, _, key = values["pk"].partition("#")
+            assert kind == "ORDER", f"an item that is not an order: {kind}"
+            stored[key] = values
+        assert set(stored) == set(self.orders_by_id), "an order nobody asked for, or a claim left behind"
+        sessions = {token: session for values in stored.values() for token, session in values["sessions"].items()}
+        assert set(sessions) == set(self.sessions_by_token), "a session nobody asked ETpay for"
 
-        for token, item in kinds["SESSION"].items():
+        for values in stored.values():
+            assert "claim_id" not in values, "a session claim was left behind"
+            assert "expires_at" not in values, "an order would be removed by TTL"
+            assert values["order_amount"] == self.orders_by_id[values["merchant_order_id"]].amount
+            # In the reconciliation index exactly while the order's session is PENDING.
+            assert ("pending_check" in values) is (values["status"] == "PENDING")
+
+        for token, item in sessions.items():
             session = self.sessions_by_token[token]
-            status = item["status"]["S"]
-            assert item["order_amount"]["N"] == str(session.amount)
+            status = item["status"]
             if status == "PENDING":
                 assert session.first_final is None, f"final {session.first_final} became PENDING again"
-                assert "pending_check" in item
                 continue
-            assert "pending_check" not in item
             assert session.first_final in (None, status), f"final {session.first_final} became {status}"
             session.first_final = status
             assert status in session.verified, f"{status} without a verified result saying so"
 
         for merchant_order_id, order in self.orders_by_id.items():
-            stored = kinds["ORDER"][merchant_order_id]
             view = self.api.get_order(merchant_order_id)
             assert view.status == 200
             assert "signature_token" not in view.body
             status = view.body["status"]
-            assert status == stored["status"]["S"]
+            assert status == stored[merchant_order_id]["status"]
             assert view.body["order_amount"] == order.amount
             assert view.body["session_token"] == order.current
-            statuses = [kinds["SESSION"][token]["status"]["S"] for token in order.sessions]
+            statuses = [sessions[token]["status"] for token in order.sessions]
             assert statuses.count("PENDING") <= 1, "two live sessions for one order"
             # Only the newest session may still be live; the order follows it.
             assert "PENDING" not in statuses[:-1]

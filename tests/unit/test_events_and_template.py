@@ -50,7 +50,7 @@ def test_every_etpay_and_aws_wait_fits_inside_the_lambda_and_api_gateway_timeout
 
     lambda_timeout = load_template()["Globals"]["Function"]["Timeout"]
     api_gateway_limit = 29
-    # Worst case of one POST /sessions: the secret, two reads and a claim, ETpay, one transaction.
+    # Worst case of the slow parts of one POST /sessions: the secret read and ETpay.
     secrets = settings.SECRETS_MAX_ATTEMPTS * (
         settings.SECRETS_CONNECT_TIMEOUT_SECONDS + settings.SECRETS_READ_TIMEOUT_SECONDS
     )

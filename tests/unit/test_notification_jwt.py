@@ -9,9 +9,10 @@ import pytest
 
 from etpay import (
     InvalidNotification,
+    LookupKeys,
     PaymentOutcome,
     classify_payment_status,
-    read_session_token,
+    read_lookup_keys,
     sign_notification,
     token_from_body,
     verify_notification,
@@ -46,7 +47,7 @@ def test_a_correctly_signed_notification_is_verified():
 
     notification = verify_notification(token, SIGNATURE_TOKEN)
 
-    assert read_session_token(token) == "sess-abc"
+    assert read_lookup_keys(token) == LookupKeys("sess-abc", "OC-700104")
     assert notification.merchant_order_id == "OC-700104"
     assert notification.merchant_amount == 50000
     assert notification.payment_token == "pay-123"
@@ -80,7 +81,7 @@ def test_alg_none_is_rejected_before_any_key_is_looked_up():
     token = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims())}."
 
     with pytest.raises(InvalidNotification):
-        read_session_token(token)
+        read_lookup_keys(token)
     with pytest.raises(InvalidNotification):
         verify_notification(token, SIGNATURE_TOKEN)
 
@@ -92,14 +93,14 @@ def test_every_algorithm_but_hs256_is_rejected(alg):
     token = f"{header}.{body}.c2lnbmF0dXJl"
 
     with pytest.raises(InvalidNotification):
-        read_session_token(token)
+        read_lookup_keys(token)
 
 
 def test_a_tampered_payload_is_rejected():
     header, _, signature = sign_notification(claims(), SIGNATURE_TOKEN).split(".")
     tampered = f"{header}.{b64(claims(merchant_amount=1))}.{signature}"
 
-    assert read_session_token(tampered) == "sess-abc"  # the lookup still works ...
+    assert read_lookup_keys(tampered).session_token == "sess-abc"  # the lookup still works ...
     with pytest.raises(InvalidNotification):
         verify_notification(tampered, SIGNATURE_TOKEN)  # ... but the signature does not
 
@@ -108,7 +109,7 @@ def test_critical_header_extensions_are_rejected():
     token = sign_notification(claims(), SIGNATURE_TOKEN, crit=["exp"])
 
     with pytest.raises(InvalidNotification):
-        read_session_token(token)
+        read_lookup_keys(token)
 
 
 @pytest.mark.parametrize("missing", ["session_token", "merchant_order_id", "merchant_amount", "payment_status"])
@@ -130,12 +131,14 @@ def test_an_iat_far_in_the_future_is_rejected():
 @pytest.mark.parametrize("garbage", ["", "abc", "a.b", "a.b.c.d", "é.é.é", "x" * 9000, "eyJ.eyJ.sig"])
 def test_malformed_tokens_are_rejected(garbage):
     with pytest.raises(InvalidNotification):
-        read_session_token(garbage)
+        read_lookup_keys(garbage)
 
 
-def test_a_non_string_session_token_claim_is_rejected():
+@pytest.mark.parametrize("claim", ["session_token", "merchant_order_id"])
+@pytest.mark.parametrize("value", [["x"], 7, None, "", "a b"])
+def test_an_unusable_lookup_claim_is_rejected(claim, value):
     with pytest.raises(InvalidNotification):
-        read_session_token(sign_notification(claims(session_token=["x"]), SIGNATURE_TOKEN))
+        read_lookup_keys(sign_notification(claims(**{claim: value}), SIGNATURE_TOKEN))
 
 
 @pytest.mark.parametrize(
@@ -215,7 +218,7 @@ def test_a_correctly_signed_token_with_repeated_claims_is_rejected():
     token = raw_token('{"alg": "HS256", "typ": "JWT"}', payload)
 
     with pytest.raises(InvalidNotification):
-        read_session_token(token)
+        read_lookup_keys(token)
     with pytest.raises(InvalidNotification):
         verify_notification(token, SIGNATURE_TOKEN)
 
@@ -224,7 +227,7 @@ def test_a_repeated_alg_header_is_rejected():
     token = raw_token('{"alg": "none", "alg": "HS256"}', json.dumps(claims()))
 
     with pytest.raises(InvalidNotification):
-        read_session_token(token)
+        read_lookup_keys(token)
 
 
 def test_a_non_utf8_payload_segment_is_rejected():
@@ -232,7 +235,7 @@ def test_a_non_utf8_payload_segment_is_rejected():
     token = f"{b64({'alg': 'HS256'})}.{body}.c2ln"
 
     with pytest.raises(InvalidNotification):
-        read_session_token(token)
+        read_lookup_keys(token)
 
 
 def test_key_hints_in_the_header_are_ignored():
@@ -248,4 +251,4 @@ def test_a_jwt_with_a_trailing_newline_inside_the_token_is_not_a_jwt():
     token = sign_notification(claims(), SIGNATURE_TOKEN)
 
     with pytest.raises(InvalidNotification):
-        read_session_token(token + "\n")
+        read_lookup_keys(token + "\n")

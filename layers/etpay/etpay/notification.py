@@ -1,9 +1,9 @@
 """ETpay's payment notification: a JWT signed HS256 with the session's `signature_token`.
 
-Verification is two steps because the key depends on the token: `read_session_token` peeks at the
-unverified payload only to find which session (and so which key) to use; `verify_notification`
-then checks the signature with that key and returns the claims. Nothing from the unverified read
-is trusted except the lookup key.
+Verification is two steps because the key depends on the token: `read_lookup_keys` peeks at the
+unverified payload only to find which order and session (and so which key) to use;
+`verify_notification` then checks the signature with that key and returns the claims. Nothing from
+the unverified read is trusted except the lookup keys.
 """
 
 import base64
@@ -79,8 +79,17 @@ class Notification:
     outcome: PaymentOutcome
 
 
-def read_session_token(token: str) -> str:
-    """The `session_token` claim of an *unverified* notification: only a lookup key."""
+@dataclass(frozen=True)
+class LookupKeys:
+    """Where a notification's key is stored: its order and, in it, its session. Unverified."""
+
+    session_token: str
+    merchant_order_id: str
+
+
+def read_lookup_keys(token: str) -> LookupKeys:
+    """The `session_token` and `merchant_order_id` claims of an *unverified* notification: only
+    lookup keys, trusted for nothing else."""
     _check_shape(token)
     try:
         header = jwt.get_unverified_header(token)
@@ -91,7 +100,10 @@ def read_session_token(token: str) -> str:
     session_token = claims.get("session_token")
     if not isinstance(session_token, str) or not TOKEN_PATTERN.fullmatch(session_token):
         raise InvalidNotification("no usable session_token claim")
-    return session_token
+    merchant_order_id = claims.get("merchant_order_id")
+    if not isinstance(merchant_order_id, str) or not TOKEN_PATTERN.fullmatch(merchant_order_id):
+        raise InvalidNotification("no usable merchant_order_id claim")
+    return LookupKeys(session_token, merchant_order_id)
 
 
 def verify_notification(token: str, signature_token: str) -> Notification:

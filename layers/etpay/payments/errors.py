@@ -30,6 +30,10 @@ class RequestInProgress(PaymentsError):
     code = "request_in_progress"
 
 
+class SessionLimitReached(PaymentsError):
+    code = "session_limit_reached"
+
+
 class OrderNotFound(PaymentsError):
     code = "not_found"
 
@@ -62,4 +66,9 @@ class StorageUnavailable(PaymentsError):
 
 
 class ConcurrentUpdate(Exception):
-    """A conditional write lost a race. Internal: the service re-reads and decides again."""
+    """A conditional write lost a race. Internal: the service re-reads and decides again.
+    `item` is the stored item as the refused write found it, when DynamoDB returned it."""
+
+    def __init__(self, item: dict | None = None):
+        super().__init__("a conditional write was refused")
+        self.item = item or {}

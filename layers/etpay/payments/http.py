@@ -28,6 +28,7 @@ STATUS_BY_CODE = {
     "order_amount_mismatch": 409,
     "order_already_paid": 409,
     "request_in_progress": 409,
+    "session_limit_reached": 409,
     "internal_error": 500,
     "etpay_error": 502,
     "configuration_unavailable": 503,

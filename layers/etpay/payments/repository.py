@@ -1,18 +1,23 @@
-"""DynamoDB storage of orders and sessions: the only code that speaks DynamoDB.
+"""DynamoDB storage of orders and their sessions: the only code that speaks DynamoDB.
 
-One table, one string key `pk`, three kinds of item:
-  ORDER#<merchant_order_id>   the order: amount, status, its current session, review flags
-  SESSION#<session_token>     one ETpay session: its signature_token and its own outcome
-  CLAIM#<merchant_order_id>   short-lived: "an invocation is asking ETpay for a session"
-A PENDING session also carries `pending_check` / `pending_since`, the keys of the sparse index
-PENDING_INDEX; settling the session removes them, so the index holds exactly the sessions that
-reconciliation may still need to ask ETpay about.
-Every state change is a conditional write, and changes that touch an order and a session are
-one transaction, so a crash or a lost race never leaves half a transition behind.
+One item per order, key `pk` = ORDER#<merchant_order_id>. It holds the order (amount, status, its
+current session, review flags) and, in the map `sessions`, every ETpay session opened for it
+(signature_token, own outcome), keyed by session_token. Because an order and its sessions are one
+item, one GetItem is a consistent snapshot of everything a decision needs, and every transition is
+one conditional single-item write: atomic without transactions.
+
+While an invocation asks ETpay for a session it holds a claim on the item (`claim_id`,
+`claim_expires`). A brand-new order exists as a claim only (no `session_token`) until its first
+session is stored; such an item is not an order yet for any reader, and carries `expires_at` so
+DynamoDB's TTL removes it if its invocation crashed and nobody retried within a day.
+An order whose current session is PENDING carries `pending_check` / `pending_since`, the keys of
+the sparse index PENDING_INDEX, so reconciliation reads exactly the orders it may need to ask
+ETpay about.
 """
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from payments.errors import ConcurrentUpdate, StorageUnavailable
 from payments.model import Order, PaymentSession, ReviewReason, Status
 from payments.settings import (
+    CLAIM_ITEM_TTL_SECONDS,
     DYNAMODB_CONNECT_TIMEOUT_SECONDS,
     DYNAMODB_MAX_ATTEMPTS,
     DYNAMODB_READ_TIMEOUT_SECONDS,
@@ -34,13 +40,23 @@ from payments.settings import (
 logger = Logger(child=True)
 
 ORDER_PREFIX = "ORDER#"
-SESSION_PREFIX = "SESSION#"
-CLAIM_PREFIX = "CLAIM#"
 PENDING_INDEX = "PendingSessions"
 PENDING_PARTITION = "PENDING"
 CONDITION_FAILED_CODES = frozenset({"ConditionalCheckFailedException"})
-# Lost to another writer on the same items: decide again from fresh state.
-RACE_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+# The attributes of the order itself: what GET /orders reads (the sessions map stays behind).
+ORDER_ATTRIBUTES = (
+    "merchant_order_id",
+    "order_amount",
+    "currency",
+    "#status",
+    "session_token",
+    "payment_url",
+    "payment_token",
+    "created_at",
+    "updated_at",
+    "review_reasons",
+)
+NAMES = {"#status": "status"}
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -51,10 +67,17 @@ def _client_config() -> Config:
         connect_timeout=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
         read_timeout=DYNAMODB_READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "max_attempts": DYNAMODB_MAX_ATTEMPTS},
+        # Every request is built by this module from typed values, and DynamoDB validates it
+        # again: botocore's client-side check of each nested attribute value is pure CPU cost.
+        parameter_validation=False,
     )
 
 
-def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+def _key(merchant_order_id: str) -> dict[str, Any]:
+    return {"pk": {"S": ORDER_PREFIX + merchant_order_id}}
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
 
 
@@ -67,10 +90,20 @@ def _values(**values: Any) -> dict[str, Any]:
     return {f":{name}": _serializer.serialize(value) for name, value in values.items()}
 
 
-STATUS_NAME = {"#status": "status"}
+@dataclass(frozen=True)
+class StoredOrder:
+    """An order item as read (or as a refused write found it)."""
+
+    # None: only a claim so far, no session has been stored; not an order for any reader.
+    order: Order | None
+    sessions: Mapping[str, PaymentSession] = field(default_factory=dict)
+    # Another invocation is asking ETpay for this order's next session right now.
+    claimed: bool = False
 
 
-def _order(values: dict[str, Any]) -> Order:
+def _order(values: Mapping[str, Any]) -> Order | None:
+    if "session_token" not in values:
+        return None
     return Order(
         merchant_order_id=values["merchant_order_id"],
         order_amount=values["order_amount"],
@@ -85,17 +118,26 @@ def _order(values: dict[str, Any]) -> Order:
     )
 
 
-def _session(values: dict[str, Any]) -> PaymentSession:
+def _session(token: str, order: Mapping[str, Any], values: Mapping[str, Any]) -> PaymentSession:
     return PaymentSession(
-        session_token=values["session_token"],
-        merchant_order_id=values["merchant_order_id"],
-        order_amount=values["order_amount"],
+        session_token=token,
+        merchant_order_id=order["merchant_order_id"],
+        order_amount=order["order_amount"],
         currency=values["currency"],
         signature_token=values["signature_token"],
         status=Status(values["status"]),
         created_at=values["created_at"],
         updated_at=values["updated_at"],
         payment_token=values.get("payment_token"),
+    )
+
+
+def _stored(values: Mapping[str, Any], now: int) -> StoredOrder:
+    sessions = values.get("sessions", {})
+    return StoredOrder(
+        order=_order(values),
+        sessions={token: _session(token, values, session) for token, session in sessions.items()},
+        claimed="claim_id" in values and values.get("claim_expires", 0) >= now,
     )
 
 
@@ -106,34 +148,35 @@ class OrderRepository:
 
     # -- reads -----------------------------------------------------------------------------
     def get_order(self, merchant_order_id: str) -> Order | None:
-        values = self._get(ORDER_PREFIX + merchant_order_id)
+        values = self._get(merchant_order_id, projection=", ".join(ORDER_ATTRIBUTES))
         return _order(values) if values else None
 
-    def get_session(self, session_token: str) -> PaymentSession | None:
-        values = self._get(SESSION_PREFIX + session_token)
-        return _session(values) if values else None
-
-    def get_session_and_order(
-        self, session_token: str, merchant_order_id: str
-    ) -> tuple[PaymentSession | None, Order | None]:
-        """Both items as of one instant (TransactGetItems): a decision about money must never mix
-        a session read before a concurrent transition with an order read after it."""
-        response = self._call(
-            "transact_get_items",
-            TransactItems=[
-                {"Get": {"TableName": self._table, "Key": _to_item({"pk": SESSION_PREFIX + session_token})}},
-                {"Get": {"TableName": self._table, "Key": _to_item({"pk": ORDER_PREFIX + merchant_order_id})}},
-            ],
-        )
-        session_item, order_item = (entry.get("Item") for entry in response["Responses"])
-        return (
-            _session(_from_item(session_item)) if session_item else None,
-            _order(_from_item(order_item)) if order_item else None,
-        )
+    def get_order_and_session(
+        self, merchant_order_id: str, session_token: str | None = None
+    ) -> tuple[Order | None, PaymentSession | None]:
+        """The order and one of its sessions (its current one if `session_token` is None), as of
+        one instant: they are one item."""
+        if session_token is None:
+            values = self._get(merchant_order_id)
+        else:
+            values = self._get(
+                merchant_order_id,
+                projection=", ".join((*ORDER_ATTRIBUTES, "sessions.#token")),
+                names={"#token": session_token},
+            )
+        order = _order(values) if values else None
+        if order is None:
+            return None, None
+        token = session_token or order.session_token
+        session = values.get("sessions", {}).get(token)
+        return order, _session(token, values, session) if session else None
 
     # -- opening a session -------------------------------------------------------------------
-    def claim_order(self, merchant_order_id: str, claim_id: str) -> bool:
-        """Take the right to ask ETpay for this order's next session. False if someone holds it."""
+    def claim_new_order(
+        self, merchant_order_id: str, order_amount: int, currency: str, claim_id: str
+    ) -> StoredOrder | None:
+        """Create the order as a claim: the right to ask ETpay for its first session. None when the
+        claim is ours; otherwise the item as it stands (an order, or someone else's live claim)."""
         now = int(time.time())
         try:
             self._call(
@@ -141,99 +184,131 @@ class OrderRepository:
                 TableName=self._table,
                 Item=_to_item(
                     {
-                        "pk": CLAIM_PREFIX + merchant_order_id,
+                        "pk": ORDER_PREFIX + merchant_order_id,
+                        "kind": "order",
+                        "merchant_order_id": merchant_order_id,
+                        "order_amount": order_amount,
+                        "currency": currency,
+                        "sessions": {},
                         "claim_id": claim_id,
-                        "expires_at": now + SESSION_CLAIM_SECONDS,
+                        "claim_expires": now + SESSION_CLAIM_SECONDS,
+                        "expires_at": now + CLAIM_ITEM_TTL_SECONDS,
                     }
                 ),
-                # A claim left by a crashed invocation expires; a live one is never taken over.
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                # A claim left by a crashed invocation expires; a live one is never taken over,
+                # and an order that has a session is never overwritten.
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (attribute_not_exists(session_token) AND claim_expires < :now)"
+                ),
                 ExpressionAttributeValues=_values(now=now),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ConcurrentUpdate as lost:
-            # An SDK retry of our own successful put also lands here: it is still ours.
-            held_by = (lost.args[0] if lost.args else {}) or {}
-            return held_by.get("claim_id") == claim_id
-        return True
+        except ConcurrentUpdate as refused:
+            return self._refused_claim(refused, merchant_order_id, claim_id, now)
+        return None
 
-    def release_claim(self, merchant_order_id: str, claim_id: str) -> None:
+    def claim_failed_order(self, order: Order, claim_id: str) -> StoredOrder | None:
+        """Claim a FAILED order to open its next session. None when the claim is ours; otherwise
+        the item as it stands (it moved on, or someone else holds a live claim)."""
+        now = int(time.time())
         try:
             self._call(
-                "delete_item",
+                "update_item",
                 TableName=self._table,
-                Key=_to_item({"pk": CLAIM_PREFIX + merchant_order_id}),
-                ConditionExpression="claim_id = :claim",
-                ExpressionAttributeValues=_values(claim=claim_id),
+                Key=_key(order.merchant_order_id),
+                UpdateExpression="SET claim_id = :claim, claim_expires = :expires",
+                ConditionExpression=(
+                    "#status = :failed AND session_token = :seen"
+                    " AND (attribute_not_exists(claim_id) OR claim_expires < :now)"
+                ),
+                ExpressionAttributeNames=NAMES,
+                ExpressionAttributeValues=_values(
+                    claim=claim_id,
+                    expires=now + SESSION_CLAIM_SECONDS,
+                    failed=Status.FAILED.value,
+                    seen=order.session_token,
+                    now=now,
+                ),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
+        except ConcurrentUpdate as refused:
+            return self._refused_claim(refused, order.merchant_order_id, claim_id, now)
+        return None
+
+    def _refused_claim(
+        self, refused: ConcurrentUpdate, merchant_order_id: str, claim_id: str, now: int
+    ) -> StoredOrder | None:
+        # DynamoDB returns the item that refused the write; read it if an engine did not.
+        values = refused.item or self._get(merchant_order_id) or {}
+        # An SDK retry of our own successful claim is refused too: the claim is still ours.
+        if values.get("claim_id") == claim_id:
+            return None
+        return _stored(values, now)
+
+    def release_claim(self, merchant_order_id: str, claim_id: str, new_order: bool) -> None:
+        """Give the claim back after a failure: a new order's claim item goes away entirely."""
+        try:
+            if new_order:
+                self._call(
+                    "delete_item",
+                    TableName=self._table,
+                    Key=_key(merchant_order_id),
+                    ConditionExpression="claim_id = :claim AND attribute_not_exists(session_token)",
+                    ExpressionAttributeValues=_values(claim=claim_id),
+                )
+            else:
+                self._call(
+                    "update_item",
+                    TableName=self._table,
+                    Key=_key(merchant_order_id),
+                    UpdateExpression="REMOVE claim_id, claim_expires",
+                    ConditionExpression="claim_id = :claim",
+                    ExpressionAttributeValues=_values(claim=claim_id),
+                )
         except ConcurrentUpdate:
-            pass  # already gone (expired and reused): nothing of ours to release
+            pass  # already gone (expired and taken over): nothing of ours to release
         except StorageUnavailable:
             # The claim expires by itself; the caller's own error is the one worth reporting.
             logger.warning("could not release session claim", extra={"merchant_order_id": merchant_order_id})
 
     def open_session(self, order: Order, session: PaymentSession, claim_id: str, replaces: str | None) -> None:
-        """Store a new session and point the order at it, as one transaction.
+        """Store a new session and point the order at it, releasing our claim, in one write.
 
         `replaces` is the FAILED session being replaced, or None for a brand-new order.
         """
+        condition = "claim_id = :claim AND attribute_not_exists(sessions.#token)"
+        values = {
+            "claim": claim_id,
+            "pending": Status.PENDING.value,
+            "token": session.session_token,
+            "url": order.payment_url,
+            "created": order.created_at,
+            "now": order.updated_at,
+            "session": self._session_values(session),
+            "partition": PENDING_PARTITION,
+        }
         if replaces is None:
-            order_write = {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": self._order_item(order),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
+            condition += " AND attribute_not_exists(session_token)"
         else:
-            order_write = {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": _to_item({"pk": ORDER_PREFIX + order.merchant_order_id}),
-                    "UpdateExpression": (
-                        "SET #status = :pending, session_token = :session, payment_url = :url, updated_at = :now"
-                    ),
-                    "ConditionExpression": "#status = :failed AND session_token = :replaces",
-                    "ExpressionAttributeNames": STATUS_NAME,
-                    "ExpressionAttributeValues": _values(
-                        pending=Status.PENDING.value,
-                        failed=Status.FAILED.value,
-                        session=order.session_token,
-                        url=order.payment_url,
-                        now=order.updated_at,
-                        replaces=replaces,
-                    ),
-                }
-            }
-        self._transact(
-            [
-                order_write,
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": self._session_item(session),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": _to_item({"pk": CLAIM_PREFIX + order.merchant_order_id}),
-                        "ConditionExpression": "claim_id = :claim",
-                        "ExpressionAttributeValues": _values(claim=claim_id),
-                    }
-                },
-            ]
+            condition += " AND #status = :failed AND session_token = :replaces"
+            values.update(failed=Status.FAILED.value, replaces=replaces)
+        self._call(
+            "update_item",
+            TableName=self._table,
+            Key=_key(order.merchant_order_id),
+            UpdateExpression=(
+                "SET #status = :pending, session_token = :token, payment_url = :url, created_at = :created,"
+                " updated_at = :now, sessions.#token = :session, pending_check = :partition, pending_since = :now"
+                " REMOVE claim_id, claim_expires, expires_at"
+            ),
+            ConditionExpression=condition,
+            ExpressionAttributeNames={**NAMES, "#token": session.session_token},
+            ExpressionAttributeValues=_values(**values),
         )
 
     # -- notification outcomes ---------------------------------------------------------------
     def mark_paid(self, order: Order, session: PaymentSession, payment_token: str | None, now: str) -> None:
-        self._transact(
-            [
-                self._settle_session(session, Status.PAID, payment_token, now),
-                self._settle_order(order, session, Status.PAID, payment_token, now),
-            ]
-        )
+        self._settle(order, session, Status.PAID, payment_token, now, settle_order=True)
 
     def mark_failed(
         self,
@@ -243,42 +318,28 @@ class OrderRepository:
         now: str,
         fail_order: bool,
     ) -> None:
-        writes = [self._settle_session(session, Status.FAILED, payment_token, now)]
-        if fail_order:
-            writes.append(self._settle_order(order, session, Status.FAILED, None, now))
-        self._transact(writes)
+        self._settle(order, session, Status.FAILED, payment_token, now, settle_order=fail_order)
 
     def flag_for_review(self, order: Order, session: PaymentSession, reasons: Iterable[ReviewReason], now: str) -> None:
         """Flag the order, but only if order and session are still as the decision saw them: a
         flag decided on a state that has since moved (a duplicate paid notification that read the
         session just before the first one settled it) must be decided again."""
-        self._transact(
-            [
-                {
-                    "ConditionCheck": {
-                        "TableName": self._table,
-                        "Key": _to_item({"pk": SESSION_PREFIX + session.session_token}),
-                        "ConditionExpression": "#status = :seen",
-                        "ExpressionAttributeNames": STATUS_NAME,
-                        "ExpressionAttributeValues": _values(seen=session.status.value),
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": _to_item({"pk": ORDER_PREFIX + order.merchant_order_id}),
-                        "UpdateExpression": "ADD review_reasons :reasons SET updated_at = :now",
-                        "ConditionExpression": "#status = :seen AND session_token = :current",
-                        "ExpressionAttributeNames": STATUS_NAME,
-                        "ExpressionAttributeValues": _values(
-                            reasons={reason.value for reason in reasons},
-                            now=now,
-                            seen=order.status.value,
-                            current=order.session_token,
-                        ),
-                    }
-                },
-            ]
+        self._call(
+            "update_item",
+            TableName=self._table,
+            Key=_key(order.merchant_order_id),
+            UpdateExpression="ADD review_reasons :reasons SET updated_at = :now",
+            ConditionExpression=(
+                "#status = :seen AND session_token = :current AND sessions.#token.#status = :seen_session"
+            ),
+            ExpressionAttributeNames={**NAMES, "#token": session.session_token},
+            ExpressionAttributeValues=_values(
+                reasons={reason.value for reason in reasons},
+                now=now,
+                seen=order.status.value,
+                current=order.session_token,
+                seen_session=session.status.value,
+            ),
         )
 
     def record_unknown_status(self, session: PaymentSession, reported_status: str, now: str) -> None:
@@ -286,154 +347,122 @@ class OrderRepository:
         self._call(
             "update_item",
             TableName=self._table,
-            Key=_to_item({"pk": SESSION_PREFIX + session.session_token}),
-            UpdateExpression=("SET needs_status_check = :yes, last_reported_status = :reported, updated_at = :now"),
-            ConditionExpression="#status = :pending",
-            ExpressionAttributeNames=STATUS_NAME,
+            Key=_key(session.merchant_order_id),
+            UpdateExpression=(
+                "SET sessions.#token.needs_status_check = :yes, sessions.#token.last_reported_status = :reported,"
+                " sessions.#token.updated_at = :now"
+            ),
+            ConditionExpression="sessions.#token.#status = :pending",
+            ExpressionAttributeNames={**NAMES, "#token": session.session_token},
             ExpressionAttributeValues=_values(
                 yes=True, reported=reported_status, now=now, pending=Status.PENDING.value
             ),
         )
 
     def requeue_pending(self, session: PaymentSession, now: str) -> None:
-        """Move a still-PENDING session to the back of the reconciliation queue."""
+        """Move an order whose session is still PENDING to the back of the reconciliation queue."""
         try:
             self._call(
                 "update_item",
                 TableName=self._table,
-                Key=_to_item({"pk": SESSION_PREFIX + session.session_token}),
+                Key=_key(session.merchant_order_id),
                 UpdateExpression="SET pending_since = :now",
-                ConditionExpression="#status = :pending",
-                ExpressionAttributeNames=STATUS_NAME,
-                ExpressionAttributeValues=_values(now=now, pending=Status.PENDING.value),
+                ConditionExpression="#status = :pending AND session_token = :token",
+                ExpressionAttributeNames=NAMES,
+                ExpressionAttributeValues=_values(now=now, pending=Status.PENDING.value, token=session.session_token),
             )
         except ConcurrentUpdate:
             pass  # settled meanwhile: it has left the queue by itself
 
-    def pending_sessions(self, created_before: str, limit: int) -> list[str]:
-        """Tokens of PENDING sessions queued before `created_before` (opened then, or last checked
-        then), longest-waiting first."""
+    def pending_orders(self, queued_before: str, limit: int) -> list[str]:
+        """Ids of orders whose session is PENDING, queued before `queued_before` (opened then, or
+        last checked then), longest-waiting first."""
         response = self._call(
             "query",
             TableName=self._table,
             IndexName=PENDING_INDEX,
             KeyConditionExpression="pending_check = :pending AND pending_since < :cutoff",
-            ExpressionAttributeValues=_values(pending=PENDING_PARTITION, cutoff=created_before),
+            ExpressionAttributeValues=_values(pending=PENDING_PARTITION, cutoff=queued_before),
             Limit=limit,
         )
-        return [_from_item(item)["pk"].removeprefix(SESSION_PREFIX) for item in response.get("Items", [])]
+        return [item["pk"]["S"].removeprefix(ORDER_PREFIX) for item in response.get("Items", [])]
 
     # -- item shapes -------------------------------------------------------------------------
     @staticmethod
-    def _order_item(order: Order) -> dict[str, Any]:
-        return _to_item(
-            {
-                "pk": ORDER_PREFIX + order.merchant_order_id,
-                "kind": "order",
-                "merchant_order_id": order.merchant_order_id,
-                "order_amount": order.order_amount,
-                "currency": order.currency,
-                "status": order.status.value,
-                "session_token": order.session_token,
-                "payment_url": order.payment_url,
-                "payment_token": order.payment_token,
-                "created_at": order.created_at,
-                "updated_at": order.updated_at,
-            }
-        )
-
-    @staticmethod
-    def _session_item(session: PaymentSession) -> dict[str, Any]:
-        return _to_item(
-            {
-                "pk": SESSION_PREFIX + session.session_token,
-                "kind": "session",
-                "session_token": session.session_token,
-                "merchant_order_id": session.merchant_order_id,
-                "order_amount": session.order_amount,
+    def _session_values(session: PaymentSession) -> dict[str, Any]:
+        return {
+            name: value
+            for name, value in {
                 "currency": session.currency,
                 "signature_token": session.signature_token,
                 "status": session.status.value,
                 "created_at": session.created_at,
                 "updated_at": session.updated_at,
-                "pending_check": PENDING_PARTITION if session.status is Status.PENDING else None,
-                "pending_since": session.created_at if session.status is Status.PENDING else None,
-            }
-        )
-
-    def _settle_session(
-        self, session: PaymentSession, status: Status, payment_token: str | None, now: str
-    ) -> dict[str, Any]:
-        assignments = "#status = :final, updated_at = :now, needs_status_check = :no"
-        values = {"final": status.value, "now": now, "pending": Status.PENDING.value, "no": False}
-        if payment_token is not None:
-            assignments += ", payment_token = :payment"
-            values["payment"] = payment_token
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": _to_item({"pk": SESSION_PREFIX + session.session_token}),
-                # Leaving the pending index: reconciliation has nothing more to ask about it.
-                "UpdateExpression": "SET " + assignments + " REMOVE pending_check, pending_since",
-                # A final outcome never changes.
-                "ConditionExpression": "#status = :pending",
-                "ExpressionAttributeNames": STATUS_NAME,
-                "ExpressionAttributeValues": _values(**values),
-            }
+                "payment_token": session.payment_token,
+            }.items()
+            if value is not None
         }
 
-    def _settle_order(
+    def _settle(
         self,
         order: Order,
         session: PaymentSession,
         status: Status,
         payment_token: str | None,
         now: str,
-    ) -> dict[str, Any]:
-        assignments = "#status = :final, updated_at = :now"
-        values = {
-            "final": status.value,
-            "now": now,
-            "pending": Status.PENDING.value,
-            "session": session.session_token,
-        }
+        settle_order: bool,
+    ) -> None:
+        """A session's final outcome, and the order's with it when `settle_order`."""
+        assignments = [
+            "sessions.#token.#status = :final",
+            "sessions.#token.updated_at = :now",
+            "sessions.#token.needs_status_check = :no",
+        ]
+        values = {"final": status.value, "now": now, "pending": Status.PENDING.value, "no": False}
         if payment_token is not None:
-            assignments += ", payment_token = :payment"
+            assignments.append("sessions.#token.payment_token = :payment")
             values["payment"] = payment_token
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": _to_item({"pk": ORDER_PREFIX + order.merchant_order_id}),
-                "UpdateExpression": "SET " + assignments,
-                # Only the live session of a PENDING order may settle it.
-                "ConditionExpression": "#status = :pending AND session_token = :session",
-                "ExpressionAttributeNames": STATUS_NAME,
-                "ExpressionAttributeValues": _values(**values),
-            }
-        }
+        # A final outcome never changes.
+        condition = "sessions.#token.#status = :pending"
+        removals = ""
+        if settle_order:
+            assignments += ["#status = :final", "updated_at = :now"]
+            if status is Status.PAID and payment_token is not None:
+                assignments.append("payment_token = :payment")
+            # Only the live session of a PENDING order may settle it.
+            condition += " AND #status = :pending AND session_token = :token"
+            values["token"] = session.session_token
+            # Leaving the pending index: reconciliation has nothing more to ask about it.
+            removals = " REMOVE pending_check, pending_since"
+        self._call(
+            "update_item",
+            TableName=self._table,
+            Key=_key(order.merchant_order_id),
+            UpdateExpression="SET " + ", ".join(assignments) + removals,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={**NAMES, "#token": session.session_token},
+            ExpressionAttributeValues=_values(**values),
+        )
 
     # -- SDK calls and their errors ------------------------------------------------------------
-    def _get(self, pk: str) -> dict[str, Any] | None:
-        response = self._call("get_item", TableName=self._table, Key=_to_item({"pk": pk}), ConsistentRead=True)
-        item = response.get("Item")
+    def _get(
+        self, merchant_order_id: str, projection: str | None = None, names: Mapping[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        request: dict[str, Any] = {"TableName": self._table, "Key": _key(merchant_order_id), "ConsistentRead": True}
+        if projection:
+            request["ProjectionExpression"] = projection
+            request["ExpressionAttributeNames"] = {**NAMES, **(names or {})}
+        item = self._call("get_item", **request).get("Item")
         return _from_item(item) if item else None
-
-    def _transact(self, writes: list[dict[str, Any]]) -> None:
-        self._call("transact_write_items", TransactItems=writes)
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """One SDK call; a lost race becomes ConcurrentUpdate, any other failure StorageUnavailable."""
         try:
             return getattr(self._client, operation)(**kwargs)
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in CONDITION_FAILED_CODES:
+            if error.response.get("Error", {}).get("Code") in CONDITION_FAILED_CODES:
                 old = error.response.get("Item")
                 raise ConcurrentUpdate(_from_item(old) if old else {}) from error
-            if code == "TransactionCanceledException":
-                reasons = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
-                if reasons & RACE_REASONS:
-                    raise ConcurrentUpdate() from error
             raise self._unavailable(error) from error
         except BotoCoreError as error:
             raise self._unavailable(error) from error

@@ -20,7 +20,7 @@ from etpay import (
     PaymentOutcome,
     SessionRequest,
     payment_from_record,
-    read_session_token,
+    read_lookup_keys,
     verify_notification,
 )
 from etpay.notification import describe_payment_status
@@ -32,6 +32,7 @@ from payments.errors import (
     NotificationRejected,
     OrderNotFound,
     RequestInProgress,
+    SessionLimitReached,
     StorageUnavailable,
 )
 from payments.model import (
@@ -46,7 +47,7 @@ from payments.model import (
 )
 from payments.repository import OrderRepository
 from payments.requests import SessionStart
-from payments.settings import MAX_DECISION_ATTEMPTS, Settings
+from payments.settings import MAX_DECISION_ATTEMPTS, MAX_SESSIONS_PER_ORDER, Settings
 
 logger = obs.logger
 metrics = obs.metrics
@@ -71,6 +72,13 @@ def utc_now() -> str:
 class SessionResult:
     order: Order
     created: bool  # True: a new ETpay session was opened by this call
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The claim on an order is ours: we may ask ETpay for its next session."""
+
+    replaces: Order | None  # the FAILED order getting a new session; None: a brand-new order
 
 
 @dataclass(frozen=True)
@@ -122,36 +130,29 @@ class PaymentsService:
     # -- POST /sessions ------------------------------------------------------------------------
     def start_session(self, request: SessionStart, notification_url: str | None) -> SessionResult:
         order_id = request.merchant_order_id
-        order = self._repository.get_order(order_id)
-        if plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
-            _count(obs.SESSION_REUSED)
-            return SessionResult(order, created=False)
-
-        # Read the credentials before claiming, so a missing secret leaves no trace behind.
-        client = self._etpay_client()
         claim_id = uuid.uuid4().hex
-        if not self._repository.claim_order(order_id, claim_id):
-            return self._answer_for_busy_order(request)
+        outcome = self._claim(request, claim_id)
+        if isinstance(outcome, SessionResult):
+            return outcome
+        previous = outcome.replaces
+
         try:
-            # Between our read and our claim another invocation may have finished: decide again.
-            order = self._repository.get_order(order_id)
-            if plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
-                self._repository.release_claim(order_id, claim_id)
-                return SessionResult(order, created=False)
+            # Credentials are read only once ETpay is really needed; a failure releases the claim.
+            client = self._etpay_client()
             created = self._ask_etpay(client, request, notification_url)
         except BaseException:
-            self._repository.release_claim(order_id, claim_id)
+            self._repository.release_claim(order_id, claim_id, new_order=previous is None)
             raise
 
         now = self._clock()
         new_order = Order(
             merchant_order_id=order_id,
             order_amount=request.order_amount,
-            currency=self._settings.currency,
+            currency=previous.currency if previous else self._settings.currency,
             status=Status.PENDING,
             session_token=created.token,
             payment_url=client.credentials.funnel_url(created.token),
-            created_at=order.created_at if order else now,
+            created_at=previous.created_at if previous else now,
             updated_at=now,
         )
         session = PaymentSession(
@@ -164,22 +165,56 @@ class PaymentsService:
             updated_at=now,
         )
         try:
-            self._repository.open_session(new_order, session, claim_id, replaces=order.session_token if order else None)
+            self._repository.open_session(
+                new_order, session, claim_id, replaces=previous.session_token if previous else None
+            )
         except ConcurrentUpdate:
             # Our claim expired and another invocation took over; the session we just opened was
             # never shown to anyone, so no money can move through it.
             logger.warning("session claim lost while opening a session")
             return self._answer_for_busy_order(request)
         except BaseException:
-            self._repository.release_claim(order_id, claim_id)
+            self._repository.release_claim(order_id, claim_id, new_order=previous is None)
             raise
         _count(obs.SESSION_CREATED)
         logger.info("payment session opened", extra={"order_status": Status.PENDING.value})
         return SessionResult(new_order, created=True)
 
+    def _claim(self, request: SessionStart, claim_id: str) -> Claimed | SessionResult:
+        """Take the right to ask ETpay for the order's next session. The claim is a conditional
+        write that, when refused, returns what is stored: an existing order costs no extra read.
+        Returns the answer itself when no ETpay call is needed."""
+        order_id, amount = request.merchant_order_id, request.order_amount
+        stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id)
+        if stored is None:
+            return Claimed(replaces=None)
+        for _ in range(MAX_DECISION_ATTEMPTS):
+            order = stored.order
+            if order is None:
+                if stored.claimed:
+                    raise RequestInProgress(f"a session for order {order_id} is being created; retry shortly")
+                # The claim we found was released meanwhile: claim the new order again.
+                stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id)
+                if stored is None:
+                    return Claimed(replaces=None)
+                continue
+            if plan_session_request(order, amount) is SessionPlan.REUSE:
+                _count(obs.SESSION_REUSED)
+                return SessionResult(order, created=False)
+            if stored.claimed:
+                raise RequestInProgress(f"a session for order {order_id} is being created; retry shortly")
+            if len(stored.sessions) >= MAX_SESSIONS_PER_ORDER:
+                raise SessionLimitReached(
+                    f"order {order_id} has failed {len(stored.sessions)} times; use a new merchant_order_id"
+                )
+            stored = self._repository.claim_failed_order(order, claim_id)
+            if stored is None:
+                return Claimed(replaces=order)
+        raise StorageUnavailable("the order is busy; retry the request")
+
     def _answer_for_busy_order(self, request: SessionStart) -> SessionResult:
         order = self._repository.get_order(request.merchant_order_id)
-        if plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
+        if order is not None and plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
             return SessionResult(order, created=False)
         raise RequestInProgress(f"a session for order {request.merchant_order_id} is being created; retry shortly")
 
@@ -221,10 +256,10 @@ class PaymentsService:
     # -- POST /notifications -------------------------------------------------------------------
     def apply_notification(self, token: str) -> NotificationResult:
         try:
-            session_token = read_session_token(token)
+            keys = read_lookup_keys(token)
         except InvalidNotification as error:
             raise self._rejected(error.reason) from None
-        session = self._repository.get_session(session_token)
+        order, session = self._repository.get_order_and_session(keys.merchant_order_id, keys.session_token)
         if session is None:
             raise self._rejected("unknown session")
         try:
@@ -233,27 +268,22 @@ class PaymentsService:
             raise self._rejected(error.reason) from None
 
         logger.append_keys(merchant_order_id=session.merchant_order_id)
-        return self._apply_verified(session, notification)
+        return self._apply_verified(order, session, notification)
 
-    def _apply_verified(self, session: PaymentSession, notification: Notification) -> NotificationResult:
-        """Apply a trusted payment result (a verified JWT, or ETpay's own status API answer)."""
+    def _apply_verified(self, order: Order, session: PaymentSession, notification: Notification) -> NotificationResult:
+        """Apply a trusted payment result (a verified JWT, or ETpay's own status API answer) to
+        order and session as read together."""
         for _ in range(MAX_DECISION_ATTEMPTS):
-            # A fresh snapshot of session and order each attempt: a lost race is decided again
-            # on what won.
-            try:
-                current, order = self._repository.get_session_and_order(
-                    session.session_token, session.merchant_order_id
-                )
-            except ConcurrentUpdate:
-                continue
-            if current is None or order is None:
-                raise self._rejected("session without order")
-            session = current
             decision = decide_notification(order, session, notification)
             try:
                 self._apply(decision, order, session, notification)
             except ConcurrentUpdate:
+                # Lost a race: decide again on what won.
                 logger.info("payment result lost a race; deciding again")
+                order, current = self._repository.get_order_and_session(order.merchant_order_id, session.session_token)
+                if order is None or current is None:
+                    raise self._rejected("session without order") from None
+                session = current
                 continue
             return NotificationResult(order.merchant_order_id, decision.action)
         # Still contended after several fresh decisions: let the sender try again later.
@@ -265,20 +295,20 @@ class PaymentsService:
         run) and apply its answers through the same conditional transitions as notifications."""
         cutoff = iso_utc(datetime.now(UTC) - timedelta(seconds=older_than_seconds))
         report = ReconcileReport()
-        tokens = self._repository.pending_sessions(cutoff, limit)
-        if not tokens:
+        order_ids = self._repository.pending_orders(cutoff, limit)
+        if not order_ids:
             return report
         client = self._etpay_client()
-        for session_token in tokens:
+        for merchant_order_id in order_ids:
             if not has_time():
                 report.deferred += 1
                 continue
-            session = self._repository.get_session(session_token)
-            if session is None or session.status is not Status.PENDING:
+            order, session = self._repository.get_order_and_session(merchant_order_id)
+            if order is None or session is None or session.status is not Status.PENDING:
                 continue
             report.checked += 1
             try:
-                records = client.check_payment_status(session_token=session_token)
+                records = client.check_payment_status(session_token=session.session_token)
             except EtpayError as error:
                 report.errors += 1
                 logger.warning("ETpay status check failed", extra={"problem": str(error)})
@@ -286,7 +316,7 @@ class PaymentsService:
                     break  # ETpay is slow: leave the rest for the next run
                 continue
             result = self._status_result(session, records)
-            action = self._apply_verified(session, result).action if result is not None else None
+            action = self._apply_verified(order, session, result).action if result is not None else None
             report.record(action)
             if action not in (NotificationAction.MARK_PAID, NotificationAction.MARK_FAILED):
                 # Still PENDING: to the back of the queue, so sessions a payer abandoned (ETpay

@@ -21,6 +21,12 @@ SECRETS_MAX_ATTEMPTS = 2
 # slowest ETpay call plus our own writes (the function times out at 25 s), so a live claim is
 # never taken over; a claim left by a crashed invocation frees itself after this.
 SESSION_CLAIM_SECONDS = 60
+# A new order's claim item, left by an invocation that crashed and was never retried, is removed by
+# DynamoDB's TTL after this long (TTL deletes lazily; a retry within it simply takes the claim over).
+CLAIM_ITEM_TTL_SECONDS = 24 * 3600
+# An order and all its sessions are one DynamoDB item (at most 400 KB). A new session is only opened
+# after the last one FAILED; an order that failed this often is refused further sessions.
+MAX_SESSIONS_PER_ORDER = 20
 # DynamoDB client: fail fast, let the caller retry rather than hold API Gateway's 29 s.
 DYNAMODB_CONNECT_TIMEOUT_SECONDS = 1
 DYNAMODB_READ_TIMEOUT_SECONDS = 2
