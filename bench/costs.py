@@ -70,6 +70,10 @@ def largest_item_bytes(items: list[dict]) -> int:
             return 1
         if kind == "SS":
             return sum(len(entry.encode()) for entry in raw)
+        if kind == "M":  # an order's sessions: names and values, plus 3 bytes of overhead
+            return 3 + sum(len(name.encode()) + size(entry) for name, entry in raw.items())
+        if kind == "L":
+            return 3 + sum(1 + size(entry) for entry in raw)
         return len(str(raw))
 
     return max((sum(len(name) + size(value) for name, value in item.items()) for item in items), default=0)

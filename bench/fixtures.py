@@ -100,4 +100,3 @@ def seed_pending_session(table: str, prefix: str) -> str:
         replaces=None,
     )
     return signed_notification(session_token, order_id, signature_token)
-

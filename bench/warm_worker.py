@@ -91,10 +91,7 @@ def notifications_for(route_name: str, side: str) -> list[dict]:
         order = dynamodb.get_item(
             TableName=plan["table"], Key={"pk": {"S": "ORDER#" + body["merchant_order_id"]}}, ConsistentRead=True
         )["Item"]
-        if "sessions" in order:
-            item = order["sessions"]["M"][body["session_token"]]["M"]
-        else:
-            item = dynamodb.get_item(TableName=plan["table"], Key={"pk": {"S": "SESSION#" + body["session_token"]}}, ConsistentRead=True)["Item"]
+        item = order["sessions"]["M"][body["session_token"]]["M"]
         claims = dict(
             plan["claims_template"],
             session_token=body["session_token"],

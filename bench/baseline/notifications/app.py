@@ -1,12 +1,14 @@
 """Benchmark baseline for NotificationsFunction: POST /notifications with bare boto3 and PyJWT,
-nothing else. Reads the session named by the unverified token, verifies the HS256 JWT with its
-stored signature_token, then settles session and order in one conditional transaction. It is the
-floor to compare against, not a product.
+nothing else. Reads the order named by the unverified token (one GetItem: the order and its
+sessions are one item), verifies the HS256 JWT with the stored signature_token of the session it
+names, then settles session and order with one conditional UpdateItem: the same AWS requests as the
+real function. It is the floor to compare against, not a product.
 """
 
 import base64
 import json
 import os
+from datetime import UTC, datetime
 
 import boto3
 import jwt
@@ -27,50 +29,41 @@ def lambda_handler(event: dict, context) -> dict:
         body = base64.b64decode(body).decode()
     try:
         token = json.loads(body)["payment"]
-        session_token = jwt.decode(token, options={"verify_signature": False})["session_token"]
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        session_token, order_id = str(unverified["session_token"]), str(unverified["merchant_order_id"])
     except (ValueError, KeyError, TypeError, jwt.PyJWTError):
         return _reply(401, {"error": "invalid_notification"})
-    session = _dynamodb.get_item(
-        TableName=TABLE, Key={"pk": {"S": "SESSION#" + str(session_token)}}, ConsistentRead=True
-    ).get("Item")
+    order = _dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "ORDER#" + order_id}}, ConsistentRead=True).get("Item")
+    session = (order or {}).get("sessions", {}).get("M", {}).get(session_token)
     if not session:
         return _reply(401, {"error": "invalid_notification"})
     try:
-        claims = jwt.decode(token, session["signature_token"]["S"], algorithms=["HS256"])
+        claims = jwt.decode(token, session["M"]["signature_token"]["S"], algorithms=["HS256"])
     except jwt.PyJWTError:
         return _reply(401, {"error": "invalid_notification"})
-    order_id = session["merchant_order_id"]["S"]
-    if claims.get("merchant_order_id") != order_id or claims.get("merchant_amount") != int(
-        session["order_amount"]["N"]
-    ):
+    if claims.get("merchant_amount") != int(order["order_amount"]["N"]):
         return _reply(401, {"error": "invalid_notification"})
     status = "PAID" if claims.get("payment_status") in PAID else "FAILED"
-    values = {":final": {"S": status}, ":pending": {"S": "PENDING"}, ":session": {"S": session_token}}
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     try:
-        _dynamodb.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": TABLE,
-                        "Key": {"pk": {"S": "SESSION#" + session_token}},
-                        "UpdateExpression": "SET #status = :final",
-                        "ConditionExpression": "#status = :pending",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {":final": values[":final"], ":pending": values[":pending"]},
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": TABLE,
-                        "Key": {"pk": {"S": "ORDER#" + order_id}},
-                        "UpdateExpression": "SET #status = :final",
-                        "ConditionExpression": "#status = :pending AND session_token = :session",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": values,
-                    }
-                },
-            ]
+        _dynamodb.update_item(
+            TableName=TABLE,
+            Key={"pk": {"S": "ORDER#" + order_id}},
+            UpdateExpression=(
+                "SET sessions.#token.#status = :final, sessions.#token.updated_at = :now,"
+                " sessions.#token.payment_token = :payment, #status = :final, updated_at = :now,"
+                " payment_token = :payment REMOVE pending_check, pending_since"
+            ),
+            ConditionExpression="sessions.#token.#status = :pending AND #status = :pending AND session_token = :token",
+            ExpressionAttributeNames={"#status": "status", "#token": session_token},
+            ExpressionAttributeValues={
+                ":final": {"S": status},
+                ":now": {"S": now},
+                ":payment": {"S": str(claims.get("payment_token"))},
+                ":pending": {"S": "PENDING"},
+                ":token": {"S": session_token},
+            },
         )
-    except _dynamodb.exceptions.TransactionCanceledException:
+    except _dynamodb.exceptions.ConditionalCheckFailedException:
         pass  # already settled: a re-delivery gets the same answer
     return _reply(200, {"received": True})

@@ -1,14 +1,18 @@
 """Benchmark baseline for PaymentsFunction: POST /sessions and GET /orders/{merchant_order_id}
-with bare boto3 and urllib3, nothing else. It stores the same items as the real function so both
-read and write the same table; it is the floor to compare against, not a product.
+with bare boto3 and urllib3, nothing else. It makes the same AWS requests and stores the same item
+as the real function, so both read and write the same table; it is the floor to compare against,
+not a product (it only handles what the benchmark sends: new orders, and repeats of PENDING ones).
 
-POST /sessions: read the ETpay secret (kept in memory for 300 s, as the real function does), POST
-/session/initialize, then put the order and the session in one conditional transaction.
+POST /sessions: claim the order with one conditional PutItem (the guarantee that identical
+concurrent requests make one ETpay call), read the ETpay secret (kept in memory for 300 s, as the
+real function does), POST /session/initialize, then store the session and drop the claim with one
+conditional UpdateItem.
 """
 
 import json
 import os
 import time
+import uuid
 from datetime import UTC, datetime
 
 import boto3
@@ -18,6 +22,8 @@ TABLE = os.environ["TABLE_NAME"]
 SECRET_ID = os.environ["ETPAY_SECRET_ID"]
 CURRENCY = os.environ.get("CURRENCY", "CLP")
 SECRET_MAX_AGE_SECONDS = 300
+CLAIM_SECONDS = 60
+CLAIM_ITEM_TTL_SECONDS = 24 * 3600
 
 _dynamodb = boto3.client("dynamodb")
 _secrets = boto3.client("secretsmanager")
@@ -51,6 +57,34 @@ def _create_session(event: dict) -> dict:
         return _reply(400, {"error": "validation_error"})
     if not isinstance(order_id, str) or type(amount) is not int:
         return _reply(400, {"error": "validation_error"})
+    key = {"pk": {"S": "ORDER#" + order_id}}
+    claim = uuid.uuid4().hex
+    now = int(time.time())
+    try:
+        _dynamodb.put_item(
+            TableName=TABLE,
+            Item={
+                **key,
+                "kind": {"S": "order"},
+                "merchant_order_id": {"S": order_id},
+                "order_amount": {"N": str(amount)},
+                "currency": {"S": CURRENCY},
+                "sessions": {"M": {}},
+                "claim_id": {"S": claim},
+                "claim_expires": {"N": str(now + CLAIM_SECONDS)},
+                "expires_at": {"N": str(now + CLAIM_ITEM_TTL_SECONDS)},
+            },
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR (attribute_not_exists(session_token) AND claim_expires < :now)"
+            ),
+            ExpressionAttributeValues={":now": {"N": str(now)}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except _dynamodb.exceptions.ConditionalCheckFailedException as refused:
+        item = refused.response.get("Item", {})
+        if item.get("status", {}).get("S") == "PENDING" and item["order_amount"]["N"] == str(amount):
+            return _reply(200, _order_body(item))
+        return _reply(409, {"error": "request_in_progress"})
     credentials = _credentials()
     answer = _http.request(
         "POST",
@@ -66,41 +100,44 @@ def _create_session(event: dict) -> dict:
         headers={"Content-Type": "application/json"},
     )
     if answer.status != 200:
+        _dynamodb.delete_item(
+            TableName=TABLE,
+            Key=key,
+            ConditionExpression="claim_id = :claim",
+            ExpressionAttributeValues={":claim": {"S": claim}},
+        )
         return _reply(502, {"error": "etpay_error"})
     session = json.loads(answer.data)
     token = session["token"]
     payment_url = f"{credentials['pmt_url']}/session/{token}"
-    now = _now()
-    common = {
-        "merchant_order_id": {"S": order_id},
-        "order_amount": {"N": str(amount)},
-        "currency": {"S": CURRENCY},
-        "status": {"S": "PENDING"},
-        "session_token": {"S": token},
-        "created_at": {"S": now},
-        "updated_at": {"S": now},
-    }
-    _dynamodb.transact_write_items(
-        TransactItems=[
-            {
-                "Put": {
-                    "TableName": TABLE,
-                    "Item": {"pk": {"S": "ORDER#" + order_id}, "payment_url": {"S": payment_url}, **common},
-                    "ConditionExpression": "attribute_not_exists(pk)",
+    stamp = _now()
+    _dynamodb.update_item(
+        TableName=TABLE,
+        Key=key,
+        UpdateExpression=(
+            "SET #status = :pending, session_token = :token, payment_url = :url, created_at = :now,"
+            " updated_at = :now, sessions.#token = :session, pending_check = :partition, pending_since = :now"
+            " REMOVE claim_id, claim_expires, expires_at"
+        ),
+        ConditionExpression="claim_id = :claim",
+        ExpressionAttributeNames={"#status": "status", "#token": token},
+        ExpressionAttributeValues={
+            ":pending": {"S": "PENDING"},
+            ":token": {"S": token},
+            ":url": {"S": payment_url},
+            ":now": {"S": stamp},
+            ":partition": {"S": "PENDING"},
+            ":claim": {"S": claim},
+            ":session": {
+                "M": {
+                    "currency": {"S": CURRENCY},
+                    "signature_token": {"S": session["signature_token"]},
+                    "status": {"S": "PENDING"},
+                    "created_at": {"S": stamp},
+                    "updated_at": {"S": stamp},
                 }
             },
-            {
-                "Put": {
-                    "TableName": TABLE,
-                    "Item": {
-                        "pk": {"S": "SESSION#" + token},
-                        "signature_token": {"S": session["signature_token"]},
-                        **common,
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-        ]
+        },
     )
     return _reply(
         201,
@@ -115,24 +152,25 @@ def _create_session(event: dict) -> dict:
     )
 
 
+def _order_body(item: dict) -> dict:
+    return {
+        "merchant_order_id": item["merchant_order_id"]["S"],
+        "order_amount": int(item["order_amount"]["N"]),
+        "currency": item["currency"]["S"],
+        "status": item["status"]["S"],
+        "session_token": item["session_token"]["S"],
+        "payment_url": item["payment_url"]["S"],
+        "created_at": item["created_at"]["S"],
+        "updated_at": item["updated_at"]["S"],
+    }
+
+
 def _get_order(event: dict) -> dict:
     order_id = (event.get("pathParameters") or {}).get("merchant_order_id", "")
     item = _dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "ORDER#" + order_id}}, ConsistentRead=True).get("Item")
-    if not item:
+    if not item or "session_token" not in item:
         return _reply(404, {"error": "not_found"})
-    return _reply(
-        200,
-        {
-            "merchant_order_id": item["merchant_order_id"]["S"],
-            "order_amount": int(item["order_amount"]["N"]),
-            "currency": item["currency"]["S"],
-            "status": item["status"]["S"],
-            "session_token": item["session_token"]["S"],
-            "payment_url": item["payment_url"]["S"],
-            "created_at": item["created_at"]["S"],
-            "updated_at": item["updated_at"]["S"],
-        },
-    )
+    return _reply(200, _order_body(item))
 
 
 def lambda_handler(event: dict, context) -> dict:
