@@ -2,7 +2,7 @@
 sizes and AWS cost per million payments, each measured side by side against a baseline in one
 run. Prints one table and writes docs/BENCHMARKS.md. Everything runs on 127.0.0.1.
 
-usage: .venv/bin/python bench/run.py [--runs 7] [--requests 200] [--sdk-requests 200] [--no-write]
+usage: .venv/bin/python bench/run.py [--runs 11] [--requests 200] [--sdk-requests 200] [--no-write]
 """
 
 import argparse
@@ -43,7 +43,7 @@ COLD_ROUTE = {
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7, help="fresh processes per cold-start variant (median)")
+    parser.add_argument("--runs", type=int, default=11, help="fresh processes per cold-start variant (median)")
     parser.add_argument("--requests", type=int, default=200, help="warm requests per route and side")
     parser.add_argument("--sdk-requests", type=int, default=200, help="session creations per ETpay client")
     parser.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam" / "build")
