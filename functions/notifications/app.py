@@ -32,4 +32,4 @@ def receive_notification(request: Request):
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context) -> dict:
-    return router.resolve(event)
+    return router.resolve(event, context)

@@ -20,7 +20,9 @@ def create_session(request: Request):
     payload = parse_json_object(request.body(MAX_SESSION_BODY_BYTES))
     start = parse_session_start(payload, settings.max_order_amount)
     logger.append_keys(merchant_order_id=start.merchant_order_id)
-    result = payments_service().start_session(start, notification_url(request, settings))
+    result = payments_service().start_session(
+        start, notification_url(request, settings), seconds_left=request.remaining_seconds
+    )
     return json_response(201 if result.created else 200, session_view(result.order))
 
 
@@ -36,4 +38,4 @@ def get_order(request: Request):
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context) -> dict:
-    return router.resolve(event)
+    return router.resolve(event, context)

@@ -48,6 +48,10 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:built"
     aws_request_id = "built-request"
 
+    @staticmethod
+    def get_remaining_time_in_millis():
+        return 25_000
+
 result = app.lambda_handler(json.load(open(event_path)), Context())
 origins = {m.__name__: m.__file__ for m in (app, payments, etpay, jwt, aws_lambda_powertools)}
 print("RESULT " + json.dumps({"response": result, "origins": origins}))

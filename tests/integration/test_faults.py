@@ -2,9 +2,11 @@
 half-written, and the retry then succeeds exactly once."""
 
 import pytest
-from conftest import new_order_id, open_session, session_payload, stored_items, stored_order
+from conftest import LambdaContext, new_order_id, open_session, session_payload, stored_items, stored_order
 
+from etpay.client import TOTAL_TIMEOUT_SECONDS
 from payments.credentials import forget_cached_credentials
+from payments.settings import SESSION_STORE_RESERVE_SECONDS
 
 THROTTLED = "ProvisionedThroughputExceededException"
 DYNAMODB_FAULTS = [THROTTLED, "ThrottlingException", "InternalServerError", "RequestLimitExceeded"]
@@ -151,3 +153,21 @@ class TestEtpayFaults:
         replies = [api.create_session(session_payload(order_id)).status for _ in range(4)]
 
         assert replies == [502, 502, 502, 201]
+
+
+class TestSlowAws:
+    def test_etpay_is_not_asked_when_the_session_could_not_be_stored_in_time(self, api, stack, order_id, monkeypatch):
+        """Slow AWS calls ate the invocation's time: an ETpay session opened now might be cut off
+        before it is stored, leaving the claim behind. The caller is told to retry instead."""
+        too_little_ms = int((TOTAL_TIMEOUT_SECONDS + SESSION_STORE_RESERVE_SECONDS) * 1000) - 1
+        monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis", lambda self: too_little_ms)
+        calls = len(stack.initialize_requests)
+
+        reply = api.create_session(session_payload(order_id))
+
+        assert reply.status == 503
+        assert reply.headers["Retry-After"]
+        assert len(stack.initialize_requests) == calls
+        assert stored_items() == []
+        monkeypatch.undo()
+        assert api.create_session(session_payload(order_id)).status == 201

@@ -58,4 +58,6 @@ def test_every_etpay_and_aws_wait_fits_inside_the_lambda_and_api_gateway_timeout
     worst = secrets + etpay
     assert client.CONNECT_TIMEOUT_SECONDS + client.READ_TIMEOUT_SECONDS >= etpay  # total is the binding cap
     assert worst < lambda_timeout < api_gateway_limit
+    # ETpay is only asked while its cap plus one DynamoDB attempt to store the session still fit.
+    assert etpay + settings.SESSION_STORE_RESERVE_SECONDS < lambda_timeout
     assert settings.SESSION_CLAIM_SECONDS > lambda_timeout  # a live claim is never taken over

@@ -9,6 +9,7 @@ A small router of our own rather than Powertools' event handler: routing on API 
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,8 +80,9 @@ def error_for(error: Exception) -> Response:
 class Request:
     """A read-only view of an API Gateway REST (v1) proxy event."""
 
-    def __init__(self, event: Mapping[str, Any]):
+    def __init__(self, event: Mapping[str, Any], context: Any = None):
         self._event = event
+        self._context = context
         self.method: str = event.get("httpMethod") or ""
         self.resource: str = event.get("resource") or ""
         self.path_parameters: dict[str, str] = event.get("pathParameters") or {}
@@ -91,6 +93,12 @@ class Request:
         context = event.get("requestContext") or {}
         self.domain_name: str | None = context.get("domainName")
         self.stage: str | None = context.get("stage")
+
+    def remaining_seconds(self) -> float:
+        """What is left of this invocation (unbounded outside Lambda, or for a context without
+        Lambda's deadline, as some test harnesses pass)."""
+        remaining_ms = getattr(self._context, "get_remaining_time_in_millis", None)
+        return math.inf if remaining_ms is None else remaining_ms() / 1000
 
     def body(self, max_bytes: int) -> str:
         """The body as text, base64 bodies included; refused if too large or not UTF-8."""
@@ -127,9 +135,9 @@ class Router:
 
         return register
 
-    def resolve(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         try:
-            request = Request(event)
+            request = Request(event, context)
             handler = self._routes.get((request.method, request.resource))
             if handler is None:
                 response = error_response(404, "not_found", "no such route")

@@ -2,6 +2,7 @@
 ETpay's notifications. Knows nothing of API Gateway; speaks to ETpay and DynamoDB only through
 `etpay` and `payments.repository`."""
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from etpay import (
     read_lookup_keys,
     verify_notification,
 )
+from etpay.client import TOTAL_TIMEOUT_SECONDS as ETPAY_TOTAL_TIMEOUT_SECONDS
 from etpay.notification import describe_payment_status
 from payments import observability as obs
 from payments.errors import (
@@ -47,7 +49,12 @@ from payments.model import (
 )
 from payments.repository import OrderRepository
 from payments.requests import SessionStart
-from payments.settings import MAX_DECISION_ATTEMPTS, MAX_SESSIONS_PER_ORDER, Settings
+from payments.settings import (
+    MAX_DECISION_ATTEMPTS,
+    MAX_SESSIONS_PER_ORDER,
+    SESSION_STORE_RESERVE_SECONDS,
+    Settings,
+)
 
 logger = obs.logger
 metrics = obs.metrics
@@ -128,7 +135,12 @@ class PaymentsService:
         self._clock = clock
 
     # -- POST /sessions ------------------------------------------------------------------------
-    def start_session(self, request: SessionStart, notification_url: str | None) -> SessionResult:
+    def start_session(
+        self,
+        request: SessionStart,
+        notification_url: str | None,
+        seconds_left: Callable[[], float] = lambda: math.inf,
+    ) -> SessionResult:
         order_id = request.merchant_order_id
         claim_id = uuid.uuid4().hex
         outcome = self._claim(request, claim_id)
@@ -139,6 +151,11 @@ class PaymentsService:
         try:
             # Credentials are read only once ETpay is really needed; a failure releases the claim.
             client = self._etpay_client()
+            if seconds_left() < ETPAY_TOTAL_TIMEOUT_SECONDS + SESSION_STORE_RESERVE_SECONDS:
+                # AWS was slow so far: an ETpay session opened now might never be stored before the
+                # invocation is cut off, leaving the claim to block retries. Let the caller retry.
+                logger.warning("too little time left to ask ETpay and store the session")
+                raise StorageUnavailable("AWS answered too slowly; retry the request")
             created = self._ask_etpay(client, request, notification_url)
         except BaseException:
             self._repository.release_claim(order_id, claim_id, new_order=previous is None)

@@ -31,6 +31,9 @@ MAX_SESSIONS_PER_ORDER = 20
 DYNAMODB_CONNECT_TIMEOUT_SECONDS = 1
 DYNAMODB_READ_TIMEOUT_SECONDS = 2
 DYNAMODB_MAX_ATTEMPTS = 3
+# After ETpay answers, its session must still be stored: at least one whole DynamoDB attempt.
+# ETpay is not asked when less than its own cap plus this is left of the invocation.
+SESSION_STORE_RESERVE_SECONDS = DYNAMODB_CONNECT_TIMEOUT_SECONDS + DYNAMODB_READ_TIMEOUT_SECONDS
 # A lost conditional write is re-decided from fresh state at most this many times.
 MAX_DECISION_ATTEMPTS = 4
 # Bodies bigger than these are not requests we make sense of.
