@@ -116,6 +116,10 @@ class ReconcileReport:
             self.flagged += 1
 
 
+def _in_progress(merchant_order_id: str) -> RequestInProgress:
+    return RequestInProgress(f"a session for order {merchant_order_id} is being created; retry shortly")
+
+
 def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
@@ -209,7 +213,7 @@ class PaymentsService:
             order = stored.order
             if order is None:
                 if stored.claimed:
-                    raise RequestInProgress(f"a session for order {order_id} is being created; retry shortly")
+                    raise _in_progress(order_id)
                 # The claim we found was released meanwhile: claim the new order again.
                 stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id)
                 if stored is None:
@@ -219,7 +223,7 @@ class PaymentsService:
                 _count(obs.SESSION_REUSED)
                 return SessionResult(order, created=False)
             if stored.claimed:
-                raise RequestInProgress(f"a session for order {order_id} is being created; retry shortly")
+                raise _in_progress(order_id)
             if len(stored.sessions) >= MAX_SESSIONS_PER_ORDER:
                 raise SessionLimitReached(
                     f"order {order_id} has failed {len(stored.sessions)} times; use a new merchant_order_id"
@@ -233,7 +237,7 @@ class PaymentsService:
         order = self._repository.get_order(request.merchant_order_id)
         if order is not None and plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
             return SessionResult(order, created=False)
-        raise RequestInProgress(f"a session for order {request.merchant_order_id} is being created; retry shortly")
+        raise _in_progress(request.merchant_order_id)
 
     def _ask_etpay(self, client: EtpayClient, request: SessionStart, notification_url: str | None):
         settings = self._settings
