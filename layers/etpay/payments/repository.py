@@ -17,7 +17,7 @@ ETpay about.
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -56,6 +56,7 @@ ORDER_ATTRIBUTES = (
     "updated_at",
     "review_reasons",
 )
+ORDER_PROJECTION = ", ".join(ORDER_ATTRIBUTES)
 NAMES = {"#status": "status"}
 
 _serializer = TypeSerializer()
@@ -96,7 +97,8 @@ class StoredOrder:
 
     # None: only a claim so far, no session has been stored; not an order for any reader.
     order: Order | None
-    sessions: Mapping[str, PaymentSession] = field(default_factory=dict)
+    # How many ETpay sessions the order has had (its item holds them all).
+    session_count: int = 0
     # Another invocation is asking ETpay for this order's next session right now.
     claimed: bool = False
 
@@ -133,10 +135,9 @@ def _session(token: str, order: Mapping[str, Any], values: Mapping[str, Any]) ->
 
 
 def _stored(values: Mapping[str, Any], now: int) -> StoredOrder:
-    sessions = values.get("sessions", {})
     return StoredOrder(
         order=_order(values),
-        sessions={token: _session(token, values, session) for token, session in sessions.items()},
+        session_count=len(values.get("sessions", {})),
         claimed="claim_id" in values and values.get("claim_expires", 0) >= now,
     )
 
@@ -148,7 +149,7 @@ class OrderRepository:
 
     # -- reads -----------------------------------------------------------------------------
     def get_order(self, merchant_order_id: str) -> Order | None:
-        values = self._get(merchant_order_id, projection=", ".join(ORDER_ATTRIBUTES))
+        values = self._get(merchant_order_id, projection=ORDER_PROJECTION)
         return _order(values) if values else None
 
     def get_order_and_session(
@@ -161,7 +162,7 @@ class OrderRepository:
         else:
             values = self._get(
                 merchant_order_id,
-                projection=", ".join((*ORDER_ATTRIBUTES, "sessions.#token")),
+                projection=ORDER_PROJECTION + ", sessions.#token",
                 names={"#token": session_token},
             )
         order = _order(values) if values else None
@@ -212,23 +213,18 @@ class OrderRepository:
         the item as it stands (it moved on, or someone else holds a live claim)."""
         now = int(time.time())
         try:
-            self._call(
-                "update_item",
-                TableName=self._table,
-                Key=_key(order.merchant_order_id),
-                UpdateExpression="SET claim_id = :claim, claim_expires = :expires",
-                ConditionExpression=(
-                    "#status = :failed AND session_token = :seen"
-                    " AND (attribute_not_exists(claim_id) OR claim_expires < :now)"
-                ),
-                ExpressionAttributeNames=NAMES,
-                ExpressionAttributeValues=_values(
-                    claim=claim_id,
-                    expires=now + SESSION_CLAIM_SECONDS,
-                    failed=Status.FAILED.value,
-                    seen=order.session_token,
-                    now=now,
-                ),
+            self._update(
+                order.merchant_order_id,
+                "SET claim_id = :claim, claim_expires = :expires",
+                "#status = :failed AND session_token = :seen"
+                " AND (attribute_not_exists(claim_id) OR claim_expires < :now)",
+                {
+                    "claim": claim_id,
+                    "expires": now + SESSION_CLAIM_SECONDS,
+                    "failed": Status.FAILED.value,
+                    "seen": order.session_token,
+                    "now": now,
+                },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ConcurrentUpdate as refused:
@@ -257,13 +253,8 @@ class OrderRepository:
                     ExpressionAttributeValues=_values(claim=claim_id),
                 )
             else:
-                self._call(
-                    "update_item",
-                    TableName=self._table,
-                    Key=_key(merchant_order_id),
-                    UpdateExpression="REMOVE claim_id, claim_expires",
-                    ConditionExpression="claim_id = :claim",
-                    ExpressionAttributeValues=_values(claim=claim_id),
+                self._update(
+                    merchant_order_id, "REMOVE claim_id, claim_expires", "claim_id = :claim", {"claim": claim_id}
                 )
         except ConcurrentUpdate:
             pass  # already gone (expired and taken over): nothing of ours to release
@@ -292,18 +283,14 @@ class OrderRepository:
         else:
             condition += " AND #status = :failed AND session_token = :replaces"
             values.update(failed=Status.FAILED.value, replaces=replaces)
-        self._call(
-            "update_item",
-            TableName=self._table,
-            Key=_key(order.merchant_order_id),
-            UpdateExpression=(
-                "SET #status = :pending, session_token = :token, payment_url = :url, created_at = :created,"
-                " updated_at = :now, sessions.#token = :session, pending_check = :partition, pending_since = :now"
-                " REMOVE claim_id, claim_expires, expires_at"
-            ),
-            ConditionExpression=condition,
-            ExpressionAttributeNames={**NAMES, "#token": session.session_token},
-            ExpressionAttributeValues=_values(**values),
+        self._update(
+            order.merchant_order_id,
+            "SET #status = :pending, session_token = :token, payment_url = :url, created_at = :created,"
+            " updated_at = :now, sessions.#token = :session, pending_check = :partition, pending_since = :now"
+            " REMOVE claim_id, claim_expires, expires_at",
+            condition,
+            values,
+            session_token=session.session_token,
         )
 
     # -- notification outcomes ---------------------------------------------------------------
@@ -324,52 +311,39 @@ class OrderRepository:
         """Flag the order, but only if order and session are still as the decision saw them: a
         flag decided on a state that has since moved (a duplicate paid notification that read the
         session just before the first one settled it) must be decided again."""
-        self._call(
-            "update_item",
-            TableName=self._table,
-            Key=_key(order.merchant_order_id),
-            UpdateExpression="ADD review_reasons :reasons SET updated_at = :now",
-            ConditionExpression=(
-                "#status = :seen AND session_token = :current AND sessions.#token.#status = :seen_session"
-            ),
-            ExpressionAttributeNames={**NAMES, "#token": session.session_token},
-            ExpressionAttributeValues=_values(
-                reasons={reason.value for reason in reasons},
-                now=now,
-                seen=order.status.value,
-                current=order.session_token,
-                seen_session=session.status.value,
-            ),
+        self._update(
+            order.merchant_order_id,
+            "ADD review_reasons :reasons SET updated_at = :now",
+            "#status = :seen AND session_token = :current AND sessions.#token.#status = :seen_session",
+            {
+                "reasons": {reason.value for reason in reasons},
+                "now": now,
+                "seen": order.status.value,
+                "current": order.session_token,
+                "seen_session": session.status.value,
+            },
+            session_token=session.session_token,
         )
 
     def record_unknown_status(self, session: PaymentSession, reported_status: str, now: str) -> None:
         """Keep an unexplained payment_status for a status-API check; the session stays PENDING."""
-        self._call(
-            "update_item",
-            TableName=self._table,
-            Key=_key(session.merchant_order_id),
-            UpdateExpression=(
-                "SET sessions.#token.needs_status_check = :yes, sessions.#token.last_reported_status = :reported,"
-                " sessions.#token.updated_at = :now"
-            ),
-            ConditionExpression="sessions.#token.#status = :pending",
-            ExpressionAttributeNames={**NAMES, "#token": session.session_token},
-            ExpressionAttributeValues=_values(
-                yes=True, reported=reported_status, now=now, pending=Status.PENDING.value
-            ),
+        self._update(
+            session.merchant_order_id,
+            "SET sessions.#token.needs_status_check = :yes, sessions.#token.last_reported_status = :reported,"
+            " sessions.#token.updated_at = :now",
+            "sessions.#token.#status = :pending",
+            {"yes": True, "reported": reported_status, "now": now, "pending": Status.PENDING.value},
+            session_token=session.session_token,
         )
 
     def requeue_pending(self, session: PaymentSession, now: str) -> None:
         """Move an order whose session is still PENDING to the back of the reconciliation queue."""
         try:
-            self._call(
-                "update_item",
-                TableName=self._table,
-                Key=_key(session.merchant_order_id),
-                UpdateExpression="SET pending_since = :now",
-                ConditionExpression="#status = :pending AND session_token = :token",
-                ExpressionAttributeNames=NAMES,
-                ExpressionAttributeValues=_values(now=now, pending=Status.PENDING.value, token=session.session_token),
+            self._update(
+                session.merchant_order_id,
+                "SET pending_since = :now",
+                "#status = :pending AND session_token = :token",
+                {"now": now, "pending": Status.PENDING.value, "token": session.session_token},
             )
         except ConcurrentUpdate:
             pass  # settled meanwhile: it has left the queue by itself
@@ -390,18 +364,16 @@ class OrderRepository:
     # -- item shapes -------------------------------------------------------------------------
     @staticmethod
     def _session_values(session: PaymentSession) -> dict[str, Any]:
-        return {
-            name: value
-            for name, value in {
-                "currency": session.currency,
-                "signature_token": session.signature_token,
-                "status": session.status.value,
-                "created_at": session.created_at,
-                "updated_at": session.updated_at,
-                "payment_token": session.payment_token,
-            }.items()
-            if value is not None
+        values = {
+            "currency": session.currency,
+            "signature_token": session.signature_token,
+            "status": session.status.value,
+            "created_at": session.created_at,
+            "updated_at": session.updated_at,
         }
+        if session.payment_token is not None:
+            values["payment_token"] = session.payment_token
+        return values
 
     def _settle(
         self,
@@ -434,17 +406,45 @@ class OrderRepository:
             values["token"] = session.session_token
             # Leaving the pending index: reconciliation has nothing more to ask about it.
             removals = " REMOVE pending_check, pending_since"
-        self._call(
-            "update_item",
-            TableName=self._table,
-            Key=_key(order.merchant_order_id),
-            UpdateExpression="SET " + ", ".join(assignments) + removals,
-            ConditionExpression=condition,
-            ExpressionAttributeNames={**NAMES, "#token": session.session_token},
-            ExpressionAttributeValues=_values(**values),
+        self._update(
+            order.merchant_order_id,
+            "SET " + ", ".join(assignments) + removals,
+            condition,
+            values,
+            session_token=session.session_token,
         )
 
     # -- SDK calls and their errors ------------------------------------------------------------
+    def _update(
+        self,
+        merchant_order_id: str,
+        update: str,
+        condition: str,
+        values: Mapping[str, Any],
+        session_token: str | None = None,
+        **options: Any,
+    ) -> None:
+        """One conditional UpdateItem of an order's item. The expressions may name the order's
+        `#status` and, as `#token`, the entry of `session_token` in its `sessions` map."""
+        expressions = f"{update} {condition}"
+        # DynamoDB refuses a name placeholder the expressions do not use.
+        names = {
+            placeholder: name
+            for placeholder, name in (("#status", "status"), ("#token", session_token))
+            if placeholder in expressions
+        }
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(merchant_order_id),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": _values(**values),
+            **options,
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        self._call("update_item", **request)
+
     def _get(
         self, merchant_order_id: str, projection: str | None = None, names: Mapping[str, str] | None = None
     ) -> dict[str, Any] | None:

@@ -224,9 +224,9 @@ class PaymentsService:
                 return SessionResult(order, created=False)
             if stored.claimed:
                 raise _in_progress(order_id)
-            if len(stored.sessions) >= MAX_SESSIONS_PER_ORDER:
+            if stored.session_count >= MAX_SESSIONS_PER_ORDER:
                 raise SessionLimitReached(
-                    f"order {order_id} has failed {len(stored.sessions)} times; use a new merchant_order_id"
+                    f"order {order_id} has failed {stored.session_count} times; use a new merchant_order_id"
                 )
             stored = self._repository.claim_failed_order(order, claim_id)
             if stored is None:
