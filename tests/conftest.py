@@ -206,12 +206,16 @@ def stored_items() -> list[dict[str, Any]]:
     return dynamodb.scan(TableName=TABLE_NAME)["Items"]
 
 
+def plain_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item (`{"S": ...}` values) as plain Python values."""
+    deserializer = TypeDeserializer()
+    return {name: deserializer.deserialize(value) for name, value in item.items()}
+
+
 def stored_order(merchant_order_id: str) -> dict[str, Any]:
     """The order's item as stored, sessions included, as plain Python values."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)
-    item = dynamodb.get_item(TableName=TABLE_NAME, Key={"pk": {"S": f"ORDER#{merchant_order_id}"}})["Item"]
-    deserializer = TypeDeserializer()
-    return {name: deserializer.deserialize(value) for name, value in item.items()}
+    return plain_item(dynamodb.get_item(TableName=TABLE_NAME, Key={"pk": {"S": f"ORDER#{merchant_order_id}"}})["Item"])
 
 
 class AwsFaults:

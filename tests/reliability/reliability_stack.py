@@ -31,7 +31,7 @@ import pytest
 from aws_lambda_powertools import Metrics
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from conftest import REGION
+from conftest import REGION, plain_item
 from moto.server import ThreadedMotoServer
 
 from local.template import ROOT, table_definitions
@@ -261,17 +261,10 @@ class RealStack:
             found.extend(page["Items"])
             start = page.get("LastEvaluatedKey")
             if not start:
-                return [_plain(item) for item in found]
+                return [plain_item(item) for item in found]
 
     def item(self, pk: str) -> dict[str, Any] | None:
         return next((item for item in self.items() if item["pk"] == pk), None)
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return {name: deserializer.deserialize(value) for name, value in item.items()}
 
 
 @pytest.fixture

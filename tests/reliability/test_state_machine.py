@@ -14,8 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer
-from conftest import REGION, new_order_id, session_payload
+from conftest import REGION, new_order_id, plain_item, session_payload
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
@@ -231,10 +230,9 @@ class PaymentsMachine(RuleBasedStateMachine):
     # -- invariants ------------------------------------------------------------------------------
     @invariant()
     def stored_money_state_obeys_the_rules(self):
-        deserializer = TypeDeserializer()
         stored = {}
         for item in self._stored():
-            values = {name: deserializer.deserialize(value) for name, value in item.items()}
+            values = plain_item(item)
             kind, _, key = values["pk"].partition("#")
             assert kind == "ORDER", f"an item that is not an order: {kind}"
             stored[key] = values
