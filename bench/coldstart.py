@@ -77,32 +77,40 @@ def lambda_environment(variant: "Variant", env: dict[str, str]) -> dict[str, str
     }
 
 
+def run_worker(
+    command: list[str], env: dict[str, str], result_path: Path, timeout: float, what: str
+) -> tuple[dict, str]:
+    """Run one benchmark process that writes its figures to `result_path` as JSON; returns them
+    and the process's stderr."""
+    result_path.unlink(missing_ok=True)
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and files
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=timeout, check=False
+    )
+    if completed.returncode != 0 or not result_path.exists():
+        raise RuntimeError(f"{what} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(result_path.read_text()), completed.stderr
+
+
 def run_once(
     variant: Variant, tree: Tree, stack: LocalStack, workdir: Path, extra: tuple[str, ...] = ()
 ) -> tuple[dict, str]:
     workdir.mkdir(parents=True, exist_ok=True)
     event_path = workdir / "event.json"
     result_path = workdir / "result.json"
-    result_path.unlink(missing_ok=True)
     event_path.write_text(json.dumps(event_for(variant.function, "cold")))
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and files
+    result, stderr = run_worker(
         command(variant, tree, result_path, event_path, extra),
-        env=lambda_environment(variant, stack.function_environment(SERVICE[variant.function])),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-        check=False,
+        lambda_environment(variant, stack.function_environment(SERVICE[variant.function])),
+        result_path,
+        RUN_TIMEOUT_SECONDS,
+        f"cold run of {variant.label}",
     )
-    if completed.returncode != 0 or not result_path.exists():
-        raise RuntimeError(f"cold run of {variant.label} failed:\n{completed.stderr[-3000:]}")
-    result = json.loads(result_path.read_text())
     expected = EXPECTED_STATUS[variant.function]
     if expected is not None and result["status"] != expected:
         raise RuntimeError(f"cold run of {variant.label} answered {result['status']}, expected {expected}")
     if not result["app_file"].startswith(str(tree.root)):
         raise RuntimeError(f"{variant.label} loaded {result['app_file']}, not the tree under test")
-    return result, completed.stderr
+    return result, stderr
 
 
 def measure(trees: dict[str, Tree], stack: LocalStack, workdir: Path, runs: int, seed: int = 5) -> dict[Variant, dict]:

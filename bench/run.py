@@ -430,27 +430,13 @@ def main() -> None:
         phase("import-time breakdown")
         breakdowns = {}
         for function in ("PaymentsFunction", "NotificationsFunction"):
-            ours = importtime.profile(
-                coldstart.Variant(function, "ours", "as built"),
-                trees_["as built"],
-                stack,
-                WORKDIR / "importtime",
-                IMPORTTIME_REPEATS,
-            )
-            base = importtime.profile(
-                coldstart.Variant(function, "baseline", "as built"),
-                trees_["as built"],
-                stack,
-                WORKDIR / "importtime",
-                IMPORTTIME_REPEATS,
-            )
-            ours_pyc = importtime.profile(
-                coldstart.Variant(function, "ours", "precompiled"),
-                trees_["precompiled"],
-                stack,
-                WORKDIR / "importtime",
-                IMPORTTIME_REPEATS,
-            )
+
+            def profile(side: str, mode: str, function: str = function) -> dict:
+                variant = coldstart.Variant(function, side, mode)
+                return importtime.profile(variant, trees_[mode], stack, WORKDIR / "importtime", IMPORTTIME_REPEATS)
+
+            ours, base = profile("ours", "as built"), profile("baseline", "as built")
+            ours_pyc = profile("ours", "precompiled")
             breakdowns[function] = (
                 importtime.package_comparison(ours, base, ours_pyc),
                 importtime.ours_only_roots(ours, base),

@@ -2,12 +2,11 @@
 bench/warm_worker.py on the precompiled tree (bytecode only matters for cold starts)."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import fixtures
-from coldstart import INTERPRETER
+from coldstart import INTERPRETER, run_worker
 from stack import TABLE_NAME, LocalStack
 from trees import Tree
 
@@ -62,8 +61,7 @@ def measure(tree: Tree, stack: LocalStack, workdir: Path, requests: int, chunk: 
     workdir.mkdir(parents=True, exist_ok=True)
     plan_path, result_path = workdir / "warm-plan.json", workdir / "warm-result.json"
     plan_path.write_text(json.dumps(build_plan(tree, requests, chunk, warmup)))
-    result_path.unlink(missing_ok=True)
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and files
+    result, _ = run_worker(
         [
             INTERPRETER,
             "-I",
@@ -75,14 +73,10 @@ def measure(tree: Tree, stack: LocalStack, workdir: Path, requests: int, chunk: 
             str(tree.runtime),
             str(tree.root / "EtpayLayer" / "python"),
         ],
-        env=stack.function_environment("payments"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=WORKER_TIMEOUT_SECONDS,
-        check=False,
+        stack.function_environment("payments"),
+        result_path,
+        WORKER_TIMEOUT_SECONDS,
+        "warm benchmark",
     )
-    if completed.returncode != 0 or not result_path.exists():
-        raise RuntimeError(f"warm benchmark failed:\n{completed.stderr[-3000:]}")
     print("  warm requests done", file=sys.stderr, flush=True)
-    return json.loads(result_path.read_text())
+    return result
