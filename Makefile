@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help deps test unit lint validate build events browser clean
+.PHONY: help deps test unit lint validate build events lock browser clean
 
 help:
 	@echo "make local       run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order"
@@ -30,8 +30,9 @@ help:
 	@echo "make bench       benchmarks, written to docs/BENCHMARKS.md"
 	@echo "make build       sam build into $(BUILD_DIR)"
 	@echo "make events      regenerate events/ for sam local invoke"
+	@echo "make lock        re-lock the layer's dependencies (layers/etpay/requirements.txt) after editing requirements.in"
 
-$(PY): requirements-dev.txt layers/etpay/requirements.txt
+$(PY): requirements-dev.txt layers/etpay/requirements.in
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13)"; exit 1; }
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) venv --quiet --allow-existing --python $(PYTHON313) $(VENV)
@@ -57,6 +58,15 @@ build: $(SAM)
 
 events: $(PY)
 	$(PY) scripts/make_events.py
+
+# The layer's lock: every transitive dependency pinned and hashed, for Lambda's Python and CPU.
+# botocore and its own dependencies are left out: the Lambda runtime ships them.
+LAYER_LOCK_EXCLUDED := botocore python-dateutil six
+lock:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) pip compile layers/etpay/requirements.in --quiet --generate-hashes --python $(PYTHON313) \
+	  --python-platform x86_64-manylinux_2_28 $(LAYER_LOCK_EXCLUDED:%=--no-emit-package %) \
+	  --custom-compile-command "make lock" -o layers/etpay/requirements.txt
 
 unit: $(PY)
 	$(PY) -m pytest tests/unit tests/integration tests/sandbox -m "not built"
