@@ -4,8 +4,10 @@ and secrets created in it, so the functions talk to "AWS" over HTTP exactly as i
 import json
 import logging
 import os
+import secrets as secrets_random
 import select
 import signal
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -96,13 +98,18 @@ class AwsEmulator:
         )
 
     def create_resources(self, names: dict[str, str], etpay_credentials: dict[str, str]) -> None:
-        """Every table of the template with its own key schema, and every secret of the template
-        that holds ETpay credentials, filled with `etpay_credentials` (the sandbox's)."""
+        """Every table of the template with its own key schema; every secret of the template that
+        holds ETpay credentials, filled with `etpay_credentials` (the sandbox's); every secret the
+        template has generated (GenerateSecretString), generated here the same way."""
         dynamodb = self.client("dynamodb")
         for logical_id, definition in table_definitions().items():
             dynamodb.create_table(TableName=names[logical_id], **definition)
         secrets = self.client("secretsmanager")
         for logical_id, resource in resources_of_type("AWS::SecretsManager::Secret", load_template()).items():
+            generate = resource["Properties"].get("GenerateSecretString")
+            if generate is not None:
+                secrets.create_secret(Name=names[logical_id], SecretString=generated_secret(generate))
+                continue
             template_value = json.loads(resource["Properties"].get("SecretString") or "{}")
             if set(template_value) != set(etpay_credentials):
                 raise EmulatorError(f"{logical_id} does not hold ETpay credentials; add a local value for it")
@@ -127,6 +134,16 @@ class AwsEmulator:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def generated_secret(options: dict) -> str:
+    """What Secrets Manager's GenerateSecretString makes of these options (the ones the template
+    uses: a length, letters and digits only when punctuation is excluded)."""
+    alphabet = string.ascii_letters + string.digits
+    if not options.get("ExcludePunctuation"):
+        alphabet += string.punctuation
+    length = int(options.get("PasswordLength", 32))
+    return "".join(secrets_random.choice(alphabet) for _ in range(length))
 
 
 def _kill_group(process: subprocess.Popen, signum: int) -> None:

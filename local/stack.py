@@ -185,14 +185,19 @@ class LocalStack:
         return found
 
     def _function_environment(self, function: str, timeout: float, memory: int) -> dict[str, str]:
-        # The template's variables first, resolved for this machine ...
-        variables = {key: self._resolve(key, value) for key, value in function_environment(function).items()}
-        # ... then what points the function at this stack, whatever the template says.
-        variables.update(
-            AWS_ENDPOINT_URL=self.aws_url,
-            NOTIFICATION_URL=self.notification_url,
-            POWERTOOLS_TRACE_DISABLED="true",
-        )
+        # What points the function at this stack, whatever the template says ...
+        overrides = {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "NOTIFICATION_URL": self.notification_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        # ... over the template's own variables, resolved for this machine.
+        variables = {
+            key: self._resolve(key, value)
+            for key, value in function_environment(function).items()
+            if key not in overrides
+        }
+        variables.update(overrides)
         return {
             **child_environment(),
             **FAKE_CREDENTIALS,
