@@ -6,16 +6,16 @@ session's own `signature_token` and POSTed as `{"payment": "<jwt>"}`, and the st
 control API under `/_control/` drives it without a browser (see README.md beside this file).
 """
 
-from local.etpay_sandbox.sandbox import (
+from local.etpay_sandbox.model import (
     DeliveryFailed,
     DeliveryRefused,
-    EtpaySandbox,
     NothingToDeliver,
     SandboxError,
     SandboxSession,
     SessionFinished,
     UnknownSession,
 )
+from local.etpay_sandbox.sandbox import EtpaySandbox
 
 __all__ = [
     "DeliveryFailed",

@@ -11,12 +11,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local.etpay_sandbox import pages, rules
-from local.etpay_sandbox.sandbox import (
+from local.etpay_sandbox.model import (
     Answer,
     ConnectionDropped,
     DeliveryFailed,
     DeliveryRefused,
-    EtpaySandbox,
     NothingToDeliver,
     SessionFinished,
     UnknownSession,
@@ -53,7 +52,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     timeout = rules.REQUEST_READ_TIMEOUT_SECONDS
 
     @property
-    def sandbox(self) -> EtpaySandbox:
+    def sandbox(self) -> Any:
+        """The EtpaySandbox serving this request (not imported here: sandbox.py imports this module)."""
         return self.server.sandbox
 
     # Headers and body go out as separate writes: with Nagle on, a kept-alive connection stalls on
