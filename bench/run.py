@@ -26,7 +26,7 @@ import etpay_clients  # noqa: E402
 import importtime  # noqa: E402
 import trees  # noqa: E402
 import warm  # noqa: E402
-from stack import TABLE_NAME, LocalStack  # noqa: E402
+from stack import TABLE_NAME, BenchStack  # noqa: E402
 
 from local.template import load_template  # noqa: E402
 
@@ -421,7 +421,7 @@ def main() -> None:
     sizes = trees.package_sizes(trees_["as built"], WORKDIR)
     layer_parts = trees.layer_breakdown(trees_["as built"])
 
-    with LocalStack(WORKDIR / "stack") as stack:
+    with BenchStack(WORKDIR / "stack") as stack:
         phase("cold starts")
         for variant in coldstart.variants():  # one discarded round: page cache, moto's first calls
             coldstart.run_once(variant, trees_[variant.mode], stack, WORKDIR / "cold")
@@ -450,7 +450,7 @@ def main() -> None:
 
     # A fresh moto for the warm part: a small table keeps moto's answers far inside the functions'
     # timeouts.
-    with LocalStack(WORKDIR / "stack-warm") as stack:
+    with BenchStack(WORKDIR / "stack-warm") as stack:
         phase("warm requests")
         warm_ = warm.measure(trees_["precompiled"], stack, WORKDIR / "warm", args.requests)
 

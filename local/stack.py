@@ -6,6 +6,8 @@ the template's API routes in front of them.
         stack.api_url, stack.sandbox, stack.aws_url
 
 Everything it starts it also stops: on stop(), on leaving the `with`, and at interpreter exit.
+`Services` is the part the functions talk to (AWS and the ETpay sandbox) on its own: the
+benchmarks (bench/stack.py) start that and run the functions their own way.
 """
 
 import atexit
@@ -62,6 +64,7 @@ class LocalStack:
         self.sandbox: EtpaySandbox | None = None
         self.aws: AwsEmulator | None = None
         self.api: LocalApi | None = None
+        self._services: Services | None = None
         self._pools: dict[str, FunctionPool] = {}
         self._pools_lock = threading.Lock()
         self._names: dict[str, str] = {}
@@ -100,16 +103,12 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        # moto takes the longest to start: it boots in its own process while the rest starts here.
-        self.aws = AwsEmulator(self._ports["aws"], self.log_dir / "aws-emulator.log", self._python)
-        with ThreadPoolExecutor(max_workers=1) as background:
-            aws_started = background.submit(self.aws.start)
-            self.sandbox = _start_sandbox(self._ports["sandbox"])
-            # Bound now, so the functions can be told where their own /notifications is.
-            self.api = LocalApi(routes(), self.invoke, self._ports["api"], self._parameters["Stage"])
-            aws_started.result()
-        self._names = physical_names(STACK_NAME)
-        self.aws.create_resources(self._names, self.sandbox.credentials())
+        # Bound first, so the functions can be told where their own /notifications is.
+        self.api = LocalApi(routes(), self.invoke, self._ports["api"], self._parameters["Stage"])
+        self._services = Services(self._ports["aws"], self._ports["sandbox"], self.log_dir, self._python)
+        self._services.start()
+        self.aws, self.sandbox = self._services.aws, self._services.sandbox
+        self._names = self._services.names
         # events/create_session.json then opens the session events/notification.json was signed for.
         self.sandbox.reserve_session(EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN)
         # One warm environment per API function before the first request, started side by side.
@@ -131,10 +130,8 @@ class LocalStack:
             pools = list(self._pools.values())
         for pool in pools:
             pool.stop()
-        if self.sandbox is not None:
-            self.sandbox.stop()
-        if self.aws is not None:
-            self.aws.stop()
+        if self._services is not None:
+            self._services.stop()
         atexit.unregister(self.stop)
 
     def __enter__(self) -> "LocalStack":
@@ -221,12 +218,70 @@ class LocalStack:
         raise LocalStackError(f"cannot resolve {key} locally: {value!r}; give it a local value in local/stack.py")
 
 
-def _start_sandbox(port: int) -> EtpaySandbox:
+class Services:
+    """What the functions talk to: AWS (moto's server, in a process of its own) holding every table
+    and secret of the template, and the ETpay sandbox (served by a thread of this process), whose
+    credentials are the secret's value. start() starts both side by side; stop() stops both."""
+
+    def __init__(
+        self,
+        aws_port: int,
+        sandbox_port: int,
+        log_dir: Path,
+        python: str = sys.executable,
+        stack_name: str = STACK_NAME,
+        merchant_code: str = SANDBOX_MERCHANT_CODE,
+        merchant_api_token: str = SANDBOX_MERCHANT_API_TOKEN,
+        sandbox_keep_alive: bool = False,
+    ):
+        self.aws = AwsEmulator(aws_port, Path(log_dir) / "aws-emulator.log", python)
+        self._sandbox_port = sandbox_port
+        self._merchant = (merchant_code, merchant_api_token)
+        self._keep_alive = sandbox_keep_alive
+        self.sandbox: EtpaySandbox | None = None
+        # What `!Ref` of each table and secret gives here (names are per stack, as in AWS).
+        self.names = physical_names(stack_name)
+
+    def start(self) -> "Services":
+        try:
+            # moto takes the longest to start: it boots in its own process while the sandbox starts here.
+            with ThreadPoolExecutor(max_workers=1) as background:
+                aws_started = background.submit(self.aws.start)
+                try:
+                    self.sandbox = start_sandbox(self._sandbox_port, *self._merchant, keep_alive=self._keep_alive)
+                finally:
+                    aws_started.result()
+            self.aws.create_resources(self.names, self.sandbox.credentials())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Safe to call more than once."""
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        self.aws.stop()
+
+    def __enter__(self) -> "Services":
+        return self.start()
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+
+def start_sandbox(
+    port: int,
+    merchant_code: str = SANDBOX_MERCHANT_CODE,
+    merchant_api_token: str = SANDBOX_MERCHANT_API_TOKEN,
+    keep_alive: bool = False,
+) -> EtpaySandbox:
+    """The ETpay sandbox on `port`, or on a free port when that one is taken."""
     try:
-        sandbox = EtpaySandbox(SANDBOX_MERCHANT_CODE, SANDBOX_MERCHANT_API_TOKEN, port=port)
+        sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=port, keep_alive=keep_alive)
     except OSError:
         if port == 0:
             raise
         logger.warning("port %d is busy; the ETpay sandbox uses a free port", port)
-        sandbox = EtpaySandbox(SANDBOX_MERCHANT_CODE, SANDBOX_MERCHANT_API_TOKEN, port=0)
+        sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=0, keep_alive=keep_alive)
     return sandbox.start()
