@@ -87,30 +87,29 @@ def _expect(reply: Reply, statuses: tuple[int, ...], what: str) -> dict[str, Any
 
 
 def run_demo(client: DemoClient, report: Report) -> DemoResult:
-    """Pay one order end to end and open a second one; DemoFailed says which step went wrong."""
-    order_id = new_order_id()
-    report(f"1. POST /sessions  order {order_id}, {DEMO_AMOUNT} CLP")
-    session = _expect(client.create_session(order_id), (201,), "POST /sessions")
-    report(f"   -> 201 {session['status']}, payer goes to {session['payment_url']}")
+    """Pay one order end to end and open a second one; DemoFailed says which step went wrong.
 
-    report("2. The payer pays in the ETpay sandbox; the sandbox POSTs the signed notification to /notifications")
+    The API's answers themselves are the live terminal's lines (local/terminal.py): `report`
+    only says what each step is."""
+    order_id = new_order_id()
+    report(f"1. The merchant's backend opens an ETpay session: POST /sessions, order {order_id}, {DEMO_AMOUNT} CLP")
+    session = _expect(client.create_session(order_id), (201,), "POST /sessions")
+    report(f"   the payer goes to {session['payment_url']}")
+
+    report("2. The payer pays in the ETpay sandbox, which POSTs the signed notification to /notifications")
     completed = _expect(client.complete_in_sandbox(session["session_token"]), (200,), "sandbox complete")
     if completed.get("delivery_status") != 200:
         problem = (
             completed.get("delivery_error") or f"{completed.get('delivery_status')} {completed.get('delivery_body')}"
         )
         raise DemoFailed(f"the notification was not accepted: {problem}")
-    report(
-        f"   -> POST /notifications answered {completed['delivery_status']} {json.dumps(completed['delivery_body'])}"
-    )
 
-    report(f"3. GET /orders/{order_id}")
+    report(f"3. The merchant's backend reads the order: GET /orders/{order_id}")
     order = _expect(client.get_order(order_id), (200,), "GET /orders")
     if order.get("status") != "PAID":
         raise DemoFailed(f"the order is {order.get('status')}, not PAID")
-    report(f"   -> 200 {order['status']} (ETpay payment {order.get('payment_token')})")
 
     pending_id = new_order_id()
+    report(f"4. A second order, {pending_id}, left PENDING: pay it yourself in a browser (below)")
     pending = _expect(client.create_session(pending_id), (201,), "POST /sessions (second order)")
-    report(f"4. A second order, {pending_id}, is {pending['status']}: pay it yourself in a browser (below)")
     return DemoResult(order_id, pending_id, pending["payment_url"])

@@ -19,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from local.api import LocalApi
+from local.api import Answer, LocalApi, Observer
 from local.aws import FAKE_CREDENTIALS, REGION, AwsEmulator, child_environment, physical_names
 from local.etpay_sandbox import EtpaySandbox
 from local.examples import EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN
 from local.functions import FunctionPool, FunctionSpec
-from local.template import ROOT, function_environment, load_template, resources_of_type, routes
+from local.template import ROOT, function_environment, load_template, resources_of_type, routes, schedules
 
 logger = logging.getLogger("local.stack")
 
@@ -56,7 +56,10 @@ class LocalStack:
         log_level: str = "INFO",
         python: str = sys.executable,
         parameters: dict[str, str] | None = None,
+        on_request: Observer | None = None,
     ):
+        # Sees every request the API answers over HTTP (the live terminal of `make local`).
+        self.on_request = on_request
         self._ports = {"api": api_port, "sandbox": sandbox_port, "aws": aws_port}
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="etpay-local-logs-"))
         self._python = python
@@ -91,6 +94,18 @@ class LocalStack:
         """Run any function of the template (the reconciliation too) with `event`, as Lambda would."""
         return self._pool(function).invoke(event)
 
+    def call(self, method: str, path: str, body: bytes = b"") -> Answer:
+        """What the API answers a request made from this process, without HTTP and unobserved."""
+        return self.api.call(method, path, body)
+
+    def schedules(self) -> dict[str, str]:
+        """Each function the template runs on a schedule, and its ScheduleExpression resolved here."""
+        return {function: self._resolve(function, expression) for function, expression in schedules().items()}
+
+    def parameter(self, name: str) -> str:
+        """A parameter of the template as this stack resolves it (a local value, else its default)."""
+        return str(self._parameters.get(name, load_template()["Parameters"][name].get("Default", "")))
+
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> "LocalStack":
         atexit.register(self.stop)
@@ -104,7 +119,9 @@ class LocalStack:
 
     def _start(self) -> None:
         # Bound first, so the functions can be told where their own /notifications is.
-        self.api = LocalApi(routes(), self.invoke, self._ports["api"], self._parameters["Stage"])
+        self.api = LocalApi(
+            routes(), self.invoke, self._ports["api"], self._parameters["Stage"], observer=self.on_request
+        )
         self._services = Services(self._ports["aws"], self._ports["sandbox"], self.log_dir, self._python)
         self._services.start()
         self.aws, self.sandbox = self._services.aws, self._services.sandbox
@@ -212,9 +229,8 @@ class LocalStack:
         reference = value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
         if reference in self._names:
             return self._names[reference]
-        parameters = load_template().get("Parameters", {})
-        if reference in parameters:
-            return str(self._parameters.get(reference, parameters[reference].get("Default", "")))
+        if reference in load_template().get("Parameters", {}):
+            return self.parameter(reference)
         raise LocalStackError(f"cannot resolve {key} locally: {value!r}; give it a local value in local/stack.py")
 
 

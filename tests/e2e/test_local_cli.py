@@ -3,6 +3,7 @@ leaves no process behind."""
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import urllib3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FREE_PORTS = ["--api-port", "0", "--sandbox-port", "0", "--aws-port", "0"]
@@ -123,5 +125,23 @@ def test_demo_only_pays_an_order_and_exits_0(running):
 
     assert process.wait(READY_TIMEOUT_SECONDS + STOP_TIMEOUT_SECONDS) == 0
     output.wait_for("Demo OK", 1)
-    assert "-> 200 PAID" in output.text
+    assert re.search(r"\] GET /orders/(DEMO-\w+) -> 200  order \1 PAID$", output.text, re.MULTILINE)
     assert "Demo OK" in output.text
+
+
+def test_the_terminal_shows_a_line_for_any_order_and_each_reconciliation(running):
+    process, output = running("--schedule-every", "1")
+    assert output.wait_for("Serving", READY_TIMEOUT_SECONDS), output.text
+    api_url = re.search(r"API +(http://\S+)", output.text).group(1)
+
+    reply = urllib3.request(
+        "POST", f"{api_url}/sessions?note=not-printed", json={"merchant_order_id": "MINE-1", "order_amount": 990}
+    )
+
+    assert reply.status == 201
+    assert output.wait_for("POST /sessions -> 201  order MINE-1 PENDING", READY_TIMEOUT_SECONDS), output.text
+    assert output.wait_for("ReconcileFunction (scheduled) -> checked", READY_TIMEOUT_SECONDS), output.text
+    assert "not-printed" not in output.text
+    assert reply.json()["session_token"] not in output.text
+    process.send_signal(signal.SIGINT)
+    assert process.wait(STOP_TIMEOUT_SECONDS) == 0
