@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.aws import EmulatorError
-from local.demo import DemoClient, DemoFailed, run_demo
+from local.demo import DemoClient, DemoFailed, DemoResult, run_demo
 from local.functions import InvocationError
 from local.stack import DEFAULT_API_PORT, DEFAULT_AWS_PORT, DEFAULT_SANDBOX_PORT, LocalStack, LocalStackError
 from local.template import ROOT, rate_seconds
@@ -71,9 +71,14 @@ def serve(args: argparse.Namespace, stack: LocalStack, terminal: LiveTerminal) -
     started = time.monotonic()
     stack.start()
     say(f"Local stack ready in {time.monotonic() - started:.1f} s")
-    say(f"  API            {stack.api_url}")
-    say(f"  ETpay sandbox  {stack.sandbox.base_url}  (control API under /_control)")
-    say(f"  AWS (moto)     {stack.aws_url}")
+    busy = {fallback.actual: fallback.requested for fallback in stack.port_fallbacks}
+
+    def moved(port: int) -> str:
+        return f"  (port {busy[port]} was busy: see the warning above)" if port in busy else ""
+
+    say(f"  API            {stack.api_url}{moved(stack.api.port)}")
+    say(f"  ETpay sandbox  {stack.sandbox.base_url}  (control API under /_control){moved(stack.sandbox.port)}")
+    say(f"  AWS (moto)     {stack.aws_url}{moved(stack.aws.port)}")
     say(f"  logs           {stack.log_dir}")
     say()
     client = DemoClient(stack.api_url, stack.sandbox.base_url)
@@ -112,6 +117,30 @@ def _start_schedules(args: argparse.Namespace, stack: LocalStack, serving: Servi
         ).start()
 
 
+def _say_what_to_try(stack: LocalStack, pending: DemoResult | None) -> None:
+    """Ready-to-paste commands, with this run's ports and, after the demo, its pending order's
+    real session token."""
+    api, sandbox = stack.api_url, stack.sandbox.base_url
+    new_order = f"curl -s -XPOST {api}/sessions -d '{{\"merchant_order_id\": \"OC-1\", \"order_amount\": 50000}}'"
+    if pending is None:
+        order, token = "OC-1", "<session_token>"
+        say("Open an order:")
+        say(f"  {new_order}")
+        say("pay it with curl, as the funnel's Pay button would (<session_token>: from that answer):")
+    else:
+        order, token = pending.pending_order_id, pending.pending_session_token
+        say(f"Pay the second order, {order}, yourself: open this in a browser, pick a bank and press Pay")
+        say(f"  {pending.pending_payment_url}")
+        say("or with curl, as the funnel's Pay button would:")
+    say(f"  curl -s -XPOST {sandbox}/_control/sessions/{token}/complete -d '{{\"outcome\": \"paid\"}}'")
+    say("and read it as the merchant's backend does:")
+    say(f"  curl -s {api}/orders/{order}")
+    if pending is not None:
+        say("Open an order of your own:")
+        say(f"  {new_order}")
+    say()
+
+
 def _demo_and_serve(args: argparse.Namespace, stack: LocalStack, client: DemoClient, serving: Serving) -> int:
     pending = None
     if not args.no_demo:
@@ -123,16 +152,11 @@ def _demo_and_serve(args: argparse.Namespace, stack: LocalStack, client: DemoCli
             say(f"The functions' logs are in {stack.log_dir}")
             return 1
         say("Demo OK: the order was paid end to end.")
+        say()
     if args.demo_only:
         return 0
 
-    say()
-    if pending is not None:
-        say("Pay the second order yourself: open this in a browser, pick a bank and press Pay")
-        say(f"  {pending.pending_payment_url}")
-        say("and watch it turn PAID:")
-        say(f"  curl {stack.api_url}/orders/{pending.pending_order_id}")
-        say()
+    _say_what_to_try(stack, pending)
     _start_schedules(args, stack, serving)
     say("Serving. Below: one line per API request and per reconciliation. Ctrl-C stops everything.")
     while True:

@@ -248,6 +248,7 @@ class LocalApi:
         self.invoke = invoke
         self.stage = stage
         self.observer = observer
+        self.requested_port = port
         self._server = _bind(port, self)
         self._thread: threading.Thread | None = None
 
@@ -320,11 +321,10 @@ class LocalApi:
 
 
 def _bind(port: int, api: LocalApi) -> _Server:
-    """The requested port, or any free one when it is taken."""
+    """The requested port, or any free one when it is taken (LocalStack warns about that)."""
     try:
         return _Server(("127.0.0.1", port), api)
     except OSError:
         if port == 0:
             raise
-        logger.warning("port %d is busy; using a free port", port)
         return _Server(("127.0.0.1", 0), api)

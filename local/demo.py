@@ -38,6 +38,7 @@ class DemoResult:
     paid_order_id: str
     pending_order_id: str
     pending_payment_url: str
+    pending_session_token: str
 
 
 class DemoClient:
@@ -112,4 +113,4 @@ def run_demo(client: DemoClient, report: Report) -> DemoResult:
     pending_id = new_order_id()
     report(f"4. A second order, {pending_id}, left PENDING: pay it yourself in a browser (below)")
     pending = _expect(client.create_session(pending_id), (201,), "POST /sessions (second order)")
-    return DemoResult(order_id, pending_id, pending["payment_url"])
+    return DemoResult(order_id, pending_id, pending["payment_url"], pending["session_token"])

@@ -11,13 +11,16 @@ benchmarks (bench/stack.py) start that and run the functions their own way.
 """
 
 import atexit
+import json
 import logging
 import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from local.api import Answer, LocalApi, Observer
 from local.aws import FAKE_CREDENTIALS, REGION, AwsEmulator, child_environment, physical_names
@@ -42,8 +45,40 @@ DEFAULT_TIMEOUT_SECONDS = 3
 DEFAULT_MEMORY_MB = 128
 
 
+ENV_JSON = ROOT / "events" / "env.json"
+
+
 class LocalStackError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class PortFallback:
+    """A server that asked for a port that was taken, and listens on a free one instead."""
+
+    what: str
+    requested: int
+    actual: int
+    consequence: str
+
+    def __str__(self) -> str:
+        return f"port {self.requested} is busy: the {self.what} listens on {self.actual} instead; {self.consequence}"
+
+
+def _fell_back(what: str, requested: int, actual: int, consequence: str) -> list[PortFallback]:
+    if requested in (0, actual):
+        return []
+    fallback = PortFallback(what, requested, actual, consequence)
+    logger.warning("%s", fallback)
+    return [fallback]
+
+
+def _env_json_endpoint() -> str | None:
+    """The AWS endpoint events/env.json gives `sam local invoke --env-vars` (None: no such file)."""
+    try:
+        return json.loads(ENV_JSON.read_text())["Parameters"]["AWS_ENDPOINT_URL"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class LocalStack:
@@ -67,6 +102,8 @@ class LocalStack:
         self.sandbox: EtpaySandbox | None = None
         self.aws: AwsEmulator | None = None
         self.api: LocalApi | None = None
+        # Every server that had to take another port than the one asked for (each one is warned about).
+        self.port_fallbacks: list[PortFallback] = []
         self._services: Services | None = None
         self._pools: dict[str, FunctionPool] = {}
         self._pools_lock = threading.Lock()
@@ -122,8 +159,15 @@ class LocalStack:
         self.api = LocalApi(
             routes(), self.invoke, self._ports["api"], self._parameters["Stage"], observer=self.on_request
         )
+        self.port_fallbacks = _fell_back(
+            "local API",
+            self._ports["api"],
+            self.api.port,
+            "the README's examples say 3000: use the URLs and commands `python -m local` prints",
+        )
         self._services = Services(self._ports["aws"], self._ports["sandbox"], self.log_dir, self._python)
         self._services.start()
+        self.port_fallbacks += self._services.port_fallbacks
         self.aws, self.sandbox = self._services.aws, self._services.sandbox
         self._names = self._services.names
         # events/create_session.json then opens the session events/notification.json was signed for.
@@ -257,6 +301,7 @@ class Services:
         self.sandbox: EtpaySandbox | None = None
         # What `!Ref` of each table and secret gives here (names are per stack, as in AWS).
         self.names = physical_names(stack_name)
+        self.port_fallbacks: list[PortFallback] = []
 
     def start(self) -> "Services":
         try:
@@ -271,7 +316,23 @@ class Services:
         except BaseException:
             self.stop()
             raise
+        self.port_fallbacks = _fell_back(
+            "ETpay sandbox",
+            self._sandbox_port,
+            self.sandbox.port,
+            "the functions follow (the ETpay secret holds its URL); the README's examples say 8700",
+        ) + _fell_back("AWS emulator (moto)", self.aws.requested_port, self.aws.port, self._aws_consequence())
         return self
+
+    def _aws_consequence(self) -> str:
+        endpoint = _env_json_endpoint()
+        if endpoint and urlsplit(endpoint).port == self.aws.requested_port:
+            return (
+                f"events/env.json still points at {endpoint} (AWS_ENDPOINT_URL), so "
+                f"`sam local invoke --env-vars events/env.json` will not reach it; free port "
+                f"{self.aws.requested_port} and restart, or edit the copy you pass to sam"
+            )
+        return "the functions follow (they are given its URL)"
 
     def stop(self) -> None:
         """Safe to call more than once."""
@@ -292,12 +353,11 @@ def start_sandbox(
     merchant_api_token: str = SANDBOX_MERCHANT_API_TOKEN,
     keep_alive: bool = False,
 ) -> EtpaySandbox:
-    """The ETpay sandbox on `port`, or on a free port when that one is taken."""
+    """The ETpay sandbox on `port`, or on a free port when that one is taken (Services warns)."""
     try:
         sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=port, keep_alive=keep_alive)
     except OSError:
         if port == 0:
             raise
-        logger.warning("port %d is busy; the ETpay sandbox uses a free port", port)
         sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=0, keep_alive=keep_alive)
     return sandbox.start()

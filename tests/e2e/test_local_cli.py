@@ -1,15 +1,18 @@
 """`python -m local` (make local / make local-demo): the demo over HTTP, and a clean stop that
 leaves no process behind."""
 
+import json
 import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import urllib3
@@ -145,3 +148,41 @@ def test_the_terminal_shows_a_line_for_any_order_and_each_reconciliation(running
     assert reply.json()["session_token"] not in output.text
     process.send_signal(signal.SIGINT)
     assert process.wait(STOP_TIMEOUT_SECONDS) == 0
+
+
+def _occupy(port: int) -> socket.socket | None:
+    """A listening socket on `port`; None when something else already holds it (busy all the same)."""
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", port))
+    except OSError:
+        holder.close()
+        return None
+    holder.listen()
+    return holder
+
+
+def test_every_port_fallback_is_warned_about_and_the_emulators_names_events_env_json(running):
+    env_json = json.loads((REPO_ROOT / "events" / "env.json").read_text())
+    aws_port = urlsplit(env_json["Parameters"]["AWS_ENDPOINT_URL"]).port
+    holders = [_occupy(0), _occupy(0), _occupy(aws_port)]
+    try:
+        api_port, sandbox_port = (holder.getsockname()[1] for holder in holders[:2])
+        process, output = running(
+            *("--api-port", str(api_port), "--sandbox-port", str(sandbox_port), "--aws-port", str(aws_port)),
+            *("--no-demo", "--demo-only"),
+        )
+        assert process.wait(READY_TIMEOUT_SECONDS + STOP_TIMEOUT_SECONDS) == 0
+    finally:
+        for holder in holders:
+            if holder is not None:
+                holder.close()
+    output.wait_for("never printed", 1)  # reads the rest of the output: the process has exited
+
+    warnings = [line for line in output.lines if "WARNING" in line]
+    assert len(warnings) == 3, output.text
+    assert f"port {api_port} is busy: the local API listens on" in warnings[0]
+    assert f"port {sandbox_port} is busy: the ETpay sandbox listens on" in warnings[1]
+    assert f"port {aws_port} is busy: the AWS emulator (moto) listens on" in warnings[2]
+    assert f"events/env.json still points at http://127.0.0.1:{aws_port}" in warnings[2]
+    assert f"(port {aws_port} was busy" in output.text
