@@ -21,6 +21,7 @@ from pathlib import Path
 from local.aws import EmulatorError
 from local.demo import DemoClient, DemoFailed, DemoResult, run_demo
 from local.functions import InvocationError
+from local.merchant import DEFAULT_MERCHANT_PORT
 from local.stack import DEFAULT_API_PORT, DEFAULT_AWS_PORT, DEFAULT_SANDBOX_PORT, LocalStack, LocalStackError
 from local.template import ROOT, rate_seconds
 from local.terminal import LiveTerminal
@@ -41,6 +42,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-port", type=int, default=DEFAULT_API_PORT, help="0 picks a free port")
     parser.add_argument("--sandbox-port", type=int, default=DEFAULT_SANDBOX_PORT, help="0 picks a free port")
     parser.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT, help="0 picks a free port")
+    parser.add_argument(
+        "--merchant-port",
+        type=int,
+        default=DEFAULT_MERCHANT_PORT,
+        help="the shop's page ETpay sends the payer back to; 0 picks a free port",
+    )
     parser.add_argument("--demo-only", action="store_true", help="run the demo payment and exit 0 (paid) or 1")
     parser.add_argument("--no-demo", action="store_true", help="only serve")
     parser.add_argument(
@@ -79,6 +86,7 @@ def serve(args: argparse.Namespace, stack: LocalStack, terminal: LiveTerminal) -
     say(f"  API            {stack.api_url}{moved(stack.api.port)}")
     say(f"  ETpay sandbox  {stack.sandbox.base_url}  (control API under /_control){moved(stack.sandbox.port)}")
     say(f"  AWS (moto)     {stack.aws_url}{moved(stack.aws.port)}")
+    say(f"  merchant page  {stack.merchant.url}/orders/<id>/completed{moved(stack.merchant.port)}")
     say(f"  logs           {stack.log_dir}")
     say()
     client = DemoClient(stack.api_url, stack.sandbox.base_url)
@@ -131,7 +139,9 @@ def _say_what_to_try(stack: LocalStack, pending: DemoResult | None) -> None:
         order, token = pending.pending_order_id, pending.pending_session_token
         say(f"Pay the second order, {order}, yourself: open this in a browser, pick a bank and press Pay")
         say(f"  {pending.pending_payment_url}")
-        say("or with curl, as the funnel's Pay button would:")
+        say("ETpay then sends you back to the shop's page, which shows the order turn PAID:")
+        say(f"  {stack.merchant.return_urls(order)['payment_completed_url']}")
+        say("or pay it with curl, as the funnel's Pay button would:")
     say(f"  curl -s -XPOST {sandbox}/_control/sessions/{token}/complete -d '{{\"outcome\": \"paid\"}}'")
     say("and read it as the merchant's backend does:")
     say(f"  curl -s {api}/orders/{order}")
@@ -146,7 +156,7 @@ def _demo_and_serve(args: argparse.Namespace, stack: LocalStack, client: DemoCli
     if not args.no_demo:
         say("Demo payment:")
         try:
-            pending = run_demo(client, say)
+            pending = run_demo(client, say, stack.merchant.return_urls)
         except DemoFailed as error:
             say(f"DEMO FAILED: {error}")
             say(f"The functions' logs are in {stack.log_dir}")
@@ -174,7 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     # Set explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps that.
     signal.signal(signal.SIGINT, _raise_stopped)
     signal.signal(signal.SIGTERM, _raise_stopped)
-    stack = LocalStack(args.api_port, args.sandbox_port, args.aws_port, log_dir=args.log_dir, log_level=args.log_level)
+    stack = LocalStack(
+        args.api_port,
+        args.sandbox_port,
+        args.aws_port,
+        merchant_port=args.merchant_port,
+        log_dir=args.log_dir,
+        log_level=args.log_level,
+    )
     terminal = LiveTerminal(say, stack.call, stack.invoke)
     stack.on_request = terminal.observe
     try:

@@ -21,6 +21,8 @@ DEMO_AMOUNT = 50_000
 HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
 
 Report = Callable[[str], None]
+# merchant_order_id -> the session's payment_completed_url and payment_cancellation_url
+ReturnUrls = Callable[[str], dict[str, str]]
 
 
 class DemoFailed(Exception):
@@ -87,14 +89,19 @@ def _expect(reply: Reply, statuses: tuple[int, ...], what: str) -> dict[str, Any
     return reply.body
 
 
-def run_demo(client: DemoClient, report: Report) -> DemoResult:
+def run_demo(client: DemoClient, report: Report, return_urls: ReturnUrls | None = None) -> DemoResult:
     """Pay one order end to end and open a second one; DemoFailed says which step went wrong.
 
-    The API's answers themselves are the live terminal's lines (local/terminal.py): `report`
-    only says what each step is."""
+    `return_urls(order_id)`, if given, is where ETpay sends the payer back after Pay or Cancel
+    (the local merchant page). The API's answers themselves are the live terminal's lines
+    (local/terminal.py): `report` only says what each step is."""
+
+    def open_session(merchant_order_id: str) -> Reply:
+        return client.create_session(merchant_order_id, **(return_urls(merchant_order_id) if return_urls else {}))
+
     order_id = new_order_id()
     report(f"1. The merchant's backend opens an ETpay session: POST /sessions, order {order_id}, {DEMO_AMOUNT} CLP")
-    session = _expect(client.create_session(order_id), (201,), "POST /sessions")
+    session = _expect(open_session(order_id), (201,), "POST /sessions")
     report(f"   the payer goes to {session['payment_url']}")
 
     report("2. The payer pays in the ETpay sandbox, which POSTs the signed notification to /notifications")
@@ -112,5 +119,5 @@ def run_demo(client: DemoClient, report: Report) -> DemoResult:
 
     pending_id = new_order_id()
     report(f"4. A second order, {pending_id}, left PENDING: pay it yourself in a browser (below)")
-    pending = _expect(client.create_session(pending_id), (201,), "POST /sessions (second order)")
+    pending = _expect(open_session(pending_id), (201,), "POST /sessions (second order)")
     return DemoResult(order_id, pending_id, pending["payment_url"], pending["session_token"])

@@ -3,7 +3,7 @@ tables and secret, every function of the template in its own Lambda-like worker 
 the template's API routes in front of them.
 
     with LocalStack() as stack:
-        stack.api_url, stack.sandbox, stack.aws_url
+        stack.api_url, stack.sandbox, stack.aws_url, stack.merchant.url
 
 Everything it starts it also stops: on stop(), on leaving the `with`, and at interpreter exit.
 `Services` is the part the functions talk to (AWS and the ETpay sandbox) on its own: the
@@ -27,6 +27,7 @@ from local.aws import FAKE_CREDENTIALS, REGION, AwsEmulator, child_environment, 
 from local.etpay_sandbox import EtpaySandbox
 from local.examples import EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN
 from local.functions import FunctionPool, FunctionSpec
+from local.merchant import DEFAULT_MERCHANT_PORT, MerchantSite
 from local.template import ROOT, function_environment, load_template, resources_of_type, routes, schedules
 
 logger = logging.getLogger("local.stack")
@@ -87,6 +88,7 @@ class LocalStack:
         api_port: int = DEFAULT_API_PORT,
         sandbox_port: int = DEFAULT_SANDBOX_PORT,
         aws_port: int = DEFAULT_AWS_PORT,
+        merchant_port: int = DEFAULT_MERCHANT_PORT,
         log_dir: Path | None = None,
         log_level: str = "INFO",
         python: str = sys.executable,
@@ -95,13 +97,14 @@ class LocalStack:
     ):
         # Sees every request the API answers over HTTP (the live terminal of `make local`).
         self.on_request = on_request
-        self._ports = {"api": api_port, "sandbox": sandbox_port, "aws": aws_port}
+        self._ports = {"api": api_port, "sandbox": sandbox_port, "aws": aws_port, "merchant": merchant_port}
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="etpay-local-logs-"))
         self._python = python
         self._parameters = {**LOCAL_PARAMETERS, "LogLevel": log_level, **(parameters or {})}
         self.sandbox: EtpaySandbox | None = None
         self.aws: AwsEmulator | None = None
         self.api: LocalApi | None = None
+        self.merchant: MerchantSite | None = None
         # Every server that had to take another port than the one asked for (each one is warned about).
         self.port_fallbacks: list[PortFallback] = []
         self._services: Services | None = None
@@ -165,6 +168,14 @@ class LocalStack:
             self.api.port,
             "the README's examples say 3000: use the URLs and commands `python -m local` prints",
         )
+        # The shop's own pages, where ETpay's funnel sends the payer back (they read this API).
+        self.merchant = MerchantSite(self.api.url, self._ports["merchant"])
+        self.port_fallbacks += _fell_back(
+            "merchant page",
+            self._ports["merchant"],
+            self.merchant.port,
+            "the demo's orders are sent back to it there (their return URLs are made from its real port)",
+        )
         self._services = Services(self._ports["aws"], self._ports["sandbox"], self.log_dir, self._python)
         self._services.start()
         self.port_fallbacks += self._services.port_fallbacks
@@ -178,6 +189,7 @@ class LocalStack:
             for started in [starting.submit(self._pool(name).warm) for name in served]:
                 started.result()
         self.api.start()
+        self.merchant.start()
         logger.info("local API on %s", self.api_url)
 
     def stop(self) -> None:
@@ -185,6 +197,8 @@ class LocalStack:
         if self._stopped:
             return
         self._stopped = True
+        if self.merchant is not None:
+            self.merchant.stop()
         if self.api is not None:
             self.api.stop()
         with self._pools_lock:

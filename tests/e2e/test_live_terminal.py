@@ -106,7 +106,12 @@ def test_an_order_the_reconciliation_settles_gets_its_own_line(tmp_path):
     # ReconcileAfterSeconds 1 (the template's minimum is 60): a session is checked a second after it opened.
     printed: list[str] = []
     with LocalStack(
-        api_port=0, sandbox_port=0, aws_port=0, log_dir=tmp_path, parameters={"ReconcileAfterSeconds": "1"}
+        api_port=0,
+        sandbox_port=0,
+        aws_port=0,
+        merchant_port=0,
+        log_dir=tmp_path,
+        parameters={"ReconcileAfterSeconds": "1"},
     ) as stack:
         terminal = LiveTerminal(printed.append, stack.call, stack.invoke)
         stack.api.observer = terminal.observe

@@ -18,7 +18,7 @@ import pytest
 import urllib3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FREE_PORTS = ["--api-port", "0", "--sandbox-port", "0", "--aws-port", "0"]
+FREE_PORTS = ["--api-port", "0", "--sandbox-port", "0", "--aws-port", "0", "--merchant-port", "0"]
 # Startup must stay under 15 s (the budget); the rest is headroom for a loaded CI machine.
 READY_TIMEOUT_SECONDS = 45
 STOP_TIMEOUT_SECONDS = 15
@@ -114,6 +114,8 @@ def test_the_stack_serves_after_the_demo_and_a_signal_stops_every_process(runnin
     assert output.wait_for("Serving.", READY_TIMEOUT_SECONDS), output.text
     assert "Demo OK" in output.text
     assert "/session/" in output.text  # the second order's payment_url, for a browser
+    # and the merchant page ETpay sends that payer back to
+    assert re.search(r"http://127\.0\.0\.1:\d+/orders/DEMO-\w+/completed", output.text), output.text
     workers = children_of(process.pid)
     assert len(workers) >= 3  # moto and one environment per API function
 
