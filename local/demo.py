@@ -5,7 +5,8 @@
    signed notification to the stack's own /notifications;
 3. GET /orders/{id} shows the order PAID.
 
-Then it opens a second order and leaves it PENDING, for a person to pay in a browser.
+Then it opens a second order and leaves it PENDING, for a person to pay in a browser (`make
+local` then says how; `make local-demo` exits).
 """
 
 import json
@@ -118,6 +119,6 @@ def run_demo(client: DemoClient, report: Report, return_urls: ReturnUrls | None 
         raise DemoFailed(f"the order is {order.get('status')}, not PAID")
 
     pending_id = new_order_id()
-    report(f"4. A second order, {pending_id}, left PENDING: pay it yourself in a browser (below)")
+    report(f"4. A second order, {pending_id}, is left PENDING for a person to pay in a browser")
     pending = _expect(open_session(pending_id), (201,), "POST /sessions (second order)")
     return DemoResult(order_id, pending_id, pending["payment_url"], pending["session_token"])
