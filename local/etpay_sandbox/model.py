@@ -49,7 +49,7 @@ class SandboxSession:
     merchant_order_id: str
     order_amount: int
     request: dict[str, Any] = field(repr=False)
-    status: str = "pending"  # pending | paid | failed | unknown (a raw payment_status the sheet cannot read)
+    status: str = "pending"  # pending | paid | failed | unknown (a payment_status of unpublished meaning)
     payment_token: str | None = None
     payment_status: Any = None
     user_bank: str = rules.DEFAULT_USER_BANK

@@ -1,4 +1,4 @@
-"""The local ETpay sandbox behaves as the ETpay sheet describes, over real HTTP on 127.0.0.1."""
+"""The local ETpay sandbox behaves as docs/ETPAY.md describes ETpay, over real HTTP on 127.0.0.1."""
 
 import json
 import logging
