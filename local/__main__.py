@@ -162,10 +162,10 @@ def _demo_and_serve(args: argparse.Namespace, stack: LocalStack, client: DemoCli
             say(f"The functions' logs are in {stack.log_dir}")
             return 1
         say("Demo OK: the order was paid end to end.")
-        say()
     if args.demo_only:
         return 0
-
+    if pending is not None:
+        say()
     _say_what_to_try(stack, pending)
     _start_schedules(args, stack, serving)
     say("Serving. Below: one line per API request and per reconciliation. Ctrl-C stops everything.")
