@@ -1,6 +1,9 @@
 # One entry point for every check. `make test` is the README's test command: it installs what it
 # needs (uv, the app's venv, aws-sam-cli in its own venv), lints, validates and builds the SAM
 # stack, then runs the whole pytest suite.
+#
+# `make help` lists every target: it prints the `## ` comment on each target's line, so a target
+# without one is missing from it (tests/unit/test_makefile.py checks every .PHONY target has one).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -10,10 +13,16 @@ SAM_VENV := .venv-sam
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 BUILD_DIR := .aws-sam/build
-# Lambda's runtime is python3.13: tests and `sam build` use the same interpreter.
+# Lambda's runtime is python3.13: tests and `sam build` use the same interpreter. pyenv's 3.13.0 or
+# a python3.13 on PATH; without one, scripts/python313.sh has uv provide one (or says what to do).
+# `make PYTHON313= ...` pretends there is none.
 PYTHON313 := $(shell PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null || command -v python3.13 2>/dev/null)
-PYTHON313_DIR := $(dir $(PYTHON313))
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+# In a recipe: py="$$($(FIND_PYTHON313))" && ... (fails, with its explanation, when there is none).
+FIND_PYTHON313 := scripts/python313.sh "$(PYTHON313)" "$(UV)"
+# uv itself, when it is missing: pip's, else a plain explanation.
+NEED_UV := $(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv || { \
+	echo "make needs uv: see https://docs.astral.sh/uv/getting-started/installation/ (pipx install uv)"; exit 1; }
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -21,91 +30,84 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: help deps test unit lint validate build events lock browser clean
 
-help:
-	@echo "make local       run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order"
-	@echo "make test        install everything, lint, validate + build the SAM stack, run all tests, run the demo"
-	@echo "make unit        only the fast tests (no sam build, no local stack)"
-	@echo "make local-demo  the demo payment only, then exit (0 = the order ended PAID)"
-	@echo "make e2e         the end-to-end tests over HTTP and in headless chromium"
-	@echo "make bench       benchmarks, written to docs/BENCHMARKS.md"
-	@echo "make build       sam build into $(BUILD_DIR)"
-	@echo "make events      regenerate events/ for sam local invoke"
-	@echo "make lock        re-lock the layer's dependencies (layers/etpay/requirements.txt) after editing requirements.in"
+help: ## this list
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z0-9_-]+):.*## (.*)$$/\1|\2/' \
+	  | awk -F'|' '{ printf "make %-12s %s\n", $$1, $$2 }'
 
 $(PY): requirements-dev.txt layers/etpay/requirements.in
-	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13)"; exit 1; }
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) venv --quiet --allow-existing --python $(PYTHON313) $(VENV)
+	@$(NEED_UV)
+	py="$$($(FIND_PYTHON313))" && $(UV) venv --quiet --allow-existing --python "$$py" $(VENV)
 	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
 	@touch $(PY)
 
 # aws-sam-cli pins its own boto3: it gets a venv of its own so it never fights the app's.
 $(SAM):
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) venv --quiet --allow-existing --python $(PYTHON313) $(SAM_VENV)
+	@$(NEED_UV)
+	py="$$($(FIND_PYTHON313))" && $(UV) venv --quiet --allow-existing --python "$$py" $(SAM_VENV)
 	$(UV) pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
 
-deps: $(PY) $(SAM)
+deps: $(PY) $(SAM) ## the app's venv (.venv) and aws-sam-cli's (.venv-sam), with uv
 
-lint: $(PY)
+lint: $(PY) ## ruff
 	$(VENV)/bin/ruff check layers functions local tests scripts
 
-validate: $(SAM)
+validate: $(SAM) ## sam validate --lint
 	$(SAM) validate --lint
 
-build: $(SAM)
-	PATH="$(PYTHON313_DIR):$$PATH" $(SAM) build --build-dir $(BUILD_DIR)
+# sam build runs `python3.13 -m pip`: the interpreter's own directory goes first on PATH.
+build: $(SAM) ## sam build into .aws-sam/build
+	py="$$($(FIND_PYTHON313))" && PATH="$$(dirname "$$py"):$$PATH" $(SAM) build --build-dir $(BUILD_DIR)
 
-events: $(PY)
+events: $(PY) ## regenerate events/ for sam local invoke
 	$(PY) scripts/make_events.py
 
 # The layer's lock: every transitive dependency pinned and hashed, for Lambda's Python and CPU.
 # botocore and its own dependencies are left out: the Lambda runtime ships them.
 LAYER_LOCK_EXCLUDED := botocore python-dateutil six
-lock:
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) pip compile layers/etpay/requirements.in --quiet --generate-hashes --python $(PYTHON313) \
-	  --python-platform x86_64-manylinux_2_28 $(LAYER_LOCK_EXCLUDED:%=--no-emit-package %) \
+lock: ## re-lock the layer's dependencies (layers/etpay/requirements.txt) after editing requirements.in
+	@$(NEED_UV)
+	py="$$($(FIND_PYTHON313))" && $(UV) pip compile layers/etpay/requirements.in --quiet --generate-hashes \
+	  --python "$$py" --python-platform x86_64-manylinux_2_28 $(LAYER_LOCK_EXCLUDED:%=--no-emit-package %) \
 	  --custom-compile-command "make lock" -o layers/etpay/requirements.txt
 
-unit: $(PY)
+unit: $(PY) ## only the fast tests (no sam build, no local stack)
 	$(PY) -m pytest tests/unit tests/integration tests/sandbox -m "not built"
 
 # The browser test needs Debian's chromium; as root (CI) it is installed here.
-browser:
+browser: ## Debian's chromium, for the browser test (installed when run as root)
 	@test -x $(CHROMIUM) || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
-test: deps lint validate build browser
+test: deps lint validate build browser ## install everything, lint, validate + build the SAM stack, run all tests, run the demo
 	BUILD_DIR=$(BUILD_DIR) $(PY) -m pytest tests
 	$(MAKE) --no-print-directory local-demo
 
-clean:
+clean: ## remove the venvs and the sam build
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam
 
 # -- the docker-free local stack (local/): ETpay sandbox, moto, the template's API and functions --
+# They need the app's venv only: aws-sam-cli is never used by them.
 .PHONY: local local-demo e2e
 
-# Serves on 127.0.0.1 (API 3000, ETpay sandbox 8700, moto 5055) after one demo payment; Ctrl-C stops it.
-local: deps
+# Serves on 127.0.0.1 (API 3000, ETpay sandbox 8700, moto 5055, merchant page 8800) after one demo
+# payment; Ctrl-C stops it.
+local: $(PY) ## run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order, keep serving
 	$(PY) -m local
 
-# The demo payment end to end, then exit 0 (paid) or 1.
-local-demo: deps
+local-demo: $(PY) ## the demo payment only, then exit (0 = the order ended PAID)
 	$(PY) -m local --demo-only
 
-# End to end over HTTP, and one real browser (Debian's chromium).
-e2e: deps browser
+e2e: $(PY) browser ## the end-to-end tests over HTTP and in headless chromium
 	$(PY) -m pytest tests/e2e
 
 # Benchmarks (docs/BENCHMARKS.md): the built functions against bare-boto3 baselines, cold and warm,
 # and our ETpay client against etpay-sdk 1.0.1, which lives only in its own bench venv.
 BENCH_SDK_VENV := bench/.venv-sdk
 .PHONY: bench
-bench: deps build
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) venv --quiet --allow-existing --python $(PYTHON313) $(BENCH_SDK_VENV)
+bench: deps build ## benchmarks, written to docs/BENCHMARKS.md
+	@$(NEED_UV)
+	py="$$($(FIND_PYTHON313))" && $(UV) venv --quiet --allow-existing --python "$$py" $(BENCH_SDK_VENV)
 	$(UV) pip install --quiet --python $(BENCH_SDK_VENV)/bin/python etpay-sdk==1.0.1 requests
 	$(PY) bench/run.py

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import fixtures
-from stack import TABLE_NAME, LocalStack
+from stack import TABLE_NAME, BenchStack
 from trees import MODES, Tree
 
 RUNNER = Path(__file__).resolve().parent / "cold_runner.py"
@@ -92,7 +92,7 @@ def run_worker(
 
 
 def run_once(
-    variant: Variant, tree: Tree, stack: LocalStack, workdir: Path, extra: tuple[str, ...] = ()
+    variant: Variant, tree: Tree, stack: BenchStack, workdir: Path, extra: tuple[str, ...] = ()
 ) -> tuple[dict, str]:
     workdir.mkdir(parents=True, exist_ok=True)
     event_path = workdir / "event.json"
@@ -113,7 +113,7 @@ def run_once(
     return result, stderr
 
 
-def measure(trees: dict[str, Tree], stack: LocalStack, workdir: Path, runs: int, seed: int = 5) -> dict[Variant, dict]:
+def measure(trees: dict[str, Tree], stack: BenchStack, workdir: Path, runs: int, seed: int = 5) -> dict[Variant, dict]:
     workdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)  # noqa: S311 - shuffles run order, not security
     plan = variants()

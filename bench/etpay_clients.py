@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bench_paths import ROOT
-from stack import LocalStack
+from stack import BenchStack
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORKER = BENCH_DIR / "etpay_client_worker.py"
@@ -53,7 +53,7 @@ def sdk_version() -> str:
     return completed.stdout.strip() or "unknown"
 
 
-def measure(stack: LocalStack, workdir: Path, total: int, rounds: int = 5) -> dict:
+def measure(stack: BenchStack, workdir: Path, total: int, rounds: int = 5) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     credentials = workdir / "etpay-credentials.json"
     credentials.write_text(json.dumps(stack.etpay_credentials))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coldstart import Variant, run_once
-from stack import LocalStack
+from stack import BenchStack
 from trees import Tree
 
 LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
@@ -46,7 +46,7 @@ def parse(stderr: str) -> list[Import]:
     return [item for item in imports if item.phase in ("import", "first-request")]
 
 
-def profile(variant: Variant, tree: Tree, stack: LocalStack, workdir: Path, repeats: int) -> dict[str, Import]:
+def profile(variant: Variant, tree: Tree, stack: BenchStack, workdir: Path, repeats: int) -> dict[str, Import]:
     """Median self/cumulative time per module over `repeats` fresh processes."""
     runs = []
     for _ in range(repeats):

@@ -1,135 +1,61 @@
-"""The local stand-ins the benchmark talks to, each in its own process so that neither server's
-CPU lands in the measured process: moto (DynamoDB + Secrets Manager) and the ETpay sandbox."""
+"""The local stand-ins the benchmark talks to: `local/`'s own start-up code (local.stack.Services):
+moto's server in a process of its own with the template's tables and secret, and the ETpay
+sandbox, served by a thread of the benchmark's driver (bench/run.py).
 
-import json
+Neither server runs in a measured process: every measurement is a child process of the driver
+(cold_runner.py, warm_worker.py, etpay_client_worker.py), and the driver itself only waits for
+it, so the sandbox's CPU never lands in a measured process either."""
+
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import boto3
+from local.aws import FAKE_CREDENTIALS, REGION, physical_names
+from local.stack import Services
 
-from local.template import ROOT, table_definitions
-
-REGION = "us-east-1"
-TABLE_NAME = "etpay-orders-bench"
-SECRET_ID = "etpay/credentials-bench"  # noqa: S105 - a secret name, not a secret
+STACK_NAME = "etpay-bench"
+NAMES = physical_names(STACK_NAME)
+TABLE_NAME = NAMES["OrdersTable"]
+SECRET_ID = NAMES["EtpaySecret"]
 MERCHANT_CODE = "bench-merchant"
 MERCHANT_API_TOKEN = "bench-merchant-api-token-0123456789"  # noqa: S105 - a local benchmark credential
-START_TIMEOUT_SECONDS = 30
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-}
+FAKE_AWS = {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_for(url: str, process: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own 127.0.0.1 server
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start within {START_TIMEOUT_SECONDS} s")
-
-
-class LocalStack:
-    """moto server + ETpay sandbox on 127.0.0.1, the orders table and the credentials secret."""
+class BenchStack:
+    """moto server + ETpay sandbox on 127.0.0.1, with the template's table and credentials secret."""
 
     def __init__(self, workdir: Path):
         self._workdir = workdir
-        self._processes: list[subprocess.Popen] = []
+        self._services: Services | None = None
         self.aws_endpoint = ""
         self.etpay_credentials: dict[str, str] = {}
 
-    def __enter__(self) -> "LocalStack":
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
+    def __enter__(self) -> "BenchStack":
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        self._services = Services(
+            aws_port=0,
+            sandbox_port=0,
+            log_dir=self._workdir,
+            stack_name=STACK_NAME,
+            merchant_code=MERCHANT_CODE,
+            merchant_api_token=MERCHANT_API_TOKEN,
+            # ETpay's real API is HTTPS with keep-alive: a client that pools connections (ours)
+            # reuses them, one that opens a connection per call (etpay-sdk) does not.
+            sandbox_keep_alive=True,
+        ).start()
+        self.aws_endpoint = self._services.aws.endpoint_url
+        self.etpay_credentials = self._services.sandbox.credentials()
+        # The driver's own boto3 calls (seeding sessions, reading items back) go to moto too.
+        os.environ.update(FAKE_AWS, AWS_ENDPOINT_URL=self.aws_endpoint)
         return self
 
     def __exit__(self, *_) -> None:
         self.stop()
 
-    def _start(self) -> None:
-        self._workdir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        moto = subprocess.Popen(  # noqa: S603 - our own interpreter
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self._processes.append(moto)
-        self.aws_endpoint = f"http://127.0.0.1:{port}"
-        _wait_for(self.aws_endpoint + "/moto-api/", moto, "moto server")
-
-        credentials_file = self._workdir / "etpay-credentials.json"
-        credentials_file.unlink(missing_ok=True)
-        sandbox = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [
-                sys.executable,
-                "-m",
-                "local.etpay_sandbox",
-                "--port",
-                "0",
-                "--merchant-code",
-                MERCHANT_CODE,
-                "--merchant-api-token",
-                MERCHANT_API_TOKEN,
-                "--credentials-file",
-                str(credentials_file),
-                "--log-level",
-                "WARNING",
-                # ETpay's real API is HTTPS with keep-alive: a client that pools connections (ours)
-                # reuses them, one that opens a connection per call (etpay-sdk) does not.
-                "--keep-alive",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self._processes.append(sandbox)
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not credentials_file.exists() or not credentials_file.read_text().strip():
-            if sandbox.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the ETpay sandbox did not start")
-            time.sleep(0.05)
-        self.etpay_credentials = json.loads(credentials_file.read_text())
-        _wait_for(self.etpay_credentials["api_url"] + "/_control/health", sandbox, "ETpay sandbox")
-
-        os.environ.update(FAKE_AWS, AWS_ENDPOINT_URL=self.aws_endpoint)
-        dynamodb = boto3.client("dynamodb")
-        for definition in table_definitions().values():
-            dynamodb.create_table(TableName=TABLE_NAME, **definition)
-        boto3.client("secretsmanager").create_secret(Name=SECRET_ID, SecretString=json.dumps(self.etpay_credentials))
-
     def stop(self) -> None:
-        for process in reversed(self._processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        self._processes.clear()
+        if self._services is not None:
+            self._services.stop()
+            self._services = None
 
     def function_environment(self, service: str) -> dict[str, str]:
         """What template.yaml gives a function, pointed at the local stand-ins. Tracing is off: there

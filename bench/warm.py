@@ -7,7 +7,7 @@ from pathlib import Path
 
 import fixtures
 from coldstart import INTERPRETER, run_worker
-from stack import TABLE_NAME, LocalStack
+from stack import TABLE_NAME, BenchStack
 from trees import Tree
 
 WORKER = Path(__file__).resolve().parent / "warm_worker.py"
@@ -57,7 +57,7 @@ def build_plan(tree: Tree, requests: int, chunk: int, warmup: int) -> dict:
     }
 
 
-def measure(tree: Tree, stack: LocalStack, workdir: Path, requests: int, chunk: int = 20, warmup: int = 10) -> dict:
+def measure(tree: Tree, stack: BenchStack, workdir: Path, requests: int, chunk: int = 20, warmup: int = 10) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     plan_path, result_path = workdir / "warm-plan.json", workdir / "warm-result.json"
     plan_path.write_text(json.dumps(build_plan(tree, requests, chunk, warmup)))

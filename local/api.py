@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -104,6 +104,30 @@ def http_response(proxy: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return proxy["statusCode"], flat, data
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request the API answered over HTTP, as an observer (the live terminal) sees it. The
+    bodies are there to read an order id from, never to print: they carry tokens and payer data."""
+
+    method: str
+    path: str  # without the query string
+    status: int
+    route: Route | None  # None: no route of the template matched
+    path_parameters: dict[str, str]
+    request_body: bytes = field(repr=False)
+    response_body: bytes = field(repr=False)
+
+
+Observer = Callable[[Exchange], None]
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -144,69 +168,56 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.monotonic()
         parts = urlsplit(self.path)
-        status = self._answer(parts.path or "/", parts.query)
+        path = parts.path or "/"
+        api: LocalApi = self.server.api
+        raw, refused = self._read_body()
+        if refused is not None:
+            answer, matched = refused, None
+        else:
+            answer, matched = api.dispatch(self.command, path, parts.query, raw, dict(self.headers.items()))
+        if api.observer is not None:
+            # Before the answer goes out, so what the observer prints comes before whatever the
+            # caller does next.
+            route, parameters = matched or (None, {})
+            api.observer(Exchange(self.command, path, answer.status, route, parameters, raw, answer.data))
+        self._send(answer)
         # Path only: query strings and bodies can carry tokens.
-        logger.info("%s %s -> %d (%d ms)", self.command, parts.path, status, (time.monotonic() - started) * 1000)
+        logger.info("%s %s -> %d (%d ms)", self.command, path, answer.status, (time.monotonic() - started) * 1000)
 
-    def _answer(self, path: str, query: str) -> int:
+    def _read_body(self) -> tuple[bytes, Answer | None]:
+        """The request's body, or API Gateway's refusal of it."""
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
         if length < 0:
             self.close_connection = True
-            return self._gateway_error(*BAD_REQUEST)
+            return b"", _gateway_error(*BAD_REQUEST)
         if length > MAX_REQUEST_BYTES:
             self.close_connection = True
-            return self._gateway_error(*TOO_LARGE)
-        raw = self.rfile.read(length) if length > 0 else b""
-        api: LocalApi = self.server.api
-        matched = api.routes.match(self.command, path)
-        if matched is None:
-            return self._gateway_error(*MISSING_ROUTE)
-        route, path_parameters = matched
-        event = api_gateway_event(
-            self.command,
-            route.path,
-            path,
-            _event_body(raw),
-            dict(self.headers.items()),
-            path_parameters or None,
-            query=dict(parse_qsl(query, keep_blank_values=True)) or None,
-            domain=self.headers.get("Host") or api.host_and_port,
-            stage=api.stage,
-        )
-        try:
-            status, headers, data = http_response(api.invoke(route.function, event))
-        except FunctionTimeout:
-            logger.error("%s timed out", route.function)
-            return self._gateway_error(*FUNCTION_TIMED_OUT)
-        except InvocationError as error:
-            logger.error("%s failed: %s", route.function, error)
-            return self._gateway_error(*FUNCTION_FAILED)
-        except BadProxyResponse as error:
-            logger.error("%s: malformed Lambda proxy response: %s", route.function, error)
-            return self._gateway_error(*FUNCTION_FAILED)
-        self._send(status, headers, data, request_id=event["requestContext"]["requestId"])
-        return status
+            return b"", _gateway_error(*TOO_LARGE)
+        return (self.rfile.read(length) if length > 0 else b""), None
 
-    def _gateway_error(self, status: int, body: dict[str, str], error_type: str | None) -> int:
-        headers = [("Content-Type", "application/json")]
-        if error_type:
-            headers.append(("x-amzn-ErrorType", error_type))
-        self._send(status, headers, json.dumps(body).encode())
-        return status
-
-    def _send(self, status: int, headers: list[tuple[str, str]], data: bytes, request_id: str | None = None) -> None:
-        self.send_response(status)
-        for name, value in headers:
+    def _send(self, answer: Answer) -> None:
+        self.send_response(answer.status)
+        for name, value in answer.headers:
             self.send_header(name, value)
-        if request_id:
-            self.send_header("x-amzn-RequestId", request_id)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(len(answer.data)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(data)
+            self.wfile.write(answer.data)
+
+
+def _gateway_error(status: int, body: dict[str, str], error_type: str | None) -> Answer:
+    headers = [("Content-Type", "application/json")]
+    if error_type:
+        headers.append(("x-amzn-ErrorType", error_type))
+    return Answer(status, headers, json.dumps(body).encode())
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    """HTTP header names are case-insensitive."""
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
 
 
 def _event_body(raw: bytes) -> str | bytes | None:
@@ -220,14 +231,64 @@ def _event_body(raw: bytes) -> str | bytes | None:
 
 
 class LocalApi:
-    """An HTTP server on 127.0.0.1 that hands each route's requests to `invoke(function, event)`."""
+    """An HTTP server on 127.0.0.1 that hands each route's requests to `invoke(function, event)`.
 
-    def __init__(self, routes: list[Route], invoke: Invoke, port: int = 0, stage: str = "sandbox"):
+    `observer`, if given, sees every exchange answered over HTTP, in the request's thread, just
+    before the answer is sent; it must not raise."""
+
+    def __init__(
+        self,
+        routes: list[Route],
+        invoke: Invoke,
+        port: int = 0,
+        stage: str = "sandbox",
+        observer: Observer | None = None,
+    ):
         self.routes = RouteTable(routes)
         self.invoke = invoke
         self.stage = stage
+        self.observer = observer
+        self.requested_port = port
         self._server = _bind(port, self)
         self._thread: threading.Thread | None = None
+
+    def call(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Answer:
+        """What the API answers a request made from this process: no HTTP, and no observer sees it."""
+        answer, _ = self.dispatch(method, path, "", body, headers or {})
+        return answer
+
+    def dispatch(
+        self, method: str, path: str, query: str, raw: bytes, headers: dict[str, str]
+    ) -> tuple[Answer, tuple[Route, dict[str, str]] | None]:
+        """The answer to one request, and the route (with its path parameters) that took it."""
+        matched = self.routes.match(method, path)
+        if matched is None:
+            return _gateway_error(*MISSING_ROUTE), None
+        route, path_parameters = matched
+        event = api_gateway_event(
+            method,
+            route.path,
+            path,
+            _event_body(raw),
+            headers,
+            path_parameters or None,
+            query=dict(parse_qsl(query, keep_blank_values=True)) or None,
+            domain=_header(headers, "Host") or self.host_and_port,
+            stage=self.stage,
+        )
+        try:
+            status, response_headers, data = http_response(self.invoke(route.function, event))
+        except FunctionTimeout:
+            logger.error("%s timed out", route.function)
+            return _gateway_error(*FUNCTION_TIMED_OUT), matched
+        except InvocationError as error:
+            logger.error("%s failed: %s", route.function, error)
+            return _gateway_error(*FUNCTION_FAILED), matched
+        except BadProxyResponse as error:
+            logger.error("%s: malformed Lambda proxy response: %s", route.function, error)
+            return _gateway_error(*FUNCTION_FAILED), matched
+        response_headers.append(("x-amzn-RequestId", event["requestContext"]["requestId"]))
+        return Answer(status, response_headers, data), matched
 
     @property
     def port(self) -> int:
@@ -260,11 +321,10 @@ class LocalApi:
 
 
 def _bind(port: int, api: LocalApi) -> _Server:
-    """The requested port, or any free one when it is taken."""
+    """The requested port, or any free one when it is taken (LocalStack warns about that)."""
     try:
         return _Server(("127.0.0.1", port), api)
     except OSError:
         if port == 0:
             raise
-        logger.warning("port %d is busy; using a free port", port)
         return _Server(("127.0.0.1", 0), api)

@@ -50,7 +50,7 @@ class AwsEmulator:
     """moto's server, started by start() and ended by stop() (or when this process exits)."""
 
     def __init__(self, port: int, log_path: Path, python: str = sys.executable):
-        self._requested_port = port
+        self.requested_port = port  # 0 or a busy port: moto_process.py picks a free one
         self._log_path = log_path
         self._python = python
         self._process: subprocess.Popen | None = None
@@ -65,7 +65,7 @@ class AwsEmulator:
         self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in stop()
         environment = {**child_environment(), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            [self._python, "-I", "-B", str(MOTO_SCRIPT), "--port", str(self._requested_port)],
+            [self._python, "-I", "-B", str(MOTO_SCRIPT), "--port", str(self.requested_port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

@@ -5,7 +5,8 @@
    signed notification to the stack's own /notifications;
 3. GET /orders/{id} shows the order PAID.
 
-Then it opens a second order and leaves it PENDING, for a person to pay in a browser.
+Then it opens a second order and leaves it PENDING, for a person to pay in a browser (`make
+local` then says how; `make local-demo` exits).
 """
 
 import json
@@ -21,6 +22,8 @@ DEMO_AMOUNT = 50_000
 HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
 
 Report = Callable[[str], None]
+# merchant_order_id -> the session's payment_completed_url and payment_cancellation_url
+ReturnUrls = Callable[[str], dict[str, str]]
 
 
 class DemoFailed(Exception):
@@ -38,6 +41,7 @@ class DemoResult:
     paid_order_id: str
     pending_order_id: str
     pending_payment_url: str
+    pending_session_token: str
 
 
 class DemoClient:
@@ -86,31 +90,35 @@ def _expect(reply: Reply, statuses: tuple[int, ...], what: str) -> dict[str, Any
     return reply.body
 
 
-def run_demo(client: DemoClient, report: Report) -> DemoResult:
-    """Pay one order end to end and open a second one; DemoFailed says which step went wrong."""
-    order_id = new_order_id()
-    report(f"1. POST /sessions  order {order_id}, {DEMO_AMOUNT} CLP")
-    session = _expect(client.create_session(order_id), (201,), "POST /sessions")
-    report(f"   -> 201 {session['status']}, payer goes to {session['payment_url']}")
+def run_demo(client: DemoClient, report: Report, return_urls: ReturnUrls | None = None) -> DemoResult:
+    """Pay one order end to end and open a second one; DemoFailed says which step went wrong.
 
-    report("2. The payer pays in the ETpay sandbox; the sandbox POSTs the signed notification to /notifications")
+    `return_urls(order_id)`, if given, is where ETpay sends the payer back after Pay or Cancel
+    (the local merchant page). The API's answers themselves are the live terminal's lines
+    (local/terminal.py): `report` only says what each step is."""
+
+    def open_session(merchant_order_id: str) -> Reply:
+        return client.create_session(merchant_order_id, **(return_urls(merchant_order_id) if return_urls else {}))
+
+    order_id = new_order_id()
+    report(f"1. The merchant's backend opens an ETpay session: POST /sessions, order {order_id}, {DEMO_AMOUNT} CLP")
+    session = _expect(open_session(order_id), (201,), "POST /sessions")
+    report(f"   the payer goes to {session['payment_url']}")
+
+    report("2. The payer pays in the ETpay sandbox, which POSTs the signed notification to /notifications")
     completed = _expect(client.complete_in_sandbox(session["session_token"]), (200,), "sandbox complete")
     if completed.get("delivery_status") != 200:
         problem = (
             completed.get("delivery_error") or f"{completed.get('delivery_status')} {completed.get('delivery_body')}"
         )
         raise DemoFailed(f"the notification was not accepted: {problem}")
-    report(
-        f"   -> POST /notifications answered {completed['delivery_status']} {json.dumps(completed['delivery_body'])}"
-    )
 
-    report(f"3. GET /orders/{order_id}")
+    report(f"3. The merchant's backend reads the order: GET /orders/{order_id}")
     order = _expect(client.get_order(order_id), (200,), "GET /orders")
     if order.get("status") != "PAID":
         raise DemoFailed(f"the order is {order.get('status')}, not PAID")
-    report(f"   -> 200 {order['status']} (ETpay payment {order.get('payment_token')})")
 
     pending_id = new_order_id()
-    pending = _expect(client.create_session(pending_id), (201,), "POST /sessions (second order)")
-    report(f"4. A second order, {pending_id}, is {pending['status']}: pay it yourself in a browser (below)")
-    return DemoResult(order_id, pending_id, pending["payment_url"])
+    report(f"4. A second order, {pending_id}, is left PENDING for a person to pay in a browser")
+    pending = _expect(open_session(pending_id), (201,), "POST /sessions (second order)")
+    return DemoResult(order_id, pending_id, pending["payment_url"], pending["session_token"])

@@ -35,7 +35,8 @@ def main() -> int:
     # One line per AWS call is noise next to the functions' own logs.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    # moto binds in its own thread and would wait forever on a busy port: check it first.
+    # moto binds in its own thread and would wait forever on a busy port: check it first. The
+    # parent sees the port it got on the line below and warns when it is not the one it asked for.
     port = args.port if args.port and _is_free(args.host, args.port) else 0
     server = ThreadedMotoServer(ip_address=args.host, port=port, verbose=False)
     server.start()

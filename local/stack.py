@@ -3,26 +3,32 @@ tables and secret, every function of the template in its own Lambda-like worker 
 the template's API routes in front of them.
 
     with LocalStack() as stack:
-        stack.api_url, stack.sandbox, stack.aws_url
+        stack.api_url, stack.sandbox, stack.aws_url, stack.merchant.url
 
 Everything it starts it also stops: on stop(), on leaving the `with`, and at interpreter exit.
+`Services` is the part the functions talk to (AWS and the ETpay sandbox) on its own: the
+benchmarks (bench/stack.py) start that and run the functions their own way.
 """
 
 import atexit
+import json
 import logging
 import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from local.api import LocalApi
+from local.api import Answer, LocalApi, Observer
 from local.aws import FAKE_CREDENTIALS, REGION, AwsEmulator, child_environment, physical_names
 from local.etpay_sandbox import EtpaySandbox
 from local.examples import EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN
 from local.functions import FunctionPool, FunctionSpec
-from local.template import ROOT, function_environment, load_template, resources_of_type, routes
+from local.merchant import DEFAULT_MERCHANT_PORT, MerchantSite
+from local.template import ROOT, function_environment, load_template, resources_of_type, routes, schedules
 
 logger = logging.getLogger("local.stack")
 
@@ -40,8 +46,40 @@ DEFAULT_TIMEOUT_SECONDS = 3
 DEFAULT_MEMORY_MB = 128
 
 
+ENV_JSON = ROOT / "events" / "env.json"
+
+
 class LocalStackError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class PortFallback:
+    """A server that asked for a port that was taken, and listens on a free one instead."""
+
+    what: str
+    requested: int
+    actual: int
+    consequence: str
+
+    def __str__(self) -> str:
+        return f"port {self.requested} is busy: the {self.what} listens on {self.actual} instead; {self.consequence}"
+
+
+def _fell_back(what: str, requested: int, actual: int, consequence: str) -> list[PortFallback]:
+    if requested in (0, actual):
+        return []
+    fallback = PortFallback(what, requested, actual, consequence)
+    logger.warning("%s", fallback)
+    return [fallback]
+
+
+def _env_json_endpoint() -> str | None:
+    """The AWS endpoint events/env.json gives `sam local invoke --env-vars` (None: no such file)."""
+    try:
+        return json.loads(ENV_JSON.read_text())["Parameters"]["AWS_ENDPOINT_URL"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class LocalStack:
@@ -50,18 +88,26 @@ class LocalStack:
         api_port: int = DEFAULT_API_PORT,
         sandbox_port: int = DEFAULT_SANDBOX_PORT,
         aws_port: int = DEFAULT_AWS_PORT,
+        merchant_port: int = DEFAULT_MERCHANT_PORT,
         log_dir: Path | None = None,
         log_level: str = "INFO",
         python: str = sys.executable,
         parameters: dict[str, str] | None = None,
+        on_request: Observer | None = None,
     ):
-        self._ports = {"api": api_port, "sandbox": sandbox_port, "aws": aws_port}
+        # Sees every request the API answers over HTTP (the live terminal of `make local`).
+        self.on_request = on_request
+        self._ports = {"api": api_port, "sandbox": sandbox_port, "aws": aws_port, "merchant": merchant_port}
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="etpay-local-logs-"))
         self._python = python
         self._parameters = {**LOCAL_PARAMETERS, "LogLevel": log_level, **(parameters or {})}
         self.sandbox: EtpaySandbox | None = None
         self.aws: AwsEmulator | None = None
         self.api: LocalApi | None = None
+        self.merchant: MerchantSite | None = None
+        # Every server that had to take another port than the one asked for (each one is warned about).
+        self.port_fallbacks: list[PortFallback] = []
+        self._services: Services | None = None
         self._pools: dict[str, FunctionPool] = {}
         self._pools_lock = threading.Lock()
         self._names: dict[str, str] = {}
@@ -88,6 +134,18 @@ class LocalStack:
         """Run any function of the template (the reconciliation too) with `event`, as Lambda would."""
         return self._pool(function).invoke(event)
 
+    def call(self, method: str, path: str, body: bytes = b"") -> Answer:
+        """What the API answers a request made from this process, without HTTP and unobserved."""
+        return self.api.call(method, path, body)
+
+    def schedules(self) -> dict[str, str]:
+        """Each function the template runs on a schedule, and its ScheduleExpression resolved here."""
+        return {function: self._resolve(function, expression) for function, expression in schedules().items()}
+
+    def parameter(self, name: str) -> str:
+        """A parameter of the template as this stack resolves it (a local value, else its default)."""
+        return str(self._parameters.get(name, load_template()["Parameters"][name].get("Default", "")))
+
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> "LocalStack":
         atexit.register(self.stop)
@@ -100,16 +158,29 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        # moto takes the longest to start: it boots in its own process while the rest starts here.
-        self.aws = AwsEmulator(self._ports["aws"], self.log_dir / "aws-emulator.log", self._python)
-        with ThreadPoolExecutor(max_workers=1) as background:
-            aws_started = background.submit(self.aws.start)
-            self.sandbox = _start_sandbox(self._ports["sandbox"])
-            # Bound now, so the functions can be told where their own /notifications is.
-            self.api = LocalApi(routes(), self.invoke, self._ports["api"], self._parameters["Stage"])
-            aws_started.result()
-        self._names = physical_names(STACK_NAME)
-        self.aws.create_resources(self._names, self.sandbox.credentials())
+        # Bound first, so the functions can be told where their own /notifications is.
+        self.api = LocalApi(
+            routes(), self.invoke, self._ports["api"], self._parameters["Stage"], observer=self.on_request
+        )
+        self.port_fallbacks = _fell_back(
+            "local API",
+            self._ports["api"],
+            self.api.port,
+            "the README's examples say 3000: use the URLs and commands `python -m local` prints",
+        )
+        # The shop's own pages, where ETpay's funnel sends the payer back (they read this API).
+        self.merchant = MerchantSite(self.api.url, self._ports["merchant"])
+        self.port_fallbacks += _fell_back(
+            "merchant page",
+            self._ports["merchant"],
+            self.merchant.port,
+            "the demo's orders are sent back to it there (their return URLs are made from its real port)",
+        )
+        self._services = Services(self._ports["aws"], self._ports["sandbox"], self.log_dir, self._python)
+        self._services.start()
+        self.port_fallbacks += self._services.port_fallbacks
+        self.aws, self.sandbox = self._services.aws, self._services.sandbox
+        self._names = self._services.names
         # events/create_session.json then opens the session events/notification.json was signed for.
         self.sandbox.reserve_session(EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN)
         # One warm environment per API function before the first request, started side by side.
@@ -118,6 +189,7 @@ class LocalStack:
             for started in [starting.submit(self._pool(name).warm) for name in served]:
                 started.result()
         self.api.start()
+        self.merchant.start()
         logger.info("local API on %s", self.api_url)
 
     def stop(self) -> None:
@@ -125,16 +197,16 @@ class LocalStack:
         if self._stopped:
             return
         self._stopped = True
+        if self.merchant is not None:
+            self.merchant.stop()
         if self.api is not None:
             self.api.stop()
         with self._pools_lock:
             pools = list(self._pools.values())
         for pool in pools:
             pool.stop()
-        if self.sandbox is not None:
-            self.sandbox.stop()
-        if self.aws is not None:
-            self.aws.stop()
+        if self._services is not None:
+            self._services.stop()
         atexit.unregister(self.stop)
 
     def __enter__(self) -> "LocalStack":
@@ -220,18 +292,91 @@ class LocalStack:
         reference = value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
         if reference in self._names:
             return self._names[reference]
-        parameters = load_template().get("Parameters", {})
-        if reference in parameters:
-            return str(self._parameters.get(reference, parameters[reference].get("Default", "")))
+        if reference in load_template().get("Parameters", {}):
+            return self.parameter(reference)
         raise LocalStackError(f"cannot resolve {key} locally: {value!r}; give it a local value in local/stack.py")
 
 
-def _start_sandbox(port: int) -> EtpaySandbox:
+class Services:
+    """What the functions talk to: AWS (moto's server, in a process of its own) holding every table
+    and secret of the template, and the ETpay sandbox (served by a thread of this process), whose
+    credentials are the secret's value. start() starts both side by side; stop() stops both."""
+
+    def __init__(
+        self,
+        aws_port: int,
+        sandbox_port: int,
+        log_dir: Path,
+        python: str = sys.executable,
+        stack_name: str = STACK_NAME,
+        merchant_code: str = SANDBOX_MERCHANT_CODE,
+        merchant_api_token: str = SANDBOX_MERCHANT_API_TOKEN,
+        sandbox_keep_alive: bool = False,
+    ):
+        self.aws = AwsEmulator(aws_port, Path(log_dir) / "aws-emulator.log", python)
+        self._sandbox_port = sandbox_port
+        self._merchant = (merchant_code, merchant_api_token)
+        self._keep_alive = sandbox_keep_alive
+        self.sandbox: EtpaySandbox | None = None
+        # What `!Ref` of each table and secret gives here (names are per stack, as in AWS).
+        self.names = physical_names(stack_name)
+        self.port_fallbacks: list[PortFallback] = []
+
+    def start(self) -> "Services":
+        try:
+            # moto takes the longest to start: it boots in its own process while the sandbox starts here.
+            with ThreadPoolExecutor(max_workers=1) as background:
+                aws_started = background.submit(self.aws.start)
+                try:
+                    self.sandbox = start_sandbox(self._sandbox_port, *self._merchant, keep_alive=self._keep_alive)
+                finally:
+                    aws_started.result()
+            self.aws.create_resources(self.names, self.sandbox.credentials())
+        except BaseException:
+            self.stop()
+            raise
+        self.port_fallbacks = _fell_back(
+            "ETpay sandbox",
+            self._sandbox_port,
+            self.sandbox.port,
+            "the functions follow (the ETpay secret holds its URL); the README's examples say 8700",
+        ) + _fell_back("AWS emulator (moto)", self.aws.requested_port, self.aws.port, self._aws_consequence())
+        return self
+
+    def _aws_consequence(self) -> str:
+        endpoint = _env_json_endpoint()
+        if endpoint and urlsplit(endpoint).port == self.aws.requested_port:
+            return (
+                f"events/env.json still points at {endpoint} (AWS_ENDPOINT_URL), so "
+                f"`sam local invoke --env-vars events/env.json` will not reach it; free port "
+                f"{self.aws.requested_port} and restart, or edit the copy you pass to sam"
+            )
+        return "the functions follow (they are given its URL)"
+
+    def stop(self) -> None:
+        """Safe to call more than once."""
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        self.aws.stop()
+
+    def __enter__(self) -> "Services":
+        return self.start()
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+
+def start_sandbox(
+    port: int,
+    merchant_code: str = SANDBOX_MERCHANT_CODE,
+    merchant_api_token: str = SANDBOX_MERCHANT_API_TOKEN,
+    keep_alive: bool = False,
+) -> EtpaySandbox:
+    """The ETpay sandbox on `port`, or on a free port when that one is taken (Services warns)."""
     try:
-        sandbox = EtpaySandbox(SANDBOX_MERCHANT_CODE, SANDBOX_MERCHANT_API_TOKEN, port=port)
+        sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=port, keep_alive=keep_alive)
     except OSError:
         if port == 0:
             raise
-        logger.warning("port %d is busy; the ETpay sandbox uses a free port", port)
-        sandbox = EtpaySandbox(SANDBOX_MERCHANT_CODE, SANDBOX_MERCHANT_API_TOKEN, port=0)
+        sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=0, keep_alive=keep_alive)
     return sandbox.start()

@@ -1,6 +1,7 @@
 """Reads `template.yaml`, so tests and the local stack build exactly what the stack declares:
 the DynamoDB tables, the API routes and which function owns each, and function settings."""
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -94,3 +95,26 @@ def function_environment(function: str, template: dict[str, Any] | None = None) 
     props = template["Resources"][function]["Properties"]
     merged.update(props.get("Environment", {}).get("Variables", {}))
     return merged
+
+
+SCHEDULE_EVENT_TYPES = frozenset({"Schedule", "ScheduleV2"})
+_RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedules(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Each function with a schedule, and its ScheduleExpression (still unresolved: may be a Ref)."""
+    found = {}
+    for name, resource in resources_of_type("AWS::Serverless::Function", template).items():
+        for event in (resource["Properties"].get("Events") or {}).values():
+            if event.get("Type") in SCHEDULE_EVENT_TYPES:
+                found[name] = event["Properties"]["ScheduleExpression"]
+    return found
+
+
+def rate_seconds(expression: str) -> int | None:
+    """`rate(5 minutes)` in seconds; None for what is not a rate (cron(...), at(...))."""
+    matched = _RATE.fullmatch(expression.strip())
+    if matched is None:
+        return None
+    return int(matched.group(1)) * _UNIT_SECONDS[matched.group(2).removesuffix("s")]

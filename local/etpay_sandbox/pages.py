@@ -75,7 +75,8 @@ def funnel(sandbox: Any, session: Any) -> str:
 
 
 def result(sandbox: Any, session: Any) -> str:
-    """After pay / cancel, when the merchant gave no URL to send the payer back to."""
+    """After pay / cancel, when the merchant gave no URL to send the payer back to. It has a URL
+    of its own (GET /session/{token}/result), so it can be reloaded and bookmarked."""
     return _page(_summary(sandbox, session) + _state(session))
 
 

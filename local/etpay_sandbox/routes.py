@@ -11,12 +11,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local.etpay_sandbox import pages, rules
-from local.etpay_sandbox.sandbox import (
+from local.etpay_sandbox.model import (
     Answer,
     ConnectionDropped,
     DeliveryFailed,
     DeliveryRefused,
-    EtpaySandbox,
     NothingToDeliver,
     SessionFinished,
     UnknownSession,
@@ -24,6 +23,8 @@ from local.etpay_sandbox.sandbox import (
 )
 
 logger = logging.getLogger("etpay_sandbox.http")
+# GET /session/{token}/result: the payer's page after Pay / Cancel when the merchant gave no URL.
+RESULT = "result"
 
 CONTROL_ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownSession, 404),
@@ -53,7 +54,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     timeout = rules.REQUEST_READ_TIMEOUT_SECONDS
 
     @property
-    def sandbox(self) -> EtpaySandbox:
+    def sandbox(self) -> Any:
+        """The EtpaySandbox serving this request (not imported here: sandbox.py imports this module)."""
         return self.server.sandbox
 
     # Headers and body go out as separate writes: with Nagle on, a kept-alive connection stalls on
@@ -108,6 +110,12 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return self._json(200, self.sandbox.describe(self.sandbox.session(parts[2])))
         if len(parts) == 2 and parts[0] == "session":
             return self._funnel(parts[1])
+        if len(parts) == 3 and parts[0] == "session" and parts[2] == RESULT:
+            return self._result(parts[1])
+        if len(parts) == 3 and parts[0] == "session" and parts[2] in ("pay", "cancel"):
+            # A reload of the page the Pay / Cancel form posted to, as a GET: back to the funnel,
+            # which shows the result once there is one.
+            return self._see_other(f"/session/{parts[1]}")
         return self._elsewhere(parts)
 
     def _post(self, parts: list[str]) -> None:
@@ -143,9 +151,18 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return self._html(409, pages.already_finished(self.sandbox, session))
         target = session.request.get("payment_completed_url" if paid else "payment_cancellation_url")
         if not target:
-            return self._html(200, pages.result(self.sandbox, session))
-        location = redirect_with_jwt(target, result["jwt"], session.request.get("concat"))
-        self._send(303, b"", "text/plain; charset=utf-8", {"Location": location})
+            # Post/redirect/get: the result has a URL of its own, so a reload shows it again
+            # instead of posting the form a second time.
+            return self._see_other(f"/session/{token}/{RESULT}")
+        self._see_other(redirect_with_jwt(target, result["jwt"], session.request.get("concat")))
+
+    def _result(self, token: str) -> None:
+        session = self.sandbox.sessions.get(token)
+        if session is None:
+            return self._html(404, pages.not_found())
+        if not session.finished:
+            return self._see_other(f"/session/{token}")
+        return self._html(200, pages.result(self.sandbox, session))
 
     # -- the control API ------------------------------------------------------------------------------------
     def _control(self, parts: list[str]) -> None:
@@ -215,6 +232,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if isinstance(answer.body, bytes):
             return self._send(answer.status, answer.body, "text/html; charset=utf-8", answer.headers)
         return self._send(answer.status, json.dumps(answer.body).encode(), "application/json", answer.headers)
+
+    def _see_other(self, location: str) -> None:
+        self._send(303, b"", "text/plain; charset=utf-8", {"Location": location})
 
     def _json(self, status: int, body: Any) -> None:
         self._send(status, json.dumps(body).encode(), "application/json")

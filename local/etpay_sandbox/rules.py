@@ -1,6 +1,6 @@
 """What the sandbox accepts and how it answers: every ETpay rule and tunable in one place.
 
-Where ETpay publishes nothing (see `shared/etpay-api.md`, section 7) the choice made here is a
+Where ETpay publishes nothing (see `docs/ETPAY.md`, section 6) the choice made here is a
 guess, named so it is easy to change.
 """
 
@@ -47,7 +47,7 @@ FAKE_ACCOUNT_CLAIMS: dict[str, str] = {
 DEFAULT_USER_BANK = "CL_TEST"
 # The words the sandbox's `outcome` arguments understand; any other value is sent raw.
 OUTCOME_VALUES: dict[str, bool] = {"paid": True, "failed": False}
-# How ETpay's `payment_status` values read (the sheet, section 4): decides the session's state.
+# How ETpay's `payment_status` values read (docs/ETPAY.md, section 4): decides the session's state.
 PAID_STATUS_WORDS = frozenset({"success"})
 FAILED_STATUS_WORDS = frozenset({"error", "failed", "rejected", "canceled", "cancelled"})
 

@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,63 +20,22 @@ import jwt
 import urllib3
 
 from local.etpay_sandbox import rules
+from local.etpay_sandbox.model import (
+    Answer,
+    ConnectionDropped,
+    DeliveryFailed,
+    DeliveryRefused,
+    NothingToDeliver,
+    SandboxSession,
+    SessionFinished,
+    UnknownSession,
+    known_bank,
+)
+from local.etpay_sandbox.routes import SandboxRequestHandler
 
 logger = logging.getLogger("etpay_sandbox")
 # payment(): "the status the session recorded", as opposed to any raw value (None included).
 _RECORDED = object()
-
-
-# -- errors --------------------------------------------------------------------------------------------
-class SandboxError(Exception):
-    """Base of every refusal the sandbox's API makes; the message never carries a secret."""
-
-
-class UnknownSession(SandboxError, KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "no such session"
-
-
-class SessionFinished(SandboxError, ValueError):
-    """The session already has a result: ETpay pays a session at most once."""
-
-
-class NothingToDeliver(SandboxError, ValueError):
-    """No notification built yet, or no notification URL to send it to."""
-
-
-class DeliveryRefused(SandboxError, ValueError):
-    """The sandbox only ever POSTs to this machine."""
-
-
-class DeliveryFailed(SandboxError):
-    """The notification URL could not be reached or did not answer in time."""
-
-
-class ConnectionDropped(Exception):
-    """Internal: close the client's connection without answering (the sandbox is stopping)."""
-
-
-# -- state ---------------------------------------------------------------------------------------------
-@dataclass
-class SandboxSession:
-    token: str
-    signature_token: str = field(repr=False)
-    merchant_order_id: str
-    order_amount: int
-    request: dict[str, Any] = field(repr=False)
-    status: str = "pending"  # pending | paid | failed | unknown (a raw payment_status the sheet cannot read)
-    payment_token: str | None = None
-    payment_status: Any = None
-    user_bank: str = rules.DEFAULT_USER_BANK
-    notifications: list[str] = field(default_factory=list, repr=False)
-
-    @property
-    def finished(self) -> bool:
-        return self.status != "pending"
-
-    @property
-    def webhook_url(self) -> str | None:
-        return self.request.get("payment_webhook_url")
 
 
 @dataclass(frozen=True)
@@ -85,15 +44,6 @@ class _InjectedFailure:
     status: int
     delay: float
     retry_after: int | None = None
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What an ETpay endpoint answers: a status and a JSON value (or raw bytes for `malformed`)."""
-
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _Server(ThreadingHTTPServer):
@@ -160,8 +110,6 @@ class EtpaySandbox:
     ):
         if host not in rules.LOOPBACK_HOSTS:
             raise ValueError("the sandbox only listens on 127.0.0.1")
-        from local.etpay_sandbox.routes import SandboxRequestHandler
-
         self.merchant_code = merchant_code
         self.merchant_api_token = merchant_api_token
         # Off by default: an idle kept-alive connection holds stop() for its grace period.
@@ -502,10 +450,3 @@ class EtpaySandbox:
     def describe_all(self) -> list[dict[str, Any]]:
         with self._lock:
             return [self.describe(session) for session in self.sessions.values()]
-
-
-def known_bank(code: Any) -> str | None:
-    """The sandbox's spelling of a bank code (ETpay's docs and SDK differ in case), or None."""
-    if not isinstance(code, str):
-        return None
-    return next((known for known, _ in rules.BANKS if known.lower() == code.lower()), None)

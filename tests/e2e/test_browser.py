@@ -102,3 +102,57 @@ def test_a_payer_pays_in_the_browser_and_the_order_is_paid(browser, shop_url, ht
     order = http_api.wait_for_status(order_id, "PAID")
     assert order.status == 200
     assert order.body["status"] == "PAID"
+
+
+def test_the_payer_comes_back_to_the_merchant_page_which_shows_the_order_turn_paid(
+    browser, local_stack, http_api, order_id
+):
+    # given an order sent back to the local merchant page, as `make local`'s demo orders are
+    session = http_api.open_session(order_id, **local_stack.merchant.return_urls(order_id))
+    page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        # when the payer pays in the funnel
+        page.goto(session["payment_url"])
+        page.select_option("select[name=bank]", "CL_TEST")
+        page.click("#pay")
+
+        # then the merchant page shows the status the backend recorded, and a reload shows it again
+        page.wait_for_url(f"{local_stack.merchant.url}/orders/{order_id}/completed?jwt=**")
+        page.wait_for_selector("#status[data-status=PAID]")
+        page.reload()
+        assert page.get_attribute("#status", "data-status") == "PAID"
+        assert page.text_content("#order") == order_id
+    finally:
+        page.close()
+
+
+def test_cancelling_lands_on_the_merchant_page_showing_the_order_failed(browser, local_stack, http_api, order_id):
+    session = http_api.open_session(order_id, **local_stack.merchant.return_urls(order_id))
+    page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        page.goto(session["payment_url"])
+        page.click("#cancel")
+
+        page.wait_for_url(f"{local_stack.merchant.url}/orders/{order_id}/cancelled?jwt=**")
+        page.wait_for_selector("#status[data-status=FAILED]")
+    finally:
+        page.close()
+
+
+def test_without_return_urls_the_funnels_result_page_survives_a_reload(browser, http_api, order_id):
+    session = http_api.open_session(order_id)
+    page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        page.goto(session["payment_url"])
+        page.click("#pay")
+        page.wait_for_url(f"**/session/{session['session_token']}/result")
+
+        page.reload()
+
+        assert page.get_attribute("#state", "data-status") == "paid"
+        assert "not found" not in page.content()
+    finally:
+        page.close()

@@ -1,19 +1,24 @@
 """`python -m local` (make local / make local-demo): the demo over HTTP, and a clean stop that
 leaves no process behind."""
 
+import json
 import os
 import queue
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import urllib3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FREE_PORTS = ["--api-port", "0", "--sandbox-port", "0", "--aws-port", "0"]
+FREE_PORTS = ["--api-port", "0", "--sandbox-port", "0", "--aws-port", "0", "--merchant-port", "0"]
 # Startup must stay under 15 s (the issue's budget); the rest is headroom for a loaded CI machine.
 READY_TIMEOUT_SECONDS = 45
 STOP_TIMEOUT_SECONDS = 15
@@ -109,6 +114,8 @@ def test_the_stack_serves_after_the_demo_and_a_signal_stops_every_process(runnin
     assert output.wait_for("Serving.", READY_TIMEOUT_SECONDS), output.text
     assert "Demo OK" in output.text
     assert "/session/" in output.text  # the second order's payment_url, for a browser
+    # and the merchant page ETpay sends that payer back to
+    assert re.search(r"http://127\.0\.0\.1:\d+/orders/DEMO-\w+/completed", output.text), output.text
     workers = children_of(process.pid)
     assert len(workers) >= 3  # moto and one environment per API function
 
@@ -123,5 +130,61 @@ def test_demo_only_pays_an_order_and_exits_0(running):
 
     assert process.wait(READY_TIMEOUT_SECONDS + STOP_TIMEOUT_SECONDS) == 0
     output.wait_for("Demo OK", 1)
-    assert "-> 200 PAID" in output.text
+    assert re.search(r"\] GET /orders/(DEMO-\w+) -> 200  order \1 PAID$", output.text, re.MULTILINE)
     assert "Demo OK" in output.text
+
+
+def test_the_terminal_shows_a_line_for_any_order_and_each_reconciliation(running):
+    process, output = running("--schedule-every", "1")
+    assert output.wait_for("Serving", READY_TIMEOUT_SECONDS), output.text
+    api_url = re.search(r"API +(http://\S+)", output.text).group(1)
+
+    reply = urllib3.request(
+        "POST", f"{api_url}/sessions?note=not-printed", json={"merchant_order_id": "MINE-1", "order_amount": 990}
+    )
+
+    assert reply.status == 201
+    assert output.wait_for("POST /sessions -> 201  order MINE-1 PENDING", READY_TIMEOUT_SECONDS), output.text
+    assert output.wait_for("ReconcileFunction (scheduled) -> checked", READY_TIMEOUT_SECONDS), output.text
+    assert "not-printed" not in output.text
+    assert reply.json()["session_token"] not in output.text
+    process.send_signal(signal.SIGINT)
+    assert process.wait(STOP_TIMEOUT_SECONDS) == 0
+
+
+def _occupy(port: int) -> socket.socket | None:
+    """A listening socket on `port`; None when something else already holds it (busy all the same)."""
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", port))
+    except OSError:
+        holder.close()
+        return None
+    holder.listen()
+    return holder
+
+
+def test_every_port_fallback_is_warned_about_and_the_emulators_names_events_env_json(running):
+    env_json = json.loads((REPO_ROOT / "events" / "env.json").read_text())
+    aws_port = urlsplit(env_json["Parameters"]["AWS_ENDPOINT_URL"]).port
+    holders = [_occupy(0), _occupy(0), _occupy(aws_port)]
+    try:
+        api_port, sandbox_port = (holder.getsockname()[1] for holder in holders[:2])
+        process, output = running(
+            *("--api-port", str(api_port), "--sandbox-port", str(sandbox_port), "--aws-port", str(aws_port)),
+            *("--no-demo", "--demo-only"),
+        )
+        assert process.wait(READY_TIMEOUT_SECONDS + STOP_TIMEOUT_SECONDS) == 0
+    finally:
+        for holder in holders:
+            if holder is not None:
+                holder.close()
+    output.wait_for("never printed", 1)  # reads the rest of the output: the process has exited
+
+    warnings = [line for line in output.lines if "WARNING" in line]
+    assert len(warnings) == 3, output.text
+    assert f"port {api_port} is busy: the local API listens on" in warnings[0]
+    assert f"port {sandbox_port} is busy: the ETpay sandbox listens on" in warnings[1]
+    assert f"port {aws_port} is busy: the AWS emulator (moto) listens on" in warnings[2]
+    assert f"events/env.json still points at http://127.0.0.1:{aws_port}" in warnings[2]
+    assert f"(port {aws_port} was busy" in output.text

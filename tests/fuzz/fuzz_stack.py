@@ -73,7 +73,7 @@ class StackProbe:
 @pytest.fixture(scope="session")
 def fuzzed_stack(tmp_path_factory) -> Iterator[LocalStack]:
     with LocalStack(
-        api_port=0, sandbox_port=0, aws_port=0, log_dir=tmp_path_factory.mktemp("fuzz-stack-logs")
+        api_port=0, sandbox_port=0, aws_port=0, merchant_port=0, log_dir=tmp_path_factory.mktemp("fuzz-stack-logs")
     ) as stack:
         yield stack
 

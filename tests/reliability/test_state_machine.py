@@ -36,7 +36,7 @@ MACHINE_SETTINGS = settings(
 
 MAX_AMOUNT = 7_000_000  # the MAX_ORDER_AMOUNT the root conftest configures
 AMOUNTS = st.integers(min_value=1, max_value=MAX_AMOUNT)
-# payment_status values by what ETpay means with them (etpay-api.md section 4). The unknown ones
+# payment_status values by what ETpay means with them (docs/ETPAY.md, section 4). The unknown ones
 # include near misses: "true" is not the boolean true, "approved" is not a published word.
 PAID_STATUSES = st.sampled_from([True, "success", "SUCCESS", " Success "])
 FAILED_STATUSES = st.sampled_from([False, "rejected", "canceled", "cancelled", "error", "FAILED"])

@@ -1,4 +1,4 @@
-"""The local ETpay sandbox behaves as the ETpay sheet describes, over real HTTP on 127.0.0.1."""
+"""The local ETpay sandbox behaves as docs/ETPAY.md describes ETpay, over real HTTP on 127.0.0.1."""
 
 import json
 import logging
@@ -508,13 +508,57 @@ class TestFunnelActions:
         assert reply.headers["Location"].startswith(expected_prefix)
         assert reply.headers["Location"].endswith(etpay.sessions[token].notifications[0])
 
-    def test_without_redirect_urls_a_result_page_is_shown(self, http, etpay):
+    @pytest.mark.parametrize(("action", "status"), [("pay", "paid"), ("cancel", "failed")])
+    def test_without_redirect_urls_the_payer_lands_on_a_result_page_a_reload_shows_again(
+        self, http, etpay, action, status
+    ):
         token = open_session(http, etpay)
 
-        reply = submit_form(http, f"{etpay.pmt_url}/session/{token}/pay", bank="CL_TEST")
+        reply = submit_form(http, f"{etpay.pmt_url}/session/{token}/{action}", bank="CL_TEST")
 
-        assert reply.status == 200
-        assert "data-status='paid'" in reply.data.decode()
+        assert reply.status == 303
+        assert reply.headers["Location"] == f"/session/{token}/result"
+        for _ in range(2):  # the page, then a reload of it
+            page = http.request("GET", f"{etpay.pmt_url}{reply.headers['Location']}", redirect=False)
+            assert page.status == 200
+            assert page.headers["Content-Type"].startswith("text/html")
+            assert f"data-status='{status}'" in page.data.decode()
+        assert len(etpay.sessions[token].notifications) == 1
+
+    def test_a_browser_following_the_redirect_gets_the_result_page(self, http, etpay):
+        token = open_session(http, etpay)
+
+        # A pool that follows redirects: a 303 is then followed with a GET, as a browser does.
+        browser = urllib3.PoolManager(timeout=CLIENT_TIMEOUT)
+        page = browser.request(
+            "POST", f"{etpay.pmt_url}/session/{token}/pay", fields={"bank": "CL_TEST"}, encode_multipart=False
+        )
+        browser.clear()
+
+        assert page.status == 200
+        assert urlsplit(page.url).path == f"/session/{token}/result"
+        assert "data-status='paid'" in page.data.decode()
+
+    def test_the_action_urls_as_a_get_lead_back_to_the_funnel(self, http, etpay):
+        token = open_session(http, etpay)
+
+        for action in ("pay", "cancel"):
+            reply = http.request("GET", f"{etpay.pmt_url}/session/{token}/{action}", redirect=False)
+            assert (reply.status, reply.headers["Location"]) == (303, f"/session/{token}")
+        assert etpay.sessions[token].status == "pending"
+
+    def test_the_result_page_of_an_unfinished_session_is_its_funnel(self, http, etpay):
+        token = open_session(http, etpay)
+
+        reply = http.request("GET", f"{etpay.pmt_url}/session/{token}/result", redirect=False)
+
+        assert (reply.status, reply.headers["Location"]) == (303, f"/session/{token}")
+
+    def test_the_result_page_of_an_unknown_session_is_a_404_page(self, http, etpay):
+        page = http.request("GET", f"{etpay.pmt_url}/session/nope/result")
+
+        assert page.status == 404
+        assert "No such payment session" in page.data.decode()
 
     def test_paying_a_finished_session_is_409_and_sends_nothing(self, http, etpay, receiver):
         token = open_session(http, etpay, payment_webhook_url=receiver.url)

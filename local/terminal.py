@@ -1,0 +1,185 @@
+"""The live terminal of `make local`: one line for each request the local API answers (ETpay's
+notifications included) and for each scheduled run of a function (the reconciliation), whatever
+the order, e.g.
+
+    [12:00:01] POST /sessions -> 201  order OC-1 PENDING
+    [12:00:09] POST /notifications -> 200  order OC-1 PAID
+    [12:05:00] ReconcileFunction (scheduled) -> checked 1: paid 1
+    [12:05:00] ReconcileFunction (scheduled) -> order OC-2 PAID
+
+A line holds the method, the path (never its query string), the status, and the order with its
+state, or the error code. Tokens, bodies and payer data are never printed. The order is read from:
+the function's JSON answer (POST /sessions, GET /orders), the request's `merchant_order_id` when
+the answer has none, or, for a notification the function accepted, the JWT's `merchant_order_id`
+(verified by then); the state after a notification or a reconciliation is read back with
+`GET /orders/{id}`, in this process and unobserved, as the merchant's backend would read it.
+
+A GET that repeats the answer last printed for the same path (a page polling an order) is not
+printed again: it says nothing new.
+"""
+
+import base64
+import binascii
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from local.api import Answer, Exchange
+from local.functions import InvocationError
+from local.stack import LocalStackError
+
+# ETpay's merchant_order_id (1 to 64 of these): anything else is not printed as an order id.
+ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A path is printed as received, but never longer than this, and only in printable ASCII.
+MAX_PATH_CHARS = 100
+NOTIFICATIONS_PATH = "/notifications"
+PENDING = "PENDING"
+
+Say = Callable[[str], None]
+Call = Callable[[str, str], Answer]
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+
+class LiveTerminal:
+    """`observe` is the local API's observer; `scheduled(function)` runs a scheduled function once.
+
+    `call(method, path)` answers a request in-process (LocalStack.call); `invoke(function, event)`
+    runs a function (LocalStack.invoke)."""
+
+    def __init__(self, say: Say, call: Call, invoke: Invoke):
+        self._say = say
+        self._call = call
+        self._invoke = invoke
+        self._lock = threading.Lock()
+        self._last_get: dict[str, str] = {}
+        self._states: dict[str, str] = {}  # order id -> the state last printed for it
+
+    # -- the API -------------------------------------------------------------------------------------
+    def observe(self, exchange: Exchange) -> None:
+        order_id, state, error = self._read(exchange)
+        text = f"{exchange.method} {printable(exchange.path)} -> {exchange.status}"
+        if error is not None:
+            text += f"  {error}" + (f" (order {order_id})" if order_id else "")
+        elif order_id is not None:
+            text += f"  order {order_id} {state or '(state unknown)'}"
+        with self._lock:
+            if exchange.method == "GET":
+                if self._last_get.get(exchange.path) == text:
+                    return
+                self._last_get[exchange.path] = text
+            if order_id is not None and state is not None:
+                self._states[order_id] = state
+            self._print(text)
+
+    def _read(self, exchange: Exchange) -> tuple[str | None, str | None, str | None]:
+        """The order, its state, and the error code (or API Gateway's message) of an exchange."""
+        answer = _json_object(exchange.response_body)
+        order_id = _order_id(answer.get("merchant_order_id")) or _order_id(
+            exchange.path_parameters.get("merchant_order_id")
+        )
+        if order_id is None and exchange.method == "POST" and exchange.path == "/sessions":
+            order_id = _order_id(_json_object(exchange.request_body).get("merchant_order_id"))
+        if not 200 <= exchange.status < 300:
+            error = answer.get("error") or answer.get("message")
+            return order_id, None, error if isinstance(error, str) else "error"
+        if exchange.path == NOTIFICATIONS_PATH:
+            # Accepted: the function verified the JWT, so its merchant_order_id is ETpay's word.
+            order_id = _order_id(notification_claims(exchange.request_body).get("merchant_order_id"))
+            return order_id, self._current_state(order_id) if order_id else None, None
+        state = answer.get("status")
+        return order_id, state if isinstance(state, str) else None, None
+
+    def _current_state(self, order_id: str) -> str | None:
+        try:
+            answer = self._call("GET", f"/orders/{quote(order_id, safe='')}")
+        except (InvocationError, LocalStackError):
+            return None  # the stack is stopping: the line goes without the state
+        status = _json_object(answer.data).get("status")
+        return status if answer.status == 200 and isinstance(status, str) else None
+
+    # -- scheduled functions ---------------------------------------------------------------------------
+    def scheduled(self, function: str) -> None:
+        """Run `function` as its schedule would, and print its result and every order it settled."""
+        label = f"{function} (scheduled)"
+        try:
+            result = self._invoke(function, scheduled_event())
+        except InvocationError as error:  # LocalStackError (stopping) is the caller's
+            self._print(f"{label} -> failed: {error}")
+            return
+        self._print(f"{label} -> {describe_counts(result)}")
+        with self._lock:
+            pending = [order_id for order_id, state in self._states.items() if state == PENDING]
+        for order_id in pending:
+            state = self._current_state(order_id)
+            with self._lock:
+                changed = state is not None and state != self._states.get(order_id)
+                if changed:
+                    self._states[order_id] = state
+            if changed:
+                self._print(f"{label} -> order {order_id} {state}")
+
+    def _print(self, text: str) -> None:
+        self._say(f"[{time.strftime('%H:%M:%S')}] {text}")
+
+
+def scheduled_event() -> dict[str, Any]:
+    """What EventBridge Scheduler passes a function whose schedule has no Input: nothing of use
+    (the reconciliation reads none of it)."""
+    return {}
+
+
+def describe_counts(result: Any) -> str:
+    """A result such as the reconciliation's report: `checked 2: paid 1, still pending 1` (the
+    first count always, the others when not zero)."""
+    if not isinstance(result, dict):
+        return "done"
+    counts = [(name.replace("_", " "), value) for name, value in result.items() if type(value) is int]
+    if not counts:
+        return "done"
+    (first, total), rest = counts[0], counts[1:]
+    others = ", ".join(f"{name} {value}" for name, value in rest if value)
+    return f"{first} {total}: {others}" if others else f"{first} {total}"
+
+
+def notification_claims(body: bytes) -> dict[str, Any]:
+    """The claims of the notification JWT in a request body (JSON `{"payment": ...}`, form
+    `payment=...` or the bare JWT), NOT verified: only to name the order of an accepted one."""
+    text = body.decode("utf-8", errors="replace").strip()
+    token: Any = None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        form = parse_qs(text)
+        token = form["payment"][0] if "payment" in form else text
+    else:
+        token = parsed.get("payment") if isinstance(parsed, dict) else None
+    if not isinstance(token, str) or token.count(".") != 2:
+        return {}
+    payload = token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def printable(path: str) -> str:
+    """The path as received, cut short and with anything but printable ASCII replaced."""
+    cleaned = "".join(char if " " < char <= "~" else "?" for char in path)
+    return cleaned if len(cleaned) <= MAX_PATH_CHARS else cleaned[: MAX_PATH_CHARS - 3] + "..."
+
+
+def _order_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and ORDER_ID.fullmatch(value) else None
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
