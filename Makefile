@@ -1,15 +1,20 @@
 # One entry point for every check. `make test` is the README's test command: it installs what it
-# needs (uv, the app's venv, aws-sam-cli in its own venv), lints, validates and builds the SAM
-# stack, then runs the whole pytest suite.
+# needs (uv, the app's venv, aws-sam-cli and checkov in venvs of their own), lints, validates,
+# expands every parameter combination (deploycheck) and builds the SAM stack, then runs the whole
+# pytest suite.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 BUILD_DIR := .aws-sam/build
+DEPLOYCHECK_DIR := .aws-sam/deploycheck
 # Lambda's runtime is python3.13: tests and `sam build` use the same interpreter.
 PYTHON313 := $(shell PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null || command -v python3.13 2>/dev/null)
 PYTHON313_DIR := $(dir $(PYTHON313))
@@ -19,15 +24,18 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help deps test unit lint validate build events browser clean
+.PHONY: help deps test unit lint validate deploycheck build events browser clean
 
 help:
 	@echo "make local       run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order"
-	@echo "make test        install everything, lint, validate + build the SAM stack, run all tests, run the demo"
+	@echo "make test        install everything, lint, validate, deploycheck + build the SAM stack, run all tests,"
+	@echo "                 run the demo"
 	@echo "make unit        only the fast tests (no sam build, no local stack)"
 	@echo "make local-demo  the demo payment only, then exit (0 = the order ended PAID)"
 	@echo "make e2e         the end-to-end tests over HTTP and in headless chromium"
 	@echo "make bench       benchmarks, written to docs/BENCHMARKS.md"
+	@echo "make deploycheck expand every parameter combination as CloudFormation does at deploy, then"
+	@echo "                 cfn-lint + checkov over the results (switches: deploycheck.yaml)"
 	@echo "make build       sam build into $(BUILD_DIR)"
 	@echo "make events      regenerate events/ for sam local invoke"
 
@@ -44,13 +52,26 @@ $(SAM):
 	$(UV) venv --quiet --allow-existing --python $(PYTHON313) $(SAM_VENV)
 	$(UV) pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
 
-deps: $(PY) $(SAM)
+# checkov pins a dependency tree of its own too: one more venv.
+$(CHECKOV):
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) venv --quiet --allow-existing --python $(PYTHON313) $(CHECKOV_VENV)
+	$(UV) pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION)
+
+deps: $(PY) $(SAM) $(CHECKOV)
 
 lint: $(PY)
 	$(VENV)/bin/ruff check layers functions local tests scripts
 
 validate: $(SAM)
 	$(SAM) validate --lint
+
+# What `sam validate --lint` cannot see: each combination of deploycheck.yaml's switches (and each
+# samconfig.toml environment) through AWS::LanguageExtensions and the SAM transform, offline.
+# cfn-lint is aws-sam-cli's own (the one `sam validate --lint` runs).
+deploycheck: $(SAM) $(CHECKOV)
+	$(SAM_VENV)/bin/python -m scripts.deploycheck --out $(DEPLOYCHECK_DIR) \
+	  --cfn-lint $(SAM_VENV)/bin/cfn-lint --checkov $(CHECKOV)
 
 build: $(SAM)
 	PATH="$(PYTHON313_DIR):$$PATH" $(SAM) build --build-dir $(BUILD_DIR)
@@ -68,12 +89,12 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
-test: deps lint validate build browser
+test: deps lint validate deploycheck build browser
 	BUILD_DIR=$(BUILD_DIR) $(PY) -m pytest tests
 	$(MAKE) --no-print-directory local-demo
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam
 
 # -- the docker-free local stack (local/): ETpay sandbox, moto, the template's API and functions --
 .PHONY: local local-demo e2e
