@@ -15,16 +15,20 @@ SAM := $(SAM_VENV)/bin/sam
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 BUILD_DIR := .aws-sam/build
 DEPLOYCHECK_DIR := .aws-sam/deploycheck
+# samconfig.toml environment of `make deploy`: default (ETpay sandbox) or production.
+ENV ?= default
 # Lambda's runtime is python3.13: tests and `sam build` use the same interpreter.
 PYTHON313 := $(shell PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null || command -v python3.13 2>/dev/null)
 PYTHON313_DIR := $(dir $(PYTHON313))
+# `sam build` runs the python3.13 it finds on PATH, and pyenv's shim finds none: put ours first.
+SAM_ENV := PATH="$(PYTHON313_DIR):$$PATH"
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help deps test unit lint validate deploycheck build events browser clean
+.PHONY: help deps test unit lint validate deploycheck build deploy sam events browser clean
 
 help:
 	@echo "make local       run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order"
@@ -37,6 +41,9 @@ help:
 	@echo "make deploycheck expand every parameter combination as CloudFormation does at deploy, then"
 	@echo "                 cfn-lint + checkov over the results (switches: deploycheck.yaml)"
 	@echo "make build       sam build into $(BUILD_DIR)"
+	@echo "make deploy      deploycheck, sam build, sam deploy with samconfig.toml's [default] (ETpay"
+	@echo "                 sandbox); ENV=production for production, ARGS=\"...\" for more sam deploy options"
+	@echo "make sam ARGS=\"local invoke ...\"  any sam command, with the python3.13 sam build needs on PATH"
 	@echo "make events      regenerate events/ for sam local invoke"
 
 $(PY): requirements-dev.txt layers/etpay/requirements.txt
@@ -74,7 +81,14 @@ deploycheck: $(SAM) $(CHECKOV)
 	  --cfn-lint $(SAM_VENV)/bin/cfn-lint --checkov $(CHECKOV)
 
 build: $(SAM)
-	PATH="$(PYTHON313_DIR):$$PATH" $(SAM) build --build-dir $(BUILD_DIR)
+	$(SAM_ENV) $(SAM) build --build-dir $(BUILD_DIR)
+
+deploy: deploycheck build
+	$(SAM_ENV) $(SAM) deploy --template-file $(BUILD_DIR)/template.yaml \
+	  --config-file $(CURDIR)/samconfig.toml --config-env $(ENV) $(ARGS)
+
+sam: $(SAM)
+	$(SAM_ENV) $(SAM) $(ARGS)
 
 events: $(PY)
 	$(PY) scripts/make_events.py
