@@ -2,7 +2,7 @@
 one shape."""
 
 import json
-import subprocess  # noqa: S404 - runs the pinned linters of this repository's own venvs
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +75,7 @@ def checkov(executable: Path, directory: Path) -> Run:
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        return subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our venvs' linters
     except OSError as error:
         raise ToolError(f"cannot run {command[0]}: {error} (make deps?)") from error
 
