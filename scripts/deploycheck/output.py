@@ -24,13 +24,11 @@ class Entry:
     detail: str | None  # why, when REFUSED or FAILED
 
 
-def reset(out: Path) -> Path:
+def reset(out: Path) -> None:
     """An empty templates/ directory: a previous run's templates must not be linted again."""
-    templates = out / TEMPLATES
-    shutil.rmtree(templates, ignore_errors=True)
-    templates.mkdir(parents=True)
+    shutil.rmtree(out / TEMPLATES, ignore_errors=True)
+    (out / TEMPLATES).mkdir(parents=True)
     (out / MANIFEST).unlink(missing_ok=True)
-    return templates
 
 
 def store(out: Path, template: dict[str, Any]) -> str:
