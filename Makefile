@@ -1,6 +1,7 @@
 # One entry point for every check. `make test` is the README's test command: it installs what it
-# needs (uv, the app's venv, aws-sam-cli in its own venv), lints, validates and builds the SAM
-# stack, then runs the whole pytest suite.
+# needs (uv, the app's venv, aws-sam-cli and checkov in venvs of their own), lints, validates,
+# expands every parameter combination (deploycheck) and builds the SAM stack, then runs the whole
+# pytest suite.
 #
 # `make help` lists every target: it prints the `## ` comment on each target's line, so a target
 # without one is missing from it (tests/unit/test_makefile.py checks every .PHONY target has one).
@@ -8,11 +9,17 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 BUILD_DIR := .aws-sam/build
+DEPLOYCHECK_DIR := .aws-sam/deploycheck
+# samconfig.toml environment of `make deploy`: default (ETpay sandbox) or production.
+ENV ?= default
 # Lambda's runtime is python3.13: tests and `sam build` use the same interpreter. pyenv's 3.13.0 or
 # a python3.13 on PATH; without one, scripts/python313.sh has uv provide one (or says what to do).
 # `make PYTHON313= ...` pretends there is none.
@@ -28,7 +35,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help deps test unit lint validate build events lock browser clean
+.PHONY: help deps test unit lint validate deploycheck build deploy sam events lock browser clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z0-9_-]+):.*## (.*)$$/\1|\2/' \
@@ -46,7 +53,14 @@ $(SAM):
 	py="$$($(FIND_PYTHON313))" && $(UV) venv --quiet --allow-existing --python "$$py" $(SAM_VENV)
 	$(UV) pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
 
-deps: $(PY) $(SAM) ## the app's venv (.venv) and aws-sam-cli's (.venv-sam), with uv
+# checkov pins a dependency tree of its own too: one more venv. Its bytecode is compiled once
+# here (PYTHONDONTWRITEBYTECODE is set): that halves every run's start-up.
+$(CHECKOV):
+	@$(NEED_UV)
+	py="$$($(FIND_PYTHON313))" && $(UV) venv --quiet --allow-existing --python "$$py" $(CHECKOV_VENV)
+	$(UV) pip install --quiet --compile-bytecode --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION)
+
+deps: $(PY) $(SAM) $(CHECKOV) ## the app's venv (.venv), aws-sam-cli's (.venv-sam) and checkov's (.venv-checkov), with uv
 
 lint: $(PY) ## ruff
 	$(VENV)/bin/ruff check layers functions local tests scripts
@@ -54,9 +68,26 @@ lint: $(PY) ## ruff
 validate: $(SAM) ## sam validate --lint
 	$(SAM) validate --lint
 
-# sam build runs `python3.13 -m pip`: the interpreter's own directory goes first on PATH.
+# What `sam validate --lint` cannot see: each combination of deploycheck.yaml's switches (and each
+# samconfig.toml environment) through AWS::LanguageExtensions and the SAM transform, offline.
+# cfn-lint is aws-sam-cli's own (the one `sam validate --lint` runs).
+deploycheck: $(SAM) $(CHECKOV) ## expand every parameter combination as CloudFormation does at deploy, then cfn-lint + checkov (switches: deploycheck.yaml)
+	$(SAM_VENV)/bin/python -m scripts.deploycheck --out $(DEPLOYCHECK_DIR) \
+	  --cfn-lint $(SAM_VENV)/bin/cfn-lint --checkov $(CHECKOV)
+
+# sam build runs `python3.13 -m pip`, and pyenv's shim finds none: the interpreter's own directory
+# goes first on PATH, for every sam command.
+SAM_RUN = py="$$($(FIND_PYTHON313))" && PATH="$$(dirname "$$py"):$$PATH" $(SAM)
+
 build: $(SAM) ## sam build into .aws-sam/build
-	py="$$($(FIND_PYTHON313))" && PATH="$$(dirname "$$py"):$$PATH" $(SAM) build --build-dir $(BUILD_DIR)
+	$(SAM_RUN) build --build-dir $(BUILD_DIR)
+
+deploy: deploycheck build ## deploycheck, sam build, sam deploy with samconfig.toml's [default] (ETpay sandbox); ENV=production, ARGS="..." for more options
+	$(SAM_RUN) deploy --template-file $(BUILD_DIR)/template.yaml \
+	  --config-file $(CURDIR)/samconfig.toml --config-env $(ENV) $(ARGS)
+
+sam: $(SAM) ## any sam command, e.g. make sam ARGS="local invoke ...", with the python3.13 sam build needs on PATH
+	$(SAM_RUN) $(ARGS)
 
 events: $(PY) ## regenerate events/ for sam local invoke
 	$(PY) scripts/make_events.py
@@ -80,12 +111,12 @@ browser: ## Debian's chromium, for the browser test (installed when run as root)
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
-test: deps lint validate build browser ## install everything, lint, validate + build the SAM stack, run all tests, run the demo
+test: deps lint validate deploycheck build browser ## install everything, lint, validate, deploycheck, build the SAM stack, run all tests, run the demo
 	BUILD_DIR=$(BUILD_DIR) $(PY) -m pytest tests
 	$(MAKE) --no-print-directory local-demo
 
 clean: ## remove the venvs and the sam build
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam
 
 # -- the docker-free local stack (local/): ETpay sandbox, moto, the template's API and functions --
 # They need the app's venv only: aws-sam-cli is never used by them.

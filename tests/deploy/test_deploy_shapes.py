@@ -1,0 +1,116 @@
+"""How the deployed API authorizes each route, in every combination of the template's switches.
+
+Read from the templates CloudFormation would deploy: scripts/deploycheck expands template.yaml
+through AWS::LanguageExtensions and the SAM transform (in .venv-sam's interpreter, the only one
+with aws-sam-cli), and the tests read each translated RestApi's OpenAPI body.
+"""
+
+import json
+import os
+import subprocess
+from typing import Any
+
+import pytest
+
+from local.template import ROOT
+from scripts.deploycheck import output
+
+SAM_PYTHON = ROOT / os.environ.get("SAM_VENV", ".venv-sam") / "bin" / "python"
+EXPANSION_TIMEOUT_SECONDS = 300
+
+SESSIONS = ("POST", "/sessions")
+ORDERS = ("GET", "/orders/{merchant_order_id}")
+NOTIFICATIONS = ("POST", "/notifications")
+
+# (authorization type, API key required) of every API method, per ApiAuth. The merchant backend
+# signs (SigV4) or sends a key; ETpay can do neither, its notification's JWT is the proof.
+EXPECTED = {
+    "AWS_IAM": {SESSIONS: ("AWS_IAM", False), ORDERS: ("AWS_IAM", False), NOTIFICATIONS: ("NONE", False)},
+    "API_KEY": {SESSIONS: ("NONE", True), ORDERS: ("NONE", True), NOTIFICATIONS: ("NONE", False)},
+}
+
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method"}
+AUTHORIZER_TYPES = {"token": "CUSTOM", "request": "CUSTOM", "cognito_user_pools": "COGNITO_USER_POOLS"}
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[output.Entry, dict[str, Any]]]:
+    """(combination, expanded template) for every combination that expands."""
+    if not SAM_PYTHON.exists():
+        pytest.fail(f"{SAM_PYTHON} is missing: run make deps")
+    out = tmp_path_factory.mktemp("deploycheck")
+    result = subprocess.run(
+        [str(SAM_PYTHON), "-m", "scripts.deploycheck", "--no-lint", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=EXPANSION_TIMEOUT_SECONDS,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"template.yaml does not expand in every combination:\n{result.stdout}{result.stderr}")
+    return [
+        (entry, json.loads((out / entry.template).read_text(encoding="utf-8")))
+        for entry in output.read_manifest(out)
+        if entry.outcome == output.EXPANDED
+    ]
+
+
+def test_both_api_auth_modes_are_among_the_combinations(deployed):
+    assert {entry.parameters["ApiAuth"] for entry, _ in deployed} == set(EXPECTED)
+
+
+def test_every_api_method_is_authorized_as_its_api_auth_mode_says(deployed):
+    for entry, template in deployed:
+        assert api_methods(template) == EXPECTED[entry.parameters["ApiAuth"]], entry.overrides
+
+
+def test_a_usage_plan_and_an_api_key_exist_only_in_api_key_mode(deployed):
+    for entry, template in deployed:
+        types = {resource["Type"] for resource in template["Resources"].values()}
+        wanted = entry.parameters["ApiAuth"] == "API_KEY"
+        assert ("AWS::ApiGateway::UsagePlan" in types) is wanted, entry.overrides
+        assert ("AWS::ApiGateway::ApiKey" in types) is wanted, entry.overrides
+
+
+def api_methods(template: dict[str, Any]) -> dict[tuple[str, str], tuple[str, bool]]:
+    """(METHOD, path) -> (authorization type, API key required) of every method of every RestApi."""
+    bodies = [
+        resource["Properties"]["Body"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::ApiGateway::RestApi"
+    ]
+    assert bodies, "no AWS::ApiGateway::RestApi with an OpenAPI Body"
+    methods = {}
+    for body in bodies:
+        for path, item in body["paths"].items():
+            for method, operation in item.items():
+                if method in HTTP_METHODS:
+                    name = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                    methods[(name, path)] = authorization(body, operation)
+    return methods
+
+
+def authorization(body: dict[str, Any], operation: dict[str, Any]) -> tuple[str, bool]:
+    """What API Gateway makes of an operation's `security` (or the API-wide one), as it imports
+    the OpenAPI body: the authorization type, and whether an x-api-key is required."""
+    schemes = body.get("securityDefinitions", {})
+    types, key_required = set(), False
+    for requirement in operation.get("security", body.get("security", [])):
+        for name in requirement:
+            # SAM marks a route with Authorizer: NONE by a scheme it never defines.
+            if name == "NONE":
+                continue
+            scheme = schemes[name]
+            if scheme.get("x-amazon-apigateway-authtype") == "awsSigv4":
+                types.add("AWS_IAM")
+            elif "x-amazon-apigateway-authorizer" in scheme:
+                types.add(AUTHORIZER_TYPES[scheme["x-amazon-apigateway-authorizer"]["type"]])
+            elif scheme.get("type") == "apiKey" and scheme.get("name", "").lower() == "x-api-key":
+                key_required = True
+            else:
+                pytest.fail(f"security scheme {name} is neither SigV4, an authorizer nor an API key: {scheme}")
+    if "x-amazon-apigateway-auth" in operation:
+        types.add(operation["x-amazon-apigateway-auth"]["type"].upper())
+    assert len(types) <= 1, f"several authorization types at once: {types}"
+    return (types.pop() if types else "NONE"), key_required
