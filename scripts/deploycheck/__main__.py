@@ -1,11 +1,14 @@
 """`make deploycheck`: python -m scripts.deploycheck --cfn-lint BIN --checkov BIN [--out DIR].
 
 Expands every combination (`--no-lint` stops there, for the tests), writes the distinct templates
-and manifest.json under --out, lints them, and exits 1 if a combination does not expand or a
+and manifest.json under --out, lints the few that hold every distinct definition (cover.py;
+`--lint-all`: every one), and exits 1 if a combination does not expand or a
 finding is not in deploycheck-skips.yaml; 2 if the switches themselves are wrong.
 """
 
 import argparse
+import json
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from samcli.yamlhelper import yaml_parse
 
-from . import combinations, expand, guard, lint, output, parameters, skips
+from . import combinations, cover, expand, guard, lint, output, parameters, skips
 from .errors import DeploycheckError, ExpansionError
 from .project import DEFAULT_OUT, ROOT, SAMCONFIG, SKIPS, SWITCHES, TEMPLATE
 
@@ -48,6 +51,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cfn-lint", type=Path, help="the cfn-lint executable")
     parser.add_argument("--checkov", type=Path, help="the checkov executable")
     parser.add_argument("--no-lint", action="store_true", help="only expand every combination")
+    parser.add_argument(
+        "--lint-all", action="store_true", help="lint every distinct template, not only a set covering every definition"
+    )
     arguments = parser.parse_args(argv)
     if not arguments.no_lint and (arguments.cfn_lint is None or arguments.checkov is None):
         parser.error("--cfn-lint and --checkov are required unless --no-lint")
@@ -109,7 +115,7 @@ def _label(entry: output.Entry) -> str:
 
 
 def _lint(arguments: argparse.Namespace, entries: list[output.Entry], timings: dict[str, float]) -> bool:
-    """Both linters once over all distinct templates, side by side; True if every finding is accepted."""
+    """Both linters once over the chosen templates, side by side; True if every finding is accepted."""
     example = {}
     for entry in entries:
         if entry.template is not None:
@@ -117,10 +123,10 @@ def _lint(arguments: argparse.Namespace, entries: list[output.Entry], timings: d
     if not example:
         return False
     accepted = skips.load(SKIPS)
-    templates = [arguments.out / output.TEMPLATES / name for name in sorted(example)]
+    linted = _chosen(arguments, sorted(example))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        cfn_lint = pool.submit(lint.cfn_lint, arguments.cfn_lint, templates)
-        checkov = pool.submit(lint.checkov, arguments.checkov, arguments.out / output.TEMPLATES)
+        cfn_lint = pool.submit(lint.cfn_lint, arguments.cfn_lint, sorted(linted.iterdir()))
+        checkov = pool.submit(lint.checkov, arguments.checkov, linted)
         runs = {lint.CFN_LINT: cfn_lint.result(), lint.CHECKOV: checkov.result()}
     findings = [finding for run in runs.values() for finding in run.findings]
     unaccepted, unused = skips.apply(findings, accepted)
@@ -134,6 +140,23 @@ def _lint(arguments: argparse.Namespace, entries: list[output.Entry], timings: d
     for skip in unused:
         print(f"{SKIPS.name}: {skip.tool} {skip.check_id} {skip.resource} matches no finding any more: remove it")
     return not unaccepted and not unused
+
+
+def _chosen(arguments: argparse.Namespace, names: list[str]) -> Path:
+    """A directory holding the templates to lint (checkov reads a directory)."""
+    templates = arguments.out / output.TEMPLATES
+    chosen = names
+    if not arguments.lint_all:
+        loaded = {name: json.loads((templates / name).read_text(encoding="utf-8")) for name in names}
+        chosen = cover.covering(loaded)
+    linted = arguments.out / "linted"
+    shutil.rmtree(linted, ignore_errors=True)
+    linted.mkdir(parents=True)
+    for name in chosen:
+        shutil.copyfile(templates / name, linted / name)
+    why = "all of them" if arguments.lint_all else "together they hold every distinct definition"
+    print(f"linting {len(chosen)} of {len(names)} distinct templates ({why})")
+    return linted
 
 
 def _grouped(findings: list[lint.Finding]) -> dict[tuple[str, str, str], list[str]]:

@@ -103,13 +103,15 @@ def expand(template: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
 
 def _created(template: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
     # CloudFormation does not create what a false Condition guards; LanguageExtensions has already
-    # blanked those resources' references, so linting them would only report its blanks.
+    # blanked those resources' references, so linting them would only report its blanks. What a
+    # true Condition guards exists in this deploy as surely as anything else: without the
+    # Condition, linters stop warning that references to it may dangle (they cannot evaluate it).
     conditions = template.get("Conditions") or {}
     values = values | PSEUDO_PARAMETERS
     for section in ("Resources", "Outputs"):
         if section in template:
             template[section] = {
-                name: entry
+                name: {key: value for key, value in entry.items() if key != "Condition"}
                 for name, entry in template[section].items()
                 if "Condition" not in entry or logic.holds({"Condition": entry["Condition"]}, values, conditions)
             }
