@@ -71,14 +71,37 @@ def sandbox():
         yield running
 
 
-@pytest.fixture
-def aws():
-    """moto in-process, with every table of template.yaml (its own key schema) created."""
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
+class AwsEmulator:
+    """moto in-process, started once for the whole run: starting it and building boto3's default
+    session (every client then loads its service model again) cost a test more than its own calls.
+    Each test gets it empty instead: the template's tables recreated, no secret."""
+
+    def __init__(self):
+        self._dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self._secrets = boto3.client("secretsmanager", region_name=REGION)
+
+    def reset(self) -> None:
+        # Every table, also those a test made for itself: nothing of one test is seen by the next.
+        for name in self._dynamodb.list_tables()["TableNames"]:
+            self._dynamodb.delete_table(TableName=name)
         for definition in table_definitions().values():
-            dynamodb.create_table(TableName=TABLE_NAME, **definition)
-        yield
+            self._dynamodb.create_table(TableName=TABLE_NAME, **definition)
+        for page in self._secrets.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
+            for secret in page["SecretList"]:
+                self._secrets.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
+
+
+@pytest.fixture(scope="session")
+def aws_emulator():
+    with mock_aws():
+        yield AwsEmulator()
+
+
+@pytest.fixture
+def aws(aws_emulator):
+    """moto in-process, empty but for every table of template.yaml (its own key schema)."""
+    aws_emulator.reset()
+    yield
 
 
 @pytest.fixture
@@ -257,10 +280,11 @@ class AwsFaults:
 
 @pytest.fixture
 def aws_faults(aws):
+    shared_session = boto3.DEFAULT_SESSION
     faults = AwsFaults()
     runtime.reset()  # clients must be built from the hooked session
     yield faults
-    boto3.DEFAULT_SESSION = None
+    boto3.DEFAULT_SESSION = shared_session
 
 
 def emitted_metrics(text: str) -> list[str]:
