@@ -13,7 +13,7 @@ ensure_paths()
 
 from etpay import sign_notification  # noqa: E402
 from local.events import api_gateway_event  # noqa: E402
-from local.examples import example_notification_claims  # noqa: E402, F401 - used by warm.py
+from local.examples import example_notification_claims  # noqa: E402 - used by warm.py
 from payments.model import Order, PaymentSession, Status  # noqa: E402
 from payments.repository import OrderRepository  # noqa: E402
 

@@ -29,7 +29,7 @@ class Stopped(Exception):
 
 
 def say(text: str = "") -> None:
-    print(text, flush=True)  # noqa: T201 - the CLI's own output
+    print(text, flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

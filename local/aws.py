@@ -23,7 +23,7 @@ REGION = "us-east-1"
 # moto accepts any credentials; fixed fake ones keep a developer's real profile out of it.
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - not a secret: moto accepts anything
+    "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
 }
 START_TIMEOUT_SECONDS = 30.0
@@ -60,7 +60,7 @@ class AwsEmulator:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "AwsEmulator":
-        self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(self._log_path, "ab")  # closed in stop()
         environment = {**child_environment(), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
             [self._python, "-I", "-B", str(MOTO_SCRIPT), "--port", str(self._requested_port)],

@@ -57,7 +57,7 @@ class Environment:
     def __init__(self, spec: FunctionSpec, python: str):
         self.spec = spec
         read_fd, write_fd = os.pipe()
-        self._log: IO[bytes] = open(spec.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log: IO[bytes] = open(spec.log_path, "ab")  # closed in stop()
         command = [
             python,
             "-I",

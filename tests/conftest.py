@@ -30,7 +30,7 @@ from payments import runtime
 TABLE_NAME = "etpay-orders-test"
 SECRET_ID = "etpay/credentials-test"
 MERCHANT_CODE = "test-merchant"
-MERCHANT_API_TOKEN = "test-merchant-api-token-0123456789"  # noqa: S105 - a test credential
+MERCHANT_API_TOKEN = "test-merchant-api-token-0123456789"
 REGION = "us-east-1"
 API_DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
 API_STAGE = "sandbox"

@@ -65,24 +65,24 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if self.sandbox.keep_alive:
             self.protocol_version = "HTTP/1.1"  # what a real HTTPS API offers pooling clients
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's name
+    def log_message(self, format: str, *args: Any) -> None:
         # Method and path only: bodies carry merchant_api_token, redirects and bodies carry JWTs.
         logger.debug("%s %s", self.command, urlsplit(self.path).path)
 
     # -- dispatch ----------------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:
         self._dispatch(self._get)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch(self._post)
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch(self._elsewhere)
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch(self._elsewhere)
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch(self._elsewhere)
 
     def _dispatch(self, route) -> None:

@@ -123,7 +123,7 @@ def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
     }
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER)
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and files
+    completed = subprocess.run(
         [
             sys.executable,
             "-I",

@@ -5,7 +5,7 @@ import pytest
 from conftest import LambdaContext, new_order_id, open_session, session_payload, stored_items, stored_order
 
 from etpay.client import TOTAL_TIMEOUT_SECONDS
-from payments.credentials import forget_cached_credentials
+from payments.secret_store import store as secret_store
 from payments.settings import SESSION_STORE_RESERVE_SECONDS
 
 THROTTLED = "ProvisionedThroughputExceededException"
@@ -37,7 +37,7 @@ class TestSecretsManagerDown:
         aws_faults.fail_always("secretsmanager", "GetSecretValue", "InternalServiceError")
 
         still_cached = api.create_session(session_payload(new_order_id()))
-        forget_cached_credentials()  # the in-memory copy ages out
+        secret_store.forget()  # the in-memory copy ages out
         expired = api.create_session(session_payload(new_order_id()))
         aws_faults.heal()
         recovered = api.create_session(session_payload(new_order_id()))
@@ -49,7 +49,7 @@ class TestSecretsManagerDown:
     def test_notifications_never_need_the_secret(self, api, stack, aws_faults, order_id):
         token = open_session(api, stack, order_id)
         aws_faults.fail_always("secretsmanager", "GetSecretValue", "InternalServiceError")
-        forget_cached_credentials()
+        secret_store.forget()
 
         assert api.notify_jwt(stack.notification_jwt(token, "paid")).status == 200
         assert api.get_order(order_id).body["status"] == "PAID"

@@ -307,8 +307,8 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
         "unknown payment_status",
         "DynamoDB call failed",
         "ETpay session creation failed",
-        "ETpay secret unreadable",
-        "ETpay secret incomplete",
+        "secret unreadable",
+        "secret incomplete",
         "reconciliation run",
     ):
         assert message in records, f"nothing logged {message!r}"

@@ -18,8 +18,8 @@ from etpay import (
     verify_notification,
 )
 
-SIGNATURE_TOKEN = "sig-" + "k" * 40  # noqa: S105 - test key
-OTHER_SIGNATURE_TOKEN = "sig-" + "z" * 40  # noqa: S105 - test key
+SIGNATURE_TOKEN = "sig-" + "k" * 40
+OTHER_SIGNATURE_TOKEN = "sig-" + "z" * 40
 
 
 def claims(**overrides):

@@ -17,7 +17,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from payments.errors import PaymentsError, StorageUnavailable, ValidationFailed
-from payments.model import Order
 from payments.settings import RETRY_AFTER_SECONDS, Settings
 
 logger = Logger(child=True)
@@ -161,26 +160,3 @@ def notification_url(request: Request, settings: Settings) -> str | None:
     stage_path = f"/{request.stage}" if domain.endswith(".amazonaws.com") and request.stage else ""
     return f"{scheme}://{domain}{stage_path}/notifications"
 
-
-def session_view(order: Order) -> dict[str, Any]:
-    return {
-        "merchant_order_id": order.merchant_order_id,
-        "order_amount": order.order_amount,
-        "currency": order.currency,
-        "status": order.status.value,
-        "session_token": order.session_token,
-        "payment_url": order.payment_url,
-    }
-
-
-def order_view(order: Order) -> dict[str, Any]:
-    view = session_view(order)
-    if order.payment_token is not None:
-        view["payment_token"] = order.payment_token
-    view["created_at"] = order.created_at
-    view["updated_at"] = order.updated_at
-    view["review"] = {
-        "required": bool(order.review_reasons),
-        "reasons": sorted(reason.value for reason in order.review_reasons),
-    }
-    return view

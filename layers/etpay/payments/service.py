@@ -48,13 +48,13 @@ from payments.model import (
     plan_session_request,
 )
 from payments.repository import OrderRepository
-from payments.requests import SessionStart
 from payments.settings import (
     MAX_DECISION_ATTEMPTS,
     MAX_SESSIONS_PER_ORDER,
     SESSION_STORE_RESERVE_SECONDS,
     Settings,
 )
+from payments.validation import SessionStart
 
 logger = obs.logger
 metrics = obs.metrics
