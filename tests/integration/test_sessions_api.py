@@ -372,14 +372,15 @@ class TestClaims:
 
     @staticmethod
     def claim(order_id: str, amount: int = 50_000, expired: bool = False) -> None:
+        from payments.clock import utc_now
         from payments.runtime import payments_service
 
         repository = payments_service()._repository
         stored = repository.get_order(order_id)
         if stored is None:
-            assert repository.claim_new_order(order_id, amount, "CLP", "another-invocation") is None
+            assert repository.claim_new_order(order_id, amount, "CLP", "another-invocation", utc_now()) is None
         else:
-            assert repository.claim_failed_order(stored, "another-invocation") is None
+            assert repository.claim_failed_order(stored, "another-invocation", utc_now()) is None
         if expired:
             boto3.client("dynamodb", region_name=REGION).update_item(
                 TableName=TABLE_NAME,

@@ -12,10 +12,12 @@ from payments.model import (
     SessionPlan,
     Status,
     decide_notification,
+    opened_session,
     plan_session_request,
 )
 
 NOW = "2026-11-26T00:00:00.000Z"
+LATER = "2026-11-27T09:30:00.000Z"
 
 
 def an_order(status=Status.PENDING, session_token="s1", amount=50000) -> Order:
@@ -58,6 +60,31 @@ class TestSessionRequests:
 
     def test_a_failed_order_opens_a_new_session(self):
         assert plan_session_request(an_order(Status.FAILED), 50000) is SessionPlan.OPEN
+
+
+
+class TestOpenedSession:
+    """An order's currency is fixed when it is created; every later session uses it."""
+
+    def open(self, replaces, configured="CLP"):
+        return opened_session(replaces, "OC-1", 50000, configured, "s2", "sig2", "https://pmt/session/s2", LATER)
+
+    @pytest.mark.parametrize(
+        ("replaces", "configured", "currency", "created_at"),
+        [
+            (None, "CLP", "CLP", LATER),  # a new order takes the deployment's currency
+            (None, "MXN", "MXN", LATER),
+            (an_order(Status.FAILED), "CLP", "CLP", NOW),  # a reopened order keeps its own ...
+            (an_order(Status.FAILED), "MXN", "CLP", NOW),  # ... even when the deployment's changed
+        ],
+    )
+    def test_order_and_session_share_the_orders_currency(self, replaces, configured, currency, created_at):
+        order, session = self.open(replaces, configured)
+
+        assert (order.currency, session.currency) == (currency, currency)
+        assert (order.status, session.status) == (Status.PENDING, Status.PENDING)
+        assert order.session_token == session.session_token == "s2"
+        assert (order.created_at, order.updated_at, session.created_at) == (created_at, LATER, LATER)
 
 
 class TestNotifications:

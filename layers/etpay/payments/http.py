@@ -159,4 +159,3 @@ def notification_url(request: Request, settings: Settings) -> str | None:
     # On execute-api hosts the stage is part of the path; a custom domain maps it away.
     stage_path = f"/{request.stage}" if domain.endswith(".amazonaws.com") and request.stage else ""
     return f"{scheme}://{domain}{stage_path}/notifications"
-

@@ -60,6 +60,46 @@ class PaymentSession:
     payment_token: str | None = None
 
 
+def opened_session(
+    replaces: Order | None,
+    merchant_order_id: str,
+    order_amount: int,
+    configured_currency: str,
+    session_token: str,
+    signature_token: str,
+    payment_url: str,
+    now: str,
+) -> tuple[Order, PaymentSession]:
+    """The order, PENDING on the session ETpay just opened for it, and that session. `replaces` is
+    the order as it stood before (its last session ended unpaid), None for a new order.
+
+    An order's currency is fixed when the order is created (the deployment's currency then) and
+    every later session of the order uses it: the amount keeps its meaning, and a notification is
+    checked against the currency the payer was shown, even if the deployment's has changed since.
+    """
+    currency = replaces.currency if replaces else configured_currency
+    order = Order(
+        merchant_order_id=merchant_order_id,
+        order_amount=order_amount,
+        currency=currency,
+        status=Status.PENDING,
+        session_token=session_token,
+        payment_url=payment_url,
+        created_at=replaces.created_at if replaces else now,
+        updated_at=now,
+    )
+    session = PaymentSession(
+        session_token=session_token,
+        merchant_order_id=merchant_order_id,
+        order_amount=order_amount,
+        currency=currency,
+        signature_token=signature_token,
+        created_at=now,
+        updated_at=now,
+    )
+    return order, session
+
+
 class SessionPlan(enum.Enum):
     REUSE = "reuse"  # the order is PENDING on a live session: hand it out again
     OPEN = "open"  # no order yet, or its last session FAILED: ask ETpay for a new session

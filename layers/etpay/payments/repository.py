@@ -15,9 +15,9 @@ the sparse index PENDING_INDEX, so reconciliation reads exactly the orders it ma
 ETpay about.
 """
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from payments.clock import epoch_seconds, iso_utc
 from payments.errors import ConcurrentUpdate, StorageUnavailable
 from payments.model import Order, PaymentSession, ReviewReason, Status
 from payments.settings import (
@@ -174,11 +175,11 @@ class OrderRepository:
 
     # -- opening a session -------------------------------------------------------------------
     def claim_new_order(
-        self, merchant_order_id: str, order_amount: int, currency: str, claim_id: str
+        self, merchant_order_id: str, order_amount: int, currency: str, claim_id: str, now: datetime
     ) -> StoredOrder | None:
         """Create the order as a claim: the right to ask ETpay for its first session. None when the
         claim is ours; otherwise the item as it stands (an order, or someone else's live claim)."""
-        now = int(time.time())
+        now_seconds = epoch_seconds(now)
         try:
             self._call(
                 "put_item",
@@ -192,8 +193,8 @@ class OrderRepository:
                         "currency": currency,
                         "sessions": {},
                         "claim_id": claim_id,
-                        "claim_expires": now + SESSION_CLAIM_SECONDS,
-                        "expires_at": now + CLAIM_ITEM_TTL_SECONDS,
+                        "claim_expires": now_seconds + SESSION_CLAIM_SECONDS,
+                        "expires_at": now_seconds + CLAIM_ITEM_TTL_SECONDS,
                     }
                 ),
                 # A claim left by a crashed invocation expires; a live one is never taken over,
@@ -201,17 +202,17 @@ class OrderRepository:
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR (attribute_not_exists(session_token) AND claim_expires < :now)"
                 ),
-                ExpressionAttributeValues=_values(now=now),
+                ExpressionAttributeValues=_values(now=now_seconds),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ConcurrentUpdate as refused:
-            return self._refused_claim(refused, merchant_order_id, claim_id, now)
+            return self._refused_claim(refused, merchant_order_id, claim_id, now_seconds)
         return None
 
-    def claim_failed_order(self, order: Order, claim_id: str) -> StoredOrder | None:
+    def claim_failed_order(self, order: Order, claim_id: str, now: datetime) -> StoredOrder | None:
         """Claim a FAILED order to open its next session. None when the claim is ours; otherwise
         the item as it stands (it moved on, or someone else holds a live claim)."""
-        now = int(time.time())
+        now_seconds = epoch_seconds(now)
         try:
             self._update(
                 order.merchant_order_id,
@@ -220,15 +221,15 @@ class OrderRepository:
                 " AND (attribute_not_exists(claim_id) OR claim_expires < :now)",
                 {
                     "claim": claim_id,
-                    "expires": now + SESSION_CLAIM_SECONDS,
+                    "expires": now_seconds + SESSION_CLAIM_SECONDS,
                     "failed": Status.FAILED.value,
                     "seen": order.session_token,
-                    "now": now,
+                    "now": now_seconds,
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ConcurrentUpdate as refused:
-            return self._refused_claim(refused, order.merchant_order_id, claim_id, now)
+            return self._refused_claim(refused, order.merchant_order_id, claim_id, now_seconds)
         return None
 
     def _refused_claim(
@@ -294,7 +295,7 @@ class OrderRepository:
         )
 
     # -- notification outcomes ---------------------------------------------------------------
-    def mark_paid(self, order: Order, session: PaymentSession, payment_token: str | None, now: str) -> None:
+    def mark_paid(self, order: Order, session: PaymentSession, payment_token: str | None, now: datetime) -> None:
         self._settle(order, session, Status.PAID, payment_token, now, settle_order=True)
 
     def mark_failed(
@@ -302,12 +303,14 @@ class OrderRepository:
         order: Order,
         session: PaymentSession,
         payment_token: str | None,
-        now: str,
+        now: datetime,
         fail_order: bool,
     ) -> None:
         self._settle(order, session, Status.FAILED, payment_token, now, settle_order=fail_order)
 
-    def flag_for_review(self, order: Order, session: PaymentSession, reasons: Iterable[ReviewReason], now: str) -> None:
+    def flag_for_review(
+        self, order: Order, session: PaymentSession, reasons: Iterable[ReviewReason], now: datetime
+    ) -> None:
         """Flag the order, but only if order and session are still as the decision saw them: a
         flag decided on a state that has since moved (a duplicate paid notification that read the
         session just before the first one settled it) must be decided again."""
@@ -317,7 +320,7 @@ class OrderRepository:
             "#status = :seen AND session_token = :current AND sessions.#token.#status = :seen_session",
             {
                 "reasons": {reason.value for reason in reasons},
-                "now": now,
+                "now": iso_utc(now),
                 "seen": order.status.value,
                 "current": order.session_token,
                 "seen_session": session.status.value,
@@ -325,30 +328,30 @@ class OrderRepository:
             session_token=session.session_token,
         )
 
-    def record_unknown_status(self, session: PaymentSession, reported_status: str, now: str) -> None:
+    def record_unknown_status(self, session: PaymentSession, reported_status: str, now: datetime) -> None:
         """Keep an unexplained payment_status for a status-API check; the session stays PENDING."""
         self._update(
             session.merchant_order_id,
             "SET sessions.#token.needs_status_check = :yes, sessions.#token.last_reported_status = :reported,"
             " sessions.#token.updated_at = :now",
             "sessions.#token.#status = :pending",
-            {"yes": True, "reported": reported_status, "now": now, "pending": Status.PENDING.value},
+            {"yes": True, "reported": reported_status, "now": iso_utc(now), "pending": Status.PENDING.value},
             session_token=session.session_token,
         )
 
-    def requeue_pending(self, session: PaymentSession, now: str) -> None:
+    def requeue_pending(self, session: PaymentSession, now: datetime) -> None:
         """Move an order whose session is still PENDING to the back of the reconciliation queue."""
         try:
             self._update(
                 session.merchant_order_id,
                 "SET pending_since = :now",
                 "#status = :pending AND session_token = :token",
-                {"now": now, "pending": Status.PENDING.value, "token": session.session_token},
+                {"now": iso_utc(now), "pending": Status.PENDING.value, "token": session.session_token},
             )
         except ConcurrentUpdate:
             pass  # settled meanwhile: it has left the queue by itself
 
-    def pending_orders(self, queued_before: str, limit: int) -> list[str]:
+    def pending_orders(self, queued_before: datetime, limit: int) -> list[str]:
         """Ids of orders whose session is PENDING, queued before `queued_before` (opened then, or
         last checked then), longest-waiting first."""
         response = self._call(
@@ -356,7 +359,7 @@ class OrderRepository:
             TableName=self._table,
             IndexName=PENDING_INDEX,
             KeyConditionExpression="pending_check = :pending AND pending_since < :cutoff",
-            ExpressionAttributeValues=_values(pending=PENDING_PARTITION, cutoff=queued_before),
+            ExpressionAttributeValues=_values(pending=PENDING_PARTITION, cutoff=iso_utc(queued_before)),
             Limit=limit,
         )
         return [item["pk"]["S"].removeprefix(ORDER_PREFIX) for item in response.get("Items", [])]
@@ -381,7 +384,7 @@ class OrderRepository:
         session: PaymentSession,
         status: Status,
         payment_token: str | None,
-        now: str,
+        now: datetime,
         settle_order: bool,
     ) -> None:
         """A session's final outcome, and the order's with it when `settle_order`."""
@@ -390,7 +393,12 @@ class OrderRepository:
             "sessions.#token.updated_at = :now",
             "sessions.#token.needs_status_check = :no",
         ]
-        values = {"final": status.value, "now": now, "pending": Status.PENDING.value, "no": False}
+        values: dict[str, Any] = {
+            "final": status.value,
+            "now": iso_utc(now),
+            "pending": Status.PENDING.value,
+            "no": False,
+        }
         if payment_token is not None:
             assignments.append("sessions.#token.payment_token = :payment")
             values["payment"] = payment_token

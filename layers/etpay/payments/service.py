@@ -6,7 +6,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -27,6 +27,7 @@ from etpay import (
 from etpay.client import TOTAL_TIMEOUT_SECONDS as ETPAY_TOTAL_TIMEOUT_SECONDS
 from etpay.notification import describe_payment_status
 from payments import observability as obs
+from payments.clock import Clock, iso_utc, utc_now
 from payments.errors import (
     ConcurrentUpdate,
     EtpayFailed,
@@ -45,6 +46,7 @@ from payments.model import (
     SessionPlan,
     Status,
     decide_notification,
+    opened_session,
     plan_session_request,
 )
 from payments.repository import OrderRepository
@@ -64,15 +66,6 @@ REVIEW_METRICS = {
     ReviewReason.PAID_AFTER_FAILED: obs.PAID_AFTER_FAILED,
     ReviewReason.POSSIBLE_DOUBLE_PAYMENT: obs.POSSIBLE_DOUBLE_PAYMENT,
 }
-
-
-def iso_utc(moment: datetime) -> str:
-    """Timestamps are ISO 8601 UTC strings, so they sort (and compare in DynamoDB) as text."""
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def utc_now() -> str:
-    return iso_utc(datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -130,7 +123,7 @@ class PaymentsService:
         repository: OrderRepository,
         settings: Settings,
         etpay_client: Callable[[], EtpayClient],
-        clock: Callable[[], str] = utc_now,
+        clock: Clock = utc_now,
     ):
         self._repository = repository
         self._settings = settings
@@ -165,25 +158,15 @@ class PaymentsService:
             self._repository.release_claim(order_id, claim_id, new_order=previous is None)
             raise
 
-        now = self._clock()
-        new_order = Order(
-            merchant_order_id=order_id,
-            order_amount=request.order_amount,
-            currency=previous.currency if previous else self._settings.currency,
-            status=Status.PENDING,
+        new_order, session = opened_session(
+            previous,
+            order_id,
+            request.order_amount,
+            configured_currency=self._settings.currency,
             session_token=created.token,
-            payment_url=client.credentials.funnel_url(created.token),
-            created_at=previous.created_at if previous else now,
-            updated_at=now,
-        )
-        session = PaymentSession(
-            session_token=created.token,
-            merchant_order_id=order_id,
-            order_amount=request.order_amount,
-            currency=self._settings.currency,
             signature_token=created.signature_token,
-            created_at=now,
-            updated_at=now,
+            payment_url=client.credentials.funnel_url(created.token),
+            now=iso_utc(self._clock()),
         )
         try:
             self._repository.open_session(
@@ -206,7 +189,7 @@ class PaymentsService:
         write that, when refused, returns what is stored: an existing order costs no extra read.
         Returns the answer itself when no ETpay call is needed."""
         order_id, amount = request.merchant_order_id, request.order_amount
-        stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id)
+        stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id, self._clock())
         if stored is None:
             return Claimed(replaces=None)
         for _ in range(MAX_DECISION_ATTEMPTS):
@@ -215,7 +198,9 @@ class PaymentsService:
                 if stored.claimed:
                     raise _in_progress(order_id)
                 # The claim we found was released meanwhile: claim the new order again.
-                stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id)
+                stored = self._repository.claim_new_order(
+                    order_id, amount, self._settings.currency, claim_id, self._clock()
+                )
                 if stored is None:
                     return Claimed(replaces=None)
                 continue
@@ -228,7 +213,7 @@ class PaymentsService:
                 raise SessionLimitReached(
                     f"order {order_id} has failed {stored.session_count} times; use a new merchant_order_id"
                 )
-            stored = self._repository.claim_failed_order(order, claim_id)
+            stored = self._repository.claim_failed_order(order, claim_id, self._clock())
             if stored is None:
                 return Claimed(replaces=order)
         raise StorageUnavailable("the order is busy; retry the request")
@@ -314,7 +299,7 @@ class PaymentsService:
     def reconcile(self, older_than_seconds: int, limit: int, has_time: Callable[[], bool]) -> "ReconcileReport":
         """Ask ETpay about sessions still PENDING after `older_than_seconds` (at most `limit` per
         run) and apply its answers through the same conditional transitions as notifications."""
-        cutoff = iso_utc(datetime.now(UTC) - timedelta(seconds=older_than_seconds))
+        cutoff = self._clock() - timedelta(seconds=older_than_seconds)
         report = ReconcileReport()
         order_ids = self._repository.pending_orders(cutoff, limit)
         if not order_ids:
