@@ -380,7 +380,7 @@ class TestClaims:
         if stored is None:
             assert repository.claim_new_order(order_id, amount, "CLP", "another-invocation", utc_now()) is None
         else:
-            assert repository.claim_failed_order(stored, "another-invocation", utc_now()) is None
+            assert repository.claim_next_session(stored, "another-invocation", utc_now()) is None
         if expired:
             boto3.client("dynamodb", region_name=REGION).update_item(
                 TableName=TABLE_NAME,

@@ -16,8 +16,7 @@ ETpay about.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from payments.clock import epoch_seconds, iso_utc
 from payments.errors import ConcurrentUpdate, StorageUnavailable
-from payments.model import Order, PaymentSession, ReviewReason, Status
+from payments.model import REOPENING_STATUSES, Order, PaymentSession, ReviewReason, Status, StoredOrder
 from payments.settings import (
     CLAIM_ITEM_TTL_SECONDS,
     DYNAMODB_CONNECT_TIMEOUT_SECONDS,
@@ -92,18 +91,6 @@ def _values(**values: Any) -> dict[str, Any]:
     return {f":{name}": _serializer.serialize(value) for name, value in values.items()}
 
 
-@dataclass(frozen=True)
-class StoredOrder:
-    """An order item as read (or as a refused write found it)."""
-
-    # None: only a claim so far, no session has been stored; not an order for any reader.
-    order: Order | None
-    # How many ETpay sessions the order has had (its item holds them all).
-    session_count: int = 0
-    # Another invocation is asking ETpay for this order's next session right now.
-    claimed: bool = False
-
-
 def _order(values: Mapping[str, Any]) -> Order | None:
     if "session_token" not in values:
         return None
@@ -135,12 +122,24 @@ def _session(token: str, order: Mapping[str, Any], values: Mapping[str, Any]) ->
     )
 
 
-def _stored(values: Mapping[str, Any], now: int) -> StoredOrder:
+def _snapshot(merchant_order_id: str, values: Mapping[str, Any]) -> StoredOrder:
+    """What the model decides on; `values` is empty if the item is gone."""
+    claim_expires = values.get("claim_expires") if "claim_id" in values else None
     return StoredOrder(
-        order=_order(values),
+        merchant_order_id=merchant_order_id,
+        order=_order(values) if values else None,
         session_count=len(values.get("sessions", {})),
-        claimed="claim_id" in values and values.get("claim_expires", 0) >= now,
+        claim_expires=datetime.fromtimestamp(claim_expires, UTC) if claim_expires is not None else None,
     )
+
+
+def _reopening_statuses() -> dict[str, str]:
+    """The statuses after which an order takes a new session, as expression values :reopen0..."""
+    return {f"reopen{index}": status.value for index, status in enumerate(sorted(REOPENING_STATUSES))}
+
+
+def _is_reopening(values: Mapping[str, str]) -> str:
+    return f"#status IN ({', '.join(':' + name for name in values)})"
 
 
 class OrderRepository:
@@ -174,6 +173,11 @@ class OrderRepository:
         return order, _session(token, values, session) if session else None
 
     # -- opening a session -------------------------------------------------------------------
+    def get_stored_order(self, merchant_order_id: str) -> StoredOrder | None:
+        """What POST /sessions decides on: the order, or only a claim on its id, and its claim."""
+        values = self._get(merchant_order_id)
+        return _snapshot(merchant_order_id, values) if values else None
+
     def claim_new_order(
         self, merchant_order_id: str, order_amount: int, currency: str, claim_id: str, now: datetime
     ) -> StoredOrder | None:
@@ -197,50 +201,52 @@ class OrderRepository:
                         "expires_at": now_seconds + CLAIM_ITEM_TTL_SECONDS,
                     }
                 ),
-                # A claim left by a crashed invocation expires; a live one is never taken over,
-                # and an order that has a session is never overwritten.
+                # A claim left by a crashed invocation expires (it is live while now < claim_expires,
+                # as the model decides); a live one is never taken over, and an order that has a
+                # session is never overwritten.
                 ConditionExpression=(
-                    "attribute_not_exists(pk) OR (attribute_not_exists(session_token) AND claim_expires < :now)"
+                    "attribute_not_exists(pk) OR (attribute_not_exists(session_token) AND claim_expires <= :now)"
                 ),
                 ExpressionAttributeValues=_values(now=now_seconds),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ConcurrentUpdate as refused:
-            return self._refused_claim(refused, merchant_order_id, claim_id, now_seconds)
+            return self._refused_claim(refused, merchant_order_id, claim_id)
         return None
 
-    def claim_failed_order(self, order: Order, claim_id: str, now: datetime) -> StoredOrder | None:
-        """Claim a FAILED order to open its next session. None when the claim is ours; otherwise
-        the item as it stands (it moved on, or someone else holds a live claim)."""
+    def claim_next_session(self, order: Order, claim_id: str, now: datetime) -> StoredOrder | None:
+        """Claim an order whose last session ended unpaid, to open its next session. None when the
+        claim is ours; otherwise what refused it: the item as it stands (it moved on, or someone
+        else holds a live claim)."""
         now_seconds = epoch_seconds(now)
+        reopening = _reopening_statuses()
         try:
             self._update(
                 order.merchant_order_id,
                 "SET claim_id = :claim, claim_expires = :expires",
-                "#status = :failed AND session_token = :seen"
-                " AND (attribute_not_exists(claim_id) OR claim_expires < :now)",
+                f"{_is_reopening(reopening)} AND session_token = :seen"
+                " AND (attribute_not_exists(claim_id) OR claim_expires <= :now)",
                 {
                     "claim": claim_id,
                     "expires": now_seconds + SESSION_CLAIM_SECONDS,
-                    "failed": Status.FAILED.value,
                     "seen": order.session_token,
                     "now": now_seconds,
+                    **reopening,
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ConcurrentUpdate as refused:
-            return self._refused_claim(refused, order.merchant_order_id, claim_id, now_seconds)
+            return self._refused_claim(refused, order.merchant_order_id, claim_id)
         return None
 
-    def _refused_claim(
-        self, refused: ConcurrentUpdate, merchant_order_id: str, claim_id: str, now: int
-    ) -> StoredOrder | None:
-        # DynamoDB returns the item that refused the write; read it if an engine did not.
+    def _refused_claim(self, refused: ConcurrentUpdate, merchant_order_id: str, claim_id: str) -> StoredOrder | None:
+        # DynamoDB returns the item that refused the write; read it if an engine did not (and if
+        # it is gone meanwhile, so is the claim that refused us: nothing is stored).
         values = refused.item or self._get(merchant_order_id) or {}
         # An SDK retry of our own successful claim is refused too: the claim is still ours.
         if values.get("claim_id") == claim_id:
             return None
-        return _stored(values, now)
+        return _snapshot(merchant_order_id, values)
 
     def release_claim(self, merchant_order_id: str, claim_id: str, new_order: bool) -> None:
         """Give the claim back after a failure: a new order's claim item goes away entirely."""
@@ -266,7 +272,7 @@ class OrderRepository:
     def open_session(self, order: Order, session: PaymentSession, claim_id: str, replaces: str | None) -> None:
         """Store a new session and point the order at it, releasing our claim, in one write.
 
-        `replaces` is the FAILED session being replaced, or None for a brand-new order.
+        `replaces` is the session that ended unpaid being replaced, or None for a brand-new order.
         """
         condition = "claim_id = :claim AND attribute_not_exists(sessions.#token)"
         values = {
@@ -282,8 +288,9 @@ class OrderRepository:
         if replaces is None:
             condition += " AND attribute_not_exists(session_token)"
         else:
-            condition += " AND #status = :failed AND session_token = :replaces"
-            values.update(failed=Status.FAILED.value, replaces=replaces)
+            reopening = _reopening_statuses()
+            condition += f" AND {_is_reopening(reopening)} AND session_token = :replaces"
+            values.update(replaces=replaces, **reopening)
         self._update(
             order.merchant_order_id,
             "SET #status = :pending, session_token = :token, payment_url = :url, created_at = :created,"

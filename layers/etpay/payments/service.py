@@ -34,20 +34,23 @@ from payments.errors import (
     EtpayTimedOut,
     NotificationRejected,
     OrderNotFound,
-    RequestInProgress,
-    SessionLimitReached,
     StorageUnavailable,
 )
 from payments.model import (
+    ClaimNew,
+    ClaimNext,
     NotificationAction,
     Order,
     PaymentSession,
+    Refuse,
+    Reuse,
     ReviewReason,
-    SessionPlan,
     Status,
+    StoredOrder,
     decide_notification,
+    decide_session_request,
     opened_session,
-    plan_session_request,
+    request_in_progress,
 )
 from payments.repository import OrderRepository
 from payments.settings import (
@@ -107,10 +110,6 @@ class ReconcileReport:
             self.failed += 1
         elif action is NotificationAction.FLAG_FOR_REVIEW:
             self.flagged += 1
-
-
-def _in_progress(merchant_order_id: str) -> RequestInProgress:
-    return RequestInProgress(f"a session for order {merchant_order_id} is being created; retry shortly")
 
 
 def _count(name: str) -> None:
@@ -185,44 +184,42 @@ class PaymentsService:
         return SessionResult(new_order, created=True)
 
     def _claim(self, request: SessionStart, claim_id: str) -> Claimed | SessionResult:
-        """Take the right to ask ETpay for the order's next session. The claim is a conditional
-        write that, when refused, returns what is stored: an existing order costs no extra read.
-        Returns the answer itself when no ETpay call is needed."""
+        """Carry out decide_session_request until it is settled: either the claim (the right to ask
+        ETpay for the order's next session) is ours, or the answer needs no ETpay call. Each claim
+        is a conditional write that, when refused, returns what is stored, and the first one
+        assumes a new order: a new order costs one write, an existing one no extra read. A refusal
+        (another request won a race, a crashed claim was taken over first) is decided again."""
         order_id, amount = request.merchant_order_id, request.order_amount
-        stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id, self._clock())
-        if stored is None:
-            return Claimed(replaces=None)
+        stored: StoredOrder | None = None
+        replaces: Order | None
         for _ in range(MAX_DECISION_ATTEMPTS):
-            order = stored.order
-            if order is None:
-                if stored.claimed:
-                    raise _in_progress(order_id)
-                # The claim we found was released meanwhile: claim the new order again.
-                stored = self._repository.claim_new_order(
-                    order_id, amount, self._settings.currency, claim_id, self._clock()
-                )
-                if stored is None:
-                    return Claimed(replaces=None)
-                continue
-            if plan_session_request(order, amount) is SessionPlan.REUSE:
-                _count(obs.SESSION_REUSED)
-                return SessionResult(order, created=False)
-            if stored.claimed:
-                raise _in_progress(order_id)
-            if stored.session_count >= MAX_SESSIONS_PER_ORDER:
-                raise SessionLimitReached(
-                    f"order {order_id} has failed {stored.session_count} times; use a new merchant_order_id"
-                )
-            stored = self._repository.claim_failed_order(order, claim_id, self._clock())
+            now = self._clock()
+            match decide_session_request(stored, amount, now, MAX_SESSIONS_PER_ORDER):
+                case Refuse(error):
+                    raise error
+                case Reuse(order):
+                    _count(obs.SESSION_REUSED)
+                    return SessionResult(order, created=False)
+                case ClaimNew():
+                    replaces = None
+                    stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id, now)
+                case ClaimNext(replaces):
+                    stored = self._repository.claim_next_session(replaces, claim_id, now)
             if stored is None:
-                return Claimed(replaces=order)
+                return Claimed(replaces)
         raise StorageUnavailable("the order is busy; retry the request")
 
     def _answer_for_busy_order(self, request: SessionStart) -> SessionResult:
-        order = self._repository.get_order(request.merchant_order_id)
-        if order is not None and plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
-            return SessionResult(order, created=False)
-        raise _in_progress(request.merchant_order_id)
+        """Our claim expired while ETpay answered and another request took the order over: answer
+        from what is stored now, without asking ETpay again."""
+        stored = self._repository.get_stored_order(request.merchant_order_id)
+        match decide_session_request(stored, request.order_amount, self._clock(), MAX_SESSIONS_PER_ORDER):
+            case Reuse(order):
+                return SessionResult(order, created=False)
+            case Refuse(error):
+                raise error
+            case _:
+                raise request_in_progress(request.merchant_order_id)
 
     def _ask_etpay(self, client: EtpayClient, request: SessionStart, notification_url: str | None):
         settings = self._settings
