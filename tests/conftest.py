@@ -21,7 +21,11 @@ os.environ.update(
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.awsrequest import AWSResponse
+from botocore.retries.standard import ExponentialBackoff
 from moto import mock_aws
+from moto.core.botocore_stubber import MockRawResponse
+from moto.core.models import botocore_stubber as moto_stubber
 
 from local.events import api_gateway_event
 from local.template import ROOT, table_definitions
@@ -71,16 +75,78 @@ def sandbox():
         yield running
 
 
+class AwsFaults:
+    """Makes the next attempts of an AWS operation fail as AWS would: throttling, a 5xx, a refused
+    condition. The fault is answered in botocore's `before-send`, as the HTTP response the service
+    would give: botocore parses it and its retry handler judges it exactly as a real one, so the
+    client's retry settings (standard mode, max_attempts) are what a test exercises. The injector
+    takes the place of moto's own before-send handler and calls it for every attempt it does not
+    fault, so a faulted attempt never reaches the emulator, as a throttled request never reaches
+    DynamoDB's storage.
+
+    Operations are named by botocore's service id and operation name, e.g. ("dynamodb",
+    "PutItem"), ("secrets-manager", "GetSecretValue")."""
+
+    def __init__(self):
+        self._pending: dict[tuple[str, str], list[str]] = {}
+        self._always: dict[tuple[str, str], str] = {}
+        # Every attempt sent, faulted or not: a retried call appears once per attempt.
+        self.attempts: list[tuple[str, str]] = []
+
+    def install(self, events) -> None:
+        events.unregister("before-send", moto_stubber)
+        events.register("before-send", self._before_send)
+
+    def fail_next(self, service: str, operation: str, code: str, times: int = 1):
+        """The next `times` attempts of the operation fail with `code`."""
+        self._pending.setdefault((service, operation), []).extend([code] * times)
+
+    def fail_always(self, service: str, operation: str, code: str):
+        self._always[(service, operation)] = code
+
+    def heal(self):
+        self._pending.clear()
+        self._always.clear()
+        self.attempts.clear()
+
+    def count(self, service: str, operation: str) -> int:
+        return self.attempts.count((service, operation))
+
+    def _before_send(self, request, event_name: str, **kwargs):
+        _, service, operation = event_name.split(".")
+        key = (service, operation)
+        self.attempts.append(key)
+        queued = self._pending.get(key)
+        code = queued.pop(0) if queued else self._always.get(key)
+        if code is None:
+            return moto_stubber(event_name, request, **kwargs)
+        status = 500 if code in SERVER_ERROR_CODES else 400
+        body = json.dumps({"__type": code, "message": "injected fault"}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": str(uuid.uuid4())}
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
+# AWS answers these with a 5xx; every other error code with a 400.
+SERVER_ERROR_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable", "InternalServiceError"})
+
+
 class AwsEmulator:
     """moto in-process, started once for the whole run: starting it and building boto3's default
     session (every client then loads its service model again) cost a test more than its own calls.
-    Each test gets it empty instead: the template's tables recreated, no secret."""
+    Each test gets it empty instead: the template's tables recreated, no secret, no fault queued.
+    Its boto3 session, with the fault injector in front of moto, is boto3's default session while
+    a test uses AWS, even if a test before it put another one there."""
 
     def __init__(self):
-        self._dynamodb = boto3.client("dynamodb", region_name=REGION)
-        self._secrets = boto3.client("secretsmanager", region_name=REGION)
+        self.faults = AwsFaults()
+        self.session = boto3.Session(region_name=REGION)
+        self.faults.install(self.session.events)
+        self._dynamodb = self.session.client("dynamodb")
+        self._secrets = self.session.client("secretsmanager")
 
     def reset(self) -> None:
+        boto3.DEFAULT_SESSION = self.session
+        self.faults.heal()
         # Every table, also those a test made for itself: nothing of one test is seen by the next.
         for name in self._dynamodb.list_tables()["TableNames"]:
             self._dynamodb.delete_table(TableName=name)
@@ -241,50 +307,12 @@ def stored_order(merchant_order_id: str) -> dict[str, Any]:
     return plain_item(dynamodb.get_item(TableName=TABLE_NAME, Key={"pk": {"S": f"ORDER#{merchant_order_id}"}})["Item"])
 
 
-class AwsFaults:
-    """Makes the next AWS calls of an operation fail as AWS would (throttling, 5xx, outage),
-    through botocore's own event hooks on the default session every client is built from."""
-
-    def __init__(self):
-        self._pending: dict[tuple[str, str], list[str]] = {}
-        self._always: dict[tuple[str, str], str] = {}
-        self.calls: list[tuple[str, str]] = []
-        boto3.setup_default_session()
-        boto3.DEFAULT_SESSION.events.register("before-call", self._before_call)
-
-    def fail_next(self, service: str, operation: str, code: str, times: int = 1):
-        self._pending.setdefault((service, operation), []).extend([code] * times)
-
-    def fail_always(self, service: str, operation: str, code: str):
-        self._always[(service, operation)] = code
-
-    def heal(self):
-        self._pending.clear()
-        self._always.clear()
-
-    def _before_call(self, model, **_):
-        key = (model.service_model.service_name, model.name)
-        self.calls.append(key)
-        queued = self._pending.get(key)
-        code = queued.pop(0) if queued else self._always.get(key)
-        if code is None:
-            return None
-        status = 500 if code in ("InternalServerError", "InternalFailure", "ServiceUnavailable") else 400
-
-        class _Http:
-            status_code = status
-            headers: dict = {}
-
-        return _Http(), {"Error": {"Code": code, "Message": "injected fault"}, "ResponseMetadata": {}}
-
-
 @pytest.fixture
-def aws_faults(aws):
-    shared_session = boto3.DEFAULT_SESSION
-    faults = AwsFaults()
-    runtime.reset()  # clients must be built from the hooked session
-    yield faults
-    boto3.DEFAULT_SESSION = shared_session
+def aws_faults(aws_emulator, aws, monkeypatch):
+    """The fault injector, nothing queued. botocore's retry handler decides on an injected fault as
+    on a real one; only its wait between attempts (up to seconds for a throttle) is skipped."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    return aws_emulator.faults
 
 
 def emitted_metrics(text: str) -> list[str]:

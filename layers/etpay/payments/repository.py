@@ -67,7 +67,7 @@ def _client_config() -> Config:
     return Config(
         connect_timeout=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
         read_timeout=DYNAMODB_READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "max_attempts": DYNAMODB_MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": DYNAMODB_MAX_ATTEMPTS},
         # Every request is built by this module from typed values, and DynamoDB validates it
         # again: botocore's client-side check of each nested attribute value is pure CPU cost.
         parameter_validation=False,

@@ -84,7 +84,7 @@ def secrets_client() -> Any:
         config=Config(
             connect_timeout=SECRETS_CONNECT_TIMEOUT_SECONDS,
             read_timeout=SECRETS_READ_TIMEOUT_SECONDS,
-            retries={"mode": "standard", "max_attempts": SECRETS_MAX_ATTEMPTS},
+            retries={"mode": "standard", "total_max_attempts": SECRETS_MAX_ATTEMPTS},
         ),
     )
 
