@@ -91,7 +91,7 @@ class TestRetries:
 
         reply = api.create_session(session_payload(order_id))
 
-        assert reply.status == 503
+        assert (reply.status, reply.error) == (503, "storage_unavailable")
         assert reply.headers["Retry-After"]
         assert aws_faults.count("dynamodb", "PutItem") == DYNAMODB_MAX_ATTEMPTS
         assert stored_items() == []
@@ -117,7 +117,7 @@ class TestDynamoDBFaultsOnSessionCreation:
 
         failed = api.create_session(session_payload(order_id))
 
-        assert failed.status == 503
+        assert (failed.status, failed.error) == (503, "storage_unavailable")
         assert failed.headers["Retry-After"]
         assert stored_items() == []
         assert len(stack.initialize_requests) == calls
@@ -130,7 +130,7 @@ class TestDynamoDBFaultsOnSessionCreation:
 
         failed = api.create_session(session_payload(order_id))
 
-        assert failed.status == 503
+        assert (failed.status, failed.error) == (503, "storage_unavailable")
         # The ETpay session just opened was never shown to anyone: nothing refers to it.
         assert stored_items() == []
         retried = api.create_session(session_payload(order_id))
@@ -157,7 +157,7 @@ class TestDynamoDBFaultsOnNotifications:
 
         failed = api.notify_jwt(notification)
 
-        assert failed.status == 503
+        assert (failed.status, failed.error) == (503, "storage_unavailable")
         assert failed.headers["Retry-After"]
         assert stored_items() == before
         assert api.notify_jwt(notification).status == 200
@@ -172,7 +172,7 @@ class TestDynamoDBFaultsOnNotifications:
         mismatch = stack.notification_jwt(token, "paid", merchant_amount=1)
         aws_faults.fail_next("dynamodb", "UpdateItem", code, times=EVERY_ATTEMPT)
 
-        assert api.notify_jwt(mismatch).status == 503
+        assert api.notify_jwt(mismatch).error == "storage_unavailable"
         assert api.get_order(order_id).body["review"]["required"] is False
         assert api.notify_jwt(mismatch).status == 200
         assert api.get_order(order_id).body["review"]["reasons"] == ["notification_mismatch"]
@@ -181,7 +181,7 @@ class TestDynamoDBFaultsOnNotifications:
         token = open_session(api, stack, order_id)
         aws_faults.fail_next("dynamodb", "UpdateItem", THROTTLED, times=EVERY_ATTEMPT)
 
-        assert api.notify_jwt(stack.notification_jwt(token, "processing")).status == 503
+        assert api.notify_jwt(stack.notification_jwt(token, "processing")).error == "storage_unavailable"
         assert api.notify_jwt(stack.notification_jwt(token, "processing")).status == 200
 
 
@@ -219,7 +219,7 @@ class TestSlowAws:
 
         reply = api.create_session(session_payload(order_id))
 
-        assert reply.status == 503
+        assert (reply.status, reply.error) == (503, "storage_unavailable")
         assert reply.headers["Retry-After"]
         assert len(stack.initialize_requests) == calls
         assert stored_items() == []
