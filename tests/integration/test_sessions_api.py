@@ -152,6 +152,32 @@ class TestInvalidSessionRequests:
         assert stored_items() == []
         assert len(stack.initialize_requests) == calls
 
+    @pytest.mark.parametrize(
+        ("payload", "field", "problem"),
+        [
+            ({"order_amount": 100}, "merchant_order_id", "required: 1 to 64 characters of A-Z a-z 0-9 - _"),
+            (
+                {"merchant_order_id": "OC 1", "order_amount": 100},
+                "merchant_order_id",
+                "must be 1 to 64 characters of A-Z a-z 0-9 - _",
+            ),
+            (
+                {"merchant_order_id": None, "order_amount": 100},
+                "merchant_order_id",
+                "must be 1 to 64 characters of A-Z a-z 0-9 - _",
+            ),
+            ({"merchant_order_id": "OC-1"}, "order_amount", "required: a JSON integer"),
+            ({"merchant_order_id": "OC-1", "order_amount": "10"}, "order_amount", "must be a JSON integer"),
+        ],
+    )
+    def test_a_missing_field_is_required_and_a_present_one_says_what_it_must_be(
+        self, api, stack, payload, field, problem
+    ):
+        reply = api.create_session(payload)
+
+        assert reply.status == 400
+        assert reply.body["fields"] == {field: problem}
+
     @pytest.mark.parametrize("raw", ["", "not json", "[]", '"text"', "null", "{"])
     def test_a_body_that_is_not_a_json_object_is_refused(self, api, stack, raw):
         reply = api.create_session(raw=raw)

@@ -158,3 +158,16 @@ def test_a_new_session_keeps_the_currency_its_order_was_created_with(api, stack,
     stored = stored_order(order_id)
     assert stored["currency"] == stored["sessions"][reply.body["session_token"]]["currency"] == "CLP"
     assert api.get_order(order_id).body["currency"] == "CLP"
+
+
+def test_order_status_is_logged_as_the_order_stands_after_the_change(api, stack, order_id, caplog):
+    # given an order PENDING on its session
+    token = open_session(api, stack, order_id)
+    caplog.clear()
+
+    # when ETpay reports the session failed
+    fail(api, stack, token)
+
+    # then the log line's order_status is the order's status after the change, as GET shows it
+    logged = [record.order_status for record in caplog.records if record.getMessage() == "payment session failed"]
+    assert logged == ["FAILED"] == [api.get_order(order_id).body["status"]]

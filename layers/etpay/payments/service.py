@@ -354,9 +354,11 @@ class PaymentsService:
         elif action is NotificationAction.MARK_FAILED:
             self._repository.mark_failed(order, session, notification.payment_token, now, decision.fail_order)
             _count(obs.SESSION_FAILED)
+            # order_status is, in every log line, the order's status after the change.
+            order_status = Status.FAILED if decision.fail_order else order.status
             logger.info(
                 "payment session failed",
-                extra={"order_failed": decision.fail_order, "order_status": order.status.value},
+                extra={"order_failed": decision.fail_order, "order_status": order_status.value},
             )
         elif action is NotificationAction.RECORD_UNKNOWN:
             self._repository.record_unknown_status(session, describe_payment_status(notification.payment_status), now)
