@@ -68,8 +68,9 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+# Branch coverage of the layer (what the functions run) is printed at the end of the run.
 test: deps lint validate build browser
-	BUILD_DIR=$(BUILD_DIR) $(PY) -m pytest tests
+	BUILD_DIR=$(BUILD_DIR) $(PY) -m pytest tests --cov=layers --cov-branch --cov-report=term-missing
 	$(MAKE) --no-print-directory local-demo
 
 clean:

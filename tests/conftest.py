@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.retries.standard import ExponentialBackoff
 from moto import mock_aws
 from moto.core.botocore_stubber import MockRawResponse
@@ -90,6 +92,8 @@ class AwsFaults:
     def __init__(self):
         self._pending: dict[tuple[str, str], list[str]] = {}
         self._always: dict[tuple[str, str], str] = {}
+        self._lost_answers: dict[tuple[str, str], int] = {}
+        self._before: dict[tuple[str, str], list[Callable[[], None]]] = {}
         # Every attempt sent, faulted or not: a retried call appears once per attempt.
         self.attempts: list[tuple[str, str]] = []
 
@@ -104,9 +108,21 @@ class AwsFaults:
     def fail_always(self, service: str, operation: str, code: str):
         self._always[(service, operation)] = code
 
+    def lose_next_answer(self, service: str, operation: str):
+        """The next attempt reaches the emulator and takes effect, but its answer is lost: the
+        client sees a 500 and retries a request that already succeeded."""
+        self._lost_answers[(service, operation)] = self._lost_answers.get((service, operation), 0) + 1
+
+    def before_next(self, service: str, operation: str, action: Callable[[], None]):
+        """Run `action` (another invocation's write, say) just before the next attempt of the
+        operation reaches the emulator: a race, lost deterministically."""
+        self._before.setdefault((service, operation), []).append(action)
+
     def heal(self):
         self._pending.clear()
         self._always.clear()
+        self._lost_answers.clear()
+        self._before.clear()
         self.attempts.clear()
 
     def count(self, service: str, operation: str) -> int:
@@ -118,16 +134,32 @@ class AwsFaults:
         self.attempts.append(key)
         queued = self._pending.get(key)
         code = queued.pop(0) if queued else self._always.get(key)
-        if code is None:
-            return moto_stubber(event_name, request, **kwargs)
-        status = 500 if code in SERVER_ERROR_CODES else 400
-        body = json.dumps({"__type": code, "message": "injected fault"}).encode()
-        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": str(uuid.uuid4())}
-        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+        if code in CONNECTION_ERRORS:
+            raise CONNECTION_ERRORS[code](endpoint_url=request.url)
+        if code is not None:
+            return _error_response(request, code)
+        actions = self._before.get(key)
+        if actions:
+            actions.pop(0)()
+        answer = moto_stubber(event_name, request, **kwargs)
+        if self._lost_answers.get(key):
+            self._lost_answers[key] -= 1
+            return _error_response(request, "InternalServerError")
+        return answer
+
+
+def _error_response(request, code: str) -> AWSResponse:
+    """AWS's JSON-protocol error: the code in `__type`, a 5xx for a server error, else a 400."""
+    status = 500 if code in SERVER_ERROR_CODES else 400
+    body = json.dumps({"__type": code, "message": "injected fault"}).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": str(uuid.uuid4())}
+    return AWSResponse(request.url, status, headers, MockRawResponse(body))
 
 
 # AWS answers these with a 5xx; every other error code with a 400.
 SERVER_ERROR_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable", "InternalServiceError"})
+# No answer at all: botocore raises these itself (and retries them).
+CONNECTION_ERRORS = {"EndpointConnectionError": EndpointConnectionError, "ReadTimeoutError": ReadTimeoutError}
 
 
 class AwsEmulator:

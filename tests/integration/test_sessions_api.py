@@ -128,6 +128,22 @@ class TestInvalidSessionRequests:
                 {"merchant_order_id": "OC-1", "order_amount": 1, "metadata": [{"name": "a", "value": "b", "show": 1}]},
                 "metadata",
             ),
+            (
+                {
+                    "merchant_order_id": "OC-1",
+                    "order_amount": 1,
+                    "metadata": [{"name": "", "value": "b", "show": True}],
+                },
+                "metadata",
+            ),
+            (
+                {
+                    "merchant_order_id": "OC-1",
+                    "order_amount": 1,
+                    "metadata": [{"name": "a", "value": "b" * 257, "show": True}],
+                },
+                "metadata",
+            ),
             ({"merchant_order_id": "OC-1", "order_amount": 1, "user_bank_code": "estado"}, "user_bank_code"),
             ({"merchant_order_id": "OC-1", "order_amount": 1, "user_rut": "11.111.111-1"}, "user_rut"),
             ({"merchant_order_id": "OC-1", "order_amount": 1, "is_rut_block": "yes"}, "is_rut_block"),

@@ -374,16 +374,14 @@ class OrderRepository:
     # -- item shapes -------------------------------------------------------------------------
     @staticmethod
     def _session_values(session: PaymentSession) -> dict[str, Any]:
-        values = {
+        """A new session as stored: no payment yet (its outcome adds the payment_token)."""
+        return {
             "currency": session.currency,
             "signature_token": session.signature_token,
             "status": session.status.value,
             "created_at": session.created_at,
             "updated_at": session.updated_at,
         }
-        if session.payment_token is not None:
-            values["payment_token"] = session.payment_token
-        return values
 
     def _settle(
         self,

@@ -37,7 +37,6 @@ from payments.errors import (
     StorageUnavailable,
 )
 from payments.model import (
-    ClaimNew,
     ClaimNext,
     NotificationAction,
     Order,
@@ -191,20 +190,19 @@ class PaymentsService:
         (another request won a race, a crashed claim was taken over first) is decided again."""
         order_id, amount = request.merchant_order_id, request.order_amount
         stored: StoredOrder | None = None
-        replaces: Order | None
         for _ in range(MAX_DECISION_ATTEMPTS):
             now = self._clock()
-            match decide_session_request(stored, amount, now, MAX_SESSIONS_PER_ORDER):
-                case Refuse(error):
-                    raise error
-                case Reuse(order):
-                    _count(obs.SESSION_REUSED)
-                    return SessionResult(order, created=False)
-                case ClaimNew():
-                    replaces = None
-                    stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id, now)
-                case ClaimNext(replaces):
-                    stored = self._repository.claim_next_session(replaces, claim_id, now)
+            decision = decide_session_request(stored, amount, now, MAX_SESSIONS_PER_ORDER)
+            if isinstance(decision, Refuse):
+                raise decision.error
+            if isinstance(decision, Reuse):
+                _count(obs.SESSION_REUSED)
+                return SessionResult(decision.order, created=False)
+            replaces = decision.replaces if isinstance(decision, ClaimNext) else None
+            if replaces is None:
+                stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id, now)
+            else:
+                stored = self._repository.claim_next_session(replaces, claim_id, now)
             if stored is None:
                 return Claimed(replaces)
         raise StorageUnavailable("the order is busy; retry the request")
