@@ -48,6 +48,7 @@ deps: $(PY) $(SAM)
 
 lint: $(PY)
 	$(VENV)/bin/ruff check layers functions local tests scripts
+	$(VENV)/bin/mypy
 
 validate: $(SAM)
 	$(SAM) validate --lint

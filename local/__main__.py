@@ -66,11 +66,11 @@ def serve(args: argparse.Namespace, stack: LocalStack) -> int:
     stack.start()
     say(f"Local stack ready in {time.monotonic() - started:.1f} s")
     say(f"  API            {stack.api_url}")
-    say(f"  ETpay sandbox  {stack.sandbox.base_url}  (control API under /_control)")
+    say(f"  ETpay sandbox  {stack.sandbox_url}  (control API under /_control)")
     say(f"  AWS (moto)     {stack.aws_url}")
     say(f"  logs           {stack.log_dir}")
     say()
-    client = DemoClient(stack.api_url, stack.sandbox.base_url)
+    client = DemoClient(stack.api_url, stack.sandbox_url)
     stop_watching = threading.Event()
     try:
         return _demo_and_serve(args, stack, client, stop_watching)

@@ -85,7 +85,7 @@ def http_response(proxy: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """A Lambda proxy response as status, headers and body; BadProxyResponse if it is not one."""
     if not isinstance(proxy, dict) or not isinstance(proxy.get("statusCode"), int):
         raise BadProxyResponse("the function returned no statusCode")
-    headers: dict[str, list[str]] = {}
+    headers: dict[str, list[tuple[str, str]]] = {}
     for name, values in (proxy.get("multiValueHeaders") or {}).items():
         headers[name.lower()] = [(name, str(value)) for value in (values or [])]
     for name, value in (proxy.get("headers") or {}).items():
@@ -113,6 +113,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: _Server  # the server that built this handler: it knows its API
     protocol_version = "HTTP/1.1"
     server_version = "LocalApiGateway/1.0"
     timeout = IDLE_CONNECTION_SECONDS

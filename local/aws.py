@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -84,7 +84,7 @@ class AwsEmulator:
             self.stop()
             raise EmulatorError(f"the AWS emulator did not start; see {self._log_path}") from None
 
-    def client(self, service: str):
+    def client(self, service: Literal["dynamodb", "secretsmanager"]) -> Any:
         return boto3.session.Session().client(
             service,
             endpoint_url=self.endpoint_url,

@@ -107,9 +107,12 @@ class Environment:
     def invoke(self, event: dict[str, Any], request_id: str) -> dict[str, Any]:
         deadline = time.time() + self.spec.timeout_seconds
         request = {"event": event, "request_id": request_id, "deadline_ms": int(deadline * 1000)}
+        stdin = self.process.stdin
+        if stdin is None:
+            raise InvocationError(f"{self.spec.name}: the execution environment has no stdin")
         try:
-            self.process.stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
-            self.process.stdin.flush()
+            stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
+            stdin.flush()
         except (BrokenPipeError, OSError):
             raise InvocationError(f"{self.spec.name}: the execution environment is gone") from None
         return self._read_message(self.spec.timeout_seconds)

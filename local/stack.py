@@ -40,6 +40,12 @@ DEFAULT_TIMEOUT_SECONDS = 3
 DEFAULT_MEMORY_MB = 128
 
 
+def _started[T](part: T | None) -> T:
+    if part is None:
+        raise LocalStackError("the local stack is not started")
+    return part
+
+
 class LocalStackError(RuntimeError):
     pass
 
@@ -70,11 +76,15 @@ class LocalStack:
     # -- what a caller uses --------------------------------------------------------------------------
     @property
     def api_url(self) -> str:
-        return self.api.url
+        return _started(self.api).url
 
     @property
     def aws_url(self) -> str:
-        return self.aws.endpoint_url
+        return _started(self.aws).endpoint_url
+
+    @property
+    def sandbox_url(self) -> str:
+        return _started(self.sandbox).base_url
 
     @property
     def notification_url(self) -> str:
@@ -213,10 +223,10 @@ class LocalStack:
         if isinstance(value, (str, int, float)):
             return str(value)
         reference = value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
-        if reference in self._names:
-            return self._names[reference]
         parameters = load_template().get("Parameters", {})
-        if reference in parameters:
+        if isinstance(reference, str) and reference in self._names:
+            return self._names[reference]
+        if isinstance(reference, str) and reference in parameters:
             return str(self._parameters.get(reference, parameters[reference].get("Default", "")))
         raise LocalStackError(f"cannot resolve {key} locally: {value!r}; give it a local value in local/stack.py")
 

@@ -18,6 +18,7 @@ from local.etpay_sandbox.sandbox import (
     DeliveryRefused,
     EtpaySandbox,
     NothingToDeliver,
+    SandboxServer,
     SessionFinished,
     UnknownSession,
     known_bank,
@@ -49,6 +50,7 @@ def redirect_with_jwt(url: str, notification: str, concat: str | None) -> str:
 
 
 class SandboxRequestHandler(BaseHTTPRequestHandler):
+    server: SandboxServer  # the server that built this handler: it knows its sandbox
     server_version = "EtpaySandbox/1.0"
     timeout = rules.REQUEST_READ_TIMEOUT_SECONDS
 
@@ -136,7 +138,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if session is None:
             return self._html(404, pages.not_found())
         form = parse_qs(self._body().decode(errors="replace"))
-        bank = known_bank((form.get("bank") or [None])[0])
+        banks = form.get("bank")
+        bank = known_bank(banks[0] if banks else None)
         try:
             result = self.sandbox.complete(token, "paid" if paid else "failed", user_bank=bank)
         except SessionFinished:

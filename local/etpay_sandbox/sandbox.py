@@ -96,7 +96,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class _Server(ThreadingHTTPServer):
+class SandboxServer(ThreadingHTTPServer):
     """Knows its request threads and sockets, so stop() can join them and cut the stuck ones."""
 
     daemon_threads = True
@@ -107,12 +107,14 @@ class _Server(ThreadingHTTPServer):
         self._active_lock = threading.Lock()
         super().__init__(address, handler)
 
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
+    def process_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        # A TCP server's request is its connection's socket (a datagram server's would be a pair).
+        connection = request if isinstance(request, socket.socket) else request[1]
         thread = threading.Thread(
-            target=self._serve_one, args=(request, client_address), name="etpay-sandbox-request", daemon=True
+            target=self._serve_one, args=(connection, client_address), name="etpay-sandbox-request", daemon=True
         )
         with self._active_lock:
-            self._active[thread] = request
+            self._active[thread] = connection
         thread.start()
 
     def _serve_one(self, request: socket.socket, client_address: Any) -> None:
@@ -184,14 +186,14 @@ class EtpaySandbox:
                 connect=rules.DELIVERY_CONNECT_TIMEOUT_SECONDS, read=rules.DELIVERY_READ_TIMEOUT_SECONDS
             ),
         )
-        self._server = _Server((host, port), SandboxRequestHandler, self)
+        self._server = SandboxServer((host, port), SandboxRequestHandler, self)
         self._thread: threading.Thread | None = None
         self._stopped = False
 
     # -- lifecycle -------------------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     @property

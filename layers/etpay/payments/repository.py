@@ -154,9 +154,10 @@ class OrderRepository:
 
     def get_order_and_session(
         self, merchant_order_id: str, session_token: str | None = None
-    ) -> tuple[Order | None, PaymentSession | None]:
+    ) -> tuple[Order, PaymentSession] | None:
         """The order and one of its sessions (its current one if `session_token` is None), as of
-        one instant: they are one item."""
+        one instant: they are one item. None when there is no such order (only a claim counts as
+        none) or the order has no such session."""
         if session_token is None:
             values = self._get(merchant_order_id)
         else:
@@ -166,11 +167,11 @@ class OrderRepository:
                 names={"#token": session_token},
             )
         order = _order(values) if values else None
-        if order is None:
-            return None, None
+        if values is None or order is None:
+            return None
         token = session_token or order.session_token
         session = values.get("sessions", {}).get(token)
-        return order, _session(token, values, session) if session else None
+        return (order, _session(token, values, session)) if session else None
 
     # -- opening a session -------------------------------------------------------------------
     def get_stored_order(self, merchant_order_id: str) -> StoredOrder | None:
@@ -474,8 +475,9 @@ class OrderRepository:
             return getattr(self._client, operation)(**kwargs)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in CONDITION_FAILED_CODES:
+                # The item as the refused write found it, when asked for (ALL_OLD) and returned.
                 old = error.response.get("Item")
-                raise ConcurrentUpdate(_from_item(old) if old else {}) from error
+                raise ConcurrentUpdate(_from_item(old) if isinstance(old, dict) else {}) from error
             raise self._unavailable(error) from error
         except BotoCoreError as error:
             raise self._unavailable(error) from error

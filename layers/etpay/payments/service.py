@@ -260,9 +260,10 @@ class PaymentsService:
             keys = read_lookup_keys(token)
         except InvalidNotification as error:
             raise self._rejected(error.reason) from None
-        order, session = self._repository.get_order_and_session(keys.merchant_order_id, keys.session_token)
-        if session is None:
+        found = self._repository.get_order_and_session(keys.merchant_order_id, keys.session_token)
+        if found is None:
             raise self._rejected("unknown session")
+        order, session = found
         try:
             notification = verify_notification(token, session.signature_token)
         except InvalidNotification as error:
@@ -281,10 +282,10 @@ class PaymentsService:
             except ConcurrentUpdate:
                 # Lost a race: decide again on what won.
                 logger.info("payment result lost a race; deciding again")
-                order, current = self._repository.get_order_and_session(order.merchant_order_id, session.session_token)
-                if order is None or current is None:
+                found = self._repository.get_order_and_session(order.merchant_order_id, session.session_token)
+                if found is None:
                     raise self._rejected("session without order") from None
-                session = current
+                order, session = found
                 continue
             return NotificationResult(order.merchant_order_id, decision.action)
         # Still contended after several fresh decisions: let the sender try again later.
@@ -304,9 +305,10 @@ class PaymentsService:
             if not has_time():
                 report.deferred += 1
                 continue
-            order, session = self._repository.get_order_and_session(merchant_order_id)
-            if order is None or session is None or session.status is not Status.PENDING:
-                continue
+            found = self._repository.get_order_and_session(merchant_order_id)
+            if found is None or found[1].status is not Status.PENDING:
+                continue  # settled since the index was read
+            order, session = found
             report.checked += 1
             try:
                 records = client.check_payment_status(session_token=session.session_token)

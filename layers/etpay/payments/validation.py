@@ -114,7 +114,7 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int) -> Sessi
         raise ValidationFailed(errors)
     return SessionStart(
         merchant_order_id=payload["merchant_order_id"],
-        order_amount=amount,
+        order_amount=payload["order_amount"],
         **{name: payload.get(name) for name in OPTIONAL_FIELDS},
     )
 
