@@ -2,6 +2,7 @@
 HTTP server on 127.0.0.1 (the local sandbox), and a small client that drives the handlers with
 API Gateway REST proxy events."""
 
+import functools
 import importlib.util
 import json
 import logging
@@ -321,10 +322,20 @@ def session_payload(merchant_order_id: str, order_amount: int = 50_000, **extra)
     return {"merchant_order_id": merchant_order_id, "order_amount": order_amount, **extra}
 
 
+def aws_client(service: str):
+    """A client of boto3's default session (the emulator's while a test uses AWS), made once per
+    session: building one costs more than most calls made with it."""
+    return _session_client(boto3.DEFAULT_SESSION, service)
+
+
+@functools.cache
+def _session_client(session, service: str):
+    return session.client(service, region_name=REGION)
+
+
 def stored_items() -> list[dict[str, Any]]:
     """Every item in the table, to assert that rejected input changed nothing."""
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    return dynamodb.scan(TableName=TABLE_NAME)["Items"]
+    return aws_client("dynamodb").scan(TableName=TABLE_NAME)["Items"]
 
 
 def plain_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -335,8 +346,8 @@ def plain_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def stored_order(merchant_order_id: str) -> dict[str, Any]:
     """The order's item as stored, sessions included, as plain Python values."""
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    return plain_item(dynamodb.get_item(TableName=TABLE_NAME, Key={"pk": {"S": f"ORDER#{merchant_order_id}"}})["Item"])
+    item = aws_client("dynamodb").get_item(TableName=TABLE_NAME, Key={"pk": {"S": f"ORDER#{merchant_order_id}"}})
+    return plain_item(item["Item"])
 
 
 @pytest.fixture

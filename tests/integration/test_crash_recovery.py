@@ -4,11 +4,10 @@ answer was lost, DynamoDB could not be reached. Each is made to happen determini
 claim put in the table or with `aws_faults` (a fault, or another invocation's write landing just
 before ours), and judged by what a caller sees and what is stored."""
 
-import boto3
 import pytest
 from conftest import (
-    REGION,
     TABLE_NAME,
+    aws_client,
     new_order_id,
     open_session,
     session_payload,
@@ -28,7 +27,7 @@ LIVE, STALE = 4_000_000_000, 1
 
 
 def dynamodb():
-    return boto3.client("dynamodb", region_name=REGION)
+    return aws_client("dynamodb")
 
 
 def key(order_id: str) -> dict:

@@ -1,9 +1,8 @@
 """The secret cache: any secret, JSON or plain text, and each of its version stages, kept for
 SECRET_MAX_AGE_SECONDS once it parsed; never a value that did not."""
 
-import boto3
 import pytest
-from conftest import REGION
+from conftest import aws_client
 
 from payments.errors import ConfigurationUnavailable
 from payments.secret_store import CURRENT, PREVIOUS, SecretKind, SecretStore, json_object, plain_text
@@ -21,7 +20,7 @@ class FakeMonotonic:
 
 
 def secrets():
-    return boto3.client("secretsmanager", region_name=REGION)
+    return aws_client("secretsmanager")
 
 
 def rotated_secret(name: str, before: str, after: str) -> None:
