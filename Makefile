@@ -62,8 +62,9 @@ $(CHECKOV):
 
 deps: $(PY) $(SAM) $(CHECKOV) ## the app's venv (.venv), aws-sam-cli's (.venv-sam) and checkov's (.venv-checkov), with uv
 
-lint: $(PY) ## ruff
+lint: $(PY) ## ruff and mypy
 	$(VENV)/bin/ruff check layers functions local tests scripts
+	$(VENV)/bin/mypy
 
 validate: $(SAM) ## sam validate --lint
 	$(SAM) validate --lint
@@ -111,8 +112,9 @@ browser: ## Debian's chromium, for the browser test (installed when run as root)
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+# Branch coverage of the layer (what the functions run) is printed at the end of the run.
 test: deps lint validate deploycheck build browser ## install everything, lint, validate, deploycheck, build the SAM stack, run all tests, run the demo
-	BUILD_DIR=$(BUILD_DIR) $(PY) -m pytest tests
+	BUILD_DIR=$(BUILD_DIR) $(PY) -m pytest tests --cov=layers --cov-branch --cov-report=term-missing
 	$(MAKE) --no-print-directory local-demo
 
 clean: ## remove the venvs and the sam build

@@ -13,7 +13,8 @@ ensure_paths()
 
 from etpay import sign_notification  # noqa: E402
 from local.events import api_gateway_event  # noqa: E402
-from local.examples import example_notification_claims  # noqa: E402, F401 - used by warm.py
+from local.examples import example_notification_claims  # noqa: E402 - used by warm.py
+from payments.clock import utc_now  # noqa: E402
 from payments.model import Order, PaymentSession, Status  # noqa: E402
 from payments.repository import OrderRepository  # noqa: E402
 
@@ -83,7 +84,7 @@ def seed_pending_session(table: str, prefix: str) -> str:
     signature_token = secrets.token_urlsafe(32)
     now = "2026-01-01T00:00:00.000Z"
     claim = uuid.uuid4().hex
-    repository.claim_new_order(order_id, AMOUNT, "CLP", claim)
+    repository.claim_new_order(order_id, AMOUNT, "CLP", claim, utc_now())
     repository.open_session(
         Order(
             order_id,

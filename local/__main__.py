@@ -80,16 +80,17 @@ def serve(args: argparse.Namespace, stack: LocalStack, terminal: LiveTerminal) -
     say(f"Local stack ready in {time.monotonic() - started:.1f} s")
     busy = {fallback.actual: fallback.requested for fallback in stack.port_fallbacks}
 
-    def moved(port: int) -> str:
+    def moved(port: int | None) -> str:
         return f"  (port {busy[port]} was busy: see the warning above)" if port in busy else ""
 
-    say(f"  API            {stack.api_url}{moved(stack.api.port)}")
-    say(f"  ETpay sandbox  {stack.sandbox.base_url}  (control API under /_control){moved(stack.sandbox.port)}")
-    say(f"  AWS (moto)     {stack.aws_url}{moved(stack.aws.port)}")
-    say(f"  merchant page  {stack.merchant.url}/orders/<id>/completed{moved(stack.merchant.port)}")
+    api, sandbox, aws, merchant = stack.running()
+    say(f"  API            {api.url}{moved(api.port)}")
+    say(f"  ETpay sandbox  {sandbox.base_url}  (control API under /_control){moved(sandbox.port)}")
+    say(f"  AWS (moto)     {aws.endpoint_url}{moved(aws.port)}")
+    say(f"  merchant page  {merchant.url}/orders/<id>/completed{moved(merchant.port)}")
     say(f"  logs           {stack.log_dir}")
     say()
-    client = DemoClient(stack.api_url, stack.sandbox.base_url)
+    client = DemoClient(api.url, sandbox.base_url)
     stop = threading.Event()
     try:
         return _demo_and_serve(args, stack, client, Serving(terminal, stop))
@@ -128,7 +129,7 @@ def _start_schedules(args: argparse.Namespace, stack: LocalStack, serving: Servi
 def _say_what_to_try(stack: LocalStack, pending: DemoResult | None) -> None:
     """Ready-to-paste commands, with this run's ports and, after the demo, its pending order's
     real session token."""
-    api, sandbox = stack.api_url, stack.sandbox.base_url
+    api, sandbox = stack.api_url, stack.sandbox_url
     new_order = f"curl -s -XPOST {api}/sessions -d '{{\"merchant_order_id\": \"OC-1\", \"order_amount\": 50000}}'"
     if pending is None:
         order, token = "OC-1", "<session_token>"
@@ -140,7 +141,7 @@ def _say_what_to_try(stack: LocalStack, pending: DemoResult | None) -> None:
         say(f"Pay the second order, {order}, yourself: open this in a browser, pick a bank and press Pay")
         say(f"  {pending.pending_payment_url}")
         say("ETpay then sends you back to the shop's page, which shows the order turn PAID:")
-        say(f"  {stack.merchant.return_urls(order)['payment_completed_url']}")
+        say(f"  {stack.running().merchant.return_urls(order)['payment_completed_url']}")
         say("or pay it with curl, as the funnel's Pay button would:")
     say(f"  curl -s -XPOST {sandbox}/_control/sessions/{token}/complete -d '{{\"outcome\": \"paid\"}}'")
     say("and read it as the merchant's backend does:")
@@ -156,7 +157,7 @@ def _demo_and_serve(args: argparse.Namespace, stack: LocalStack, client: DemoCli
     if not args.no_demo:
         say("Demo payment:")
         try:
-            pending = run_demo(client, say, stack.merchant.return_urls)
+            pending = run_demo(client, say, stack.running().merchant.return_urls)
         except DemoFailed as error:
             say(f"DEMO FAILED: {error}")
             say(f"The functions' logs are in {stack.log_dir}")

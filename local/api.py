@@ -85,7 +85,7 @@ def http_response(proxy: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """A Lambda proxy response as status, headers and body; BadProxyResponse if it is not one."""
     if not isinstance(proxy, dict) or not isinstance(proxy.get("statusCode"), int):
         raise BadProxyResponse("the function returned no statusCode")
-    headers: dict[str, list[str]] = {}
+    headers: dict[str, list[tuple[str, str]]] = {}
     for name, values in (proxy.get("multiValueHeaders") or {}).items():
         headers[name.lower()] = [(name, str(value)) for value in (values or [])]
     for name, value in (proxy.get("headers") or {}).items():
@@ -137,32 +137,33 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: _Server  # the server that built this handler: it knows its API
     protocol_version = "HTTP/1.1"
     server_version = "LocalApiGateway/1.0"
     timeout = IDLE_CONNECTION_SECONDS
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # each request is logged once, in _serve, without its query string
 
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's names
+    def do_GET(self) -> None:
         self._serve()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._serve()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._serve()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._serve()
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._serve()
 
-    def do_OPTIONS(self) -> None:  # noqa: N802
+    def do_OPTIONS(self) -> None:
         self._serve()
 
     def _serve(self) -> None:

@@ -11,7 +11,7 @@ import string
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -25,7 +25,7 @@ REGION = "us-east-1"
 # moto accepts any credentials; fixed fake ones keep a developer's real profile out of it.
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - not a secret: moto accepts anything
+    "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
 }
 START_TIMEOUT_SECONDS = 30.0
@@ -62,7 +62,7 @@ class AwsEmulator:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "AwsEmulator":
-        self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(self._log_path, "ab")  # closed in stop()
         environment = {**child_environment(), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
             [self._python, "-I", "-B", str(MOTO_SCRIPT), "--port", str(self.requested_port)],
@@ -86,7 +86,7 @@ class AwsEmulator:
             self.stop()
             raise EmulatorError(f"the AWS emulator did not start; see {self._log_path}") from None
 
-    def client(self, service: str):
+    def client(self, service: Literal["dynamodb", "secretsmanager"]) -> Any:
         return boto3.session.Session().client(
             service,
             endpoint_url=self.endpoint_url,

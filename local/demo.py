@@ -98,7 +98,8 @@ def run_demo(client: DemoClient, report: Report, return_urls: ReturnUrls | None 
     (local/terminal.py): `report` only says what each step is."""
 
     def open_session(merchant_order_id: str) -> Reply:
-        return client.create_session(merchant_order_id, **(return_urls(merchant_order_id) if return_urls else {}))
+        urls = return_urls(merchant_order_id) if return_urls else {}
+        return client.create_session(merchant_order_id, DEMO_AMOUNT, **urls)
 
     order_id = new_order_id()
     report(f"1. The merchant's backend opens an ETpay session: POST /sessions, order {order_id}, {DEMO_AMOUNT} CLP")

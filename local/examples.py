@@ -5,9 +5,9 @@ with these values accepts it."""
 EXAMPLE_ORDER_ID = "OC-700104"
 EXAMPLE_AMOUNT = 50_000
 EXAMPLE_CURRENCY = "CLP"
-EXAMPLE_SESSION_TOKEN = "example-session-token-0001"  # noqa: S105 - public example value
-EXAMPLE_SIGNATURE_TOKEN = "example-signature-token-for-sam-local-0001"  # noqa: S105 - test key
-EXAMPLE_PAYMENT_TOKEN = "example-payment-token-0001"  # noqa: S105 - public example value
+EXAMPLE_SESSION_TOKEN = "example-session-token-0001"
+EXAMPLE_SIGNATURE_TOKEN = "example-signature-token-for-sam-local-0001"
+EXAMPLE_PAYMENT_TOKEN = "example-payment-token-0001"
 # Fixed, so the generated files do not change from run to run (ETpay sends no `exp`).
 EXAMPLE_IAT = 1_767_225_600  # 2026-01-01T00:00:00Z
 

@@ -57,7 +57,7 @@ class Environment:
     def __init__(self, spec: FunctionSpec, python: str):
         self.spec = spec
         read_fd, write_fd = os.pipe()
-        self._log: IO[bytes] = open(spec.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log: IO[bytes] = open(spec.log_path, "ab")  # closed in stop()
         command = [
             python,
             "-I",
@@ -107,9 +107,12 @@ class Environment:
     def invoke(self, event: dict[str, Any], request_id: str) -> dict[str, Any]:
         deadline = time.time() + self.spec.timeout_seconds
         request = {"event": event, "request_id": request_id, "deadline_ms": int(deadline * 1000)}
+        stdin = self.process.stdin
+        if stdin is None:
+            raise InvocationError(f"{self.spec.name}: the execution environment has no stdin")
         try:
-            self.process.stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
-            self.process.stdin.flush()
+            stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
+            stdin.flush()
         except (BrokenPipeError, OSError):
             raise InvocationError(f"{self.spec.name}: the execution environment is gone") from None
         return self._read_message(self.spec.timeout_seconds)

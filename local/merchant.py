@@ -17,7 +17,7 @@ import logging
 import threading
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import urllib3
@@ -136,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the standard library's name
         parts = urlsplit(self.path).path.strip("/").split("/")
-        site: MerchantSite = self.server.site
+        site = cast(_Server, self.server).site
         if len(parts) == 3 and parts[0] == "orders" and parts[1]:
             order_id, page = unquote(parts[1]), parts[2]
             if page == "status":

@@ -49,7 +49,7 @@ def main() -> int:
         stop.set()
 
     threading.Thread(target=parent_gone, daemon=True).start()
-    print(json.dumps({"port": server.get_host_and_port()[1]}), flush=True)  # noqa: T201 - the protocol
+    print(json.dumps({"port": server.get_host_and_port()[1]}), flush=True)  # the protocol: the parent reads this line
     stop.wait()
     server.stop()
     return 0

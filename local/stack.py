@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from local.api import Answer, LocalApi, Observer
@@ -53,6 +53,19 @@ class LocalStackError(RuntimeError):
     pass
 
 
+class Running(NamedTuple):
+    api: LocalApi
+    sandbox: EtpaySandbox
+    aws: AwsEmulator
+    merchant: "MerchantSite"
+
+
+def _started[T](part: T | None) -> T:
+    if part is None:
+        raise LocalStackError("the local stack is not started")
+    return part
+
+
 @dataclass(frozen=True)
 class PortFallback:
     """A server that asked for a port that was taken, and listens on a free one instead."""
@@ -66,8 +79,8 @@ class PortFallback:
         return f"port {self.requested} is busy: the {self.what} listens on {self.actual} instead; {self.consequence}"
 
 
-def _fell_back(what: str, requested: int, actual: int, consequence: str) -> list[PortFallback]:
-    if requested in (0, actual):
+def _fell_back(what: str, requested: int, actual: int | None, consequence: str) -> list[PortFallback]:
+    if actual is None or requested in (0, actual):
         return []
     fallback = PortFallback(what, requested, actual, consequence)
     logger.warning("%s", fallback)
@@ -116,11 +129,19 @@ class LocalStack:
     # -- what a caller uses --------------------------------------------------------------------------
     @property
     def api_url(self) -> str:
-        return self.api.url
+        return _started(self.api).url
 
     @property
     def aws_url(self) -> str:
-        return self.aws.endpoint_url
+        return _started(self.aws).endpoint_url
+
+    @property
+    def sandbox_url(self) -> str:
+        return _started(self.sandbox).base_url
+
+    def running(self) -> "Running":
+        """Its parts, once started (LocalStackError before)."""
+        return Running(_started(self.api), _started(self.sandbox), _started(self.aws), _started(self.merchant))
 
     @property
     def notification_url(self) -> str:
@@ -136,7 +157,7 @@ class LocalStack:
 
     def call(self, method: str, path: str, body: bytes = b"") -> Answer:
         """What the API answers a request made from this process, without HTTP and unobserved."""
-        return self.api.call(method, path, body)
+        return _started(self.api).call(method, path, body)
 
     def schedules(self) -> dict[str, str]:
         """Each function the template runs on a schedule, and its ScheduleExpression resolved here."""
@@ -182,7 +203,7 @@ class LocalStack:
         self.aws, self.sandbox = self._services.aws, self._services.sandbox
         self._names = self._services.names
         # events/create_session.json then opens the session events/notification.json was signed for.
-        self.sandbox.reserve_session(EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN)
+        _started(self.sandbox).reserve_session(EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN)
         # One warm environment per API function before the first request, started side by side.
         served = sorted({route.function for route in routes()})
         with ThreadPoolExecutor(max_workers=len(served) or 1) as starting:
@@ -292,7 +313,7 @@ class LocalStack:
         reference = value.get("Ref") if isinstance(value, dict) and len(value) == 1 else None
         if reference in self._names:
             return self._names[reference]
-        if reference in load_template().get("Parameters", {}):
+        if isinstance(reference, str) and reference in load_template().get("Parameters", {}):
             return self.parameter(reference)
         raise LocalStackError(f"cannot resolve {key} locally: {value!r}; give it a local value in local/stack.py")
 

@@ -115,8 +115,10 @@ class LiveTerminal:
             pending = [order_id for order_id, state in self._states.items() if state == PENDING]
         for order_id in pending:
             state = self._current_state(order_id)
+            if state is None:
+                continue
             with self._lock:
-                changed = state is not None and state != self._states.get(order_id)
+                changed = state != self._states.get(order_id)
                 if changed:
                     self._states[order_id] = state
             if changed:

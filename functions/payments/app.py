@@ -2,10 +2,11 @@
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-from payments.http import Request, Router, json_response, notification_url, order_view, session_view
-from payments.requests import parse_json_object, parse_session_start, require_order_id
+from payments.http import Request, Router, json_response, notification_url
 from payments.runtime import payments_service
 from payments.settings import MAX_SESSION_BODY_BYTES, get_settings
+from payments.validation import parse_json_object, parse_session_start, require_order_id
+from payments.views import order_view, session_view
 
 logger = Logger()
 metrics = Metrics()

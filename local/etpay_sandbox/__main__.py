@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             where = f"credentials={credentials}"
         # The one line a developer (or a script) reads to find the sandbox; a local test credential.
-        print(f"ETpay sandbox on {sandbox.base_url} {where}", flush=True)  # noqa: T201
+        print(f"ETpay sandbox on {sandbox.base_url} {where}", flush=True)
         while not stop.wait(0.5):
             pass
     return 0

@@ -6,7 +6,7 @@ module, which uses neither.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from local.etpay_sandbox import rules
 
@@ -39,6 +39,12 @@ class DeliveryFailed(SandboxError):
 
 class ConnectionDropped(Exception):
     """Internal: close the client's connection without answering (the sandbox is stopping)."""
+
+
+class SandboxServer(Protocol):
+    """What a request handler needs of the HTTP server that built it: the sandbox it serves."""
+
+    sandbox: Any
 
 
 # -- state ---------------------------------------------------------------------------------------------

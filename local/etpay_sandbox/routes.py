@@ -7,7 +7,7 @@ import json
 import logging
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from local.etpay_sandbox import pages, rules
@@ -17,6 +17,7 @@ from local.etpay_sandbox.model import (
     DeliveryFailed,
     DeliveryRefused,
     NothingToDeliver,
+    SandboxServer,
     SessionFinished,
     UnknownSession,
     known_bank,
@@ -56,7 +57,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     @property
     def sandbox(self) -> Any:
         """The EtpaySandbox serving this request (not imported here: sandbox.py imports this module)."""
-        return self.server.sandbox
+        return cast(SandboxServer, self.server).sandbox
 
     # Headers and body go out as separate writes: with Nagle on, a kept-alive connection stalls on
     # the client's delayed ACK (~40 ms a request).
@@ -67,24 +68,24 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if self.sandbox.keep_alive:
             self.protocol_version = "HTTP/1.1"  # what a real HTTPS API offers pooling clients
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's name
+    def log_message(self, format: str, *args: Any) -> None:
         # Method and path only: bodies carry merchant_api_token, redirects and bodies carry JWTs.
         logger.debug("%s %s", self.command, urlsplit(self.path).path)
 
     # -- dispatch ----------------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:
         self._dispatch(self._get)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch(self._post)
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch(self._elsewhere)
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch(self._elsewhere)
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch(self._elsewhere)
 
     def _dispatch(self, route) -> None:
@@ -144,7 +145,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if session is None:
             return self._html(404, pages.not_found())
         form = parse_qs(self._body().decode(errors="replace"))
-        bank = known_bank((form.get("bank") or [None])[0])
+        banks = form.get("bank")
+        bank = known_bank(banks[0] if banks else None)
         try:
             result = self.sandbox.complete(token, "paid" if paid else "failed", user_bank=bank)
         except SessionFinished:

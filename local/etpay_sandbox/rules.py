@@ -76,7 +76,7 @@ DELIVERY_READ_TIMEOUT_SECONDS = 5.0
 # stop(): how long in-flight requests get to finish before their sockets are closed under them.
 STOP_GRACE_SECONDS = 2.0
 # How often the serving loop looks for stop(): the longest stop() waits for an idle server.
-SHUTDOWN_POLL_SECONDS = 0.05
+SHUTDOWN_POLL_SECONDS = 0.01
 
 # -- failure injection -------------------------------------------------------------------------------
 FAILURE_MODES = frozenset({"error", "malformed", "incomplete", "hang", "slow"})

@@ -57,12 +57,14 @@ class _Server(ThreadingHTTPServer):
         self._active_lock = threading.Lock()
         super().__init__(address, handler)
 
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
+    def process_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        # A TCP server's request is its connection's socket (a datagram server's would be a pair).
+        connection = request if isinstance(request, socket.socket) else request[1]
         thread = threading.Thread(
-            target=self._serve_one, args=(request, client_address), name="etpay-sandbox-request", daemon=True
+            target=self._serve_one, args=(connection, client_address), name="etpay-sandbox-request", daemon=True
         )
         with self._active_lock:
-            self._active[thread] = request
+            self._active[thread] = connection
         thread.start()
 
     def _serve_one(self, request: socket.socket, client_address: Any) -> None:
@@ -139,7 +141,7 @@ class EtpaySandbox:
     # -- lifecycle -------------------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     @property

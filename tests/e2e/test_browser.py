@@ -51,7 +51,7 @@ def browser() -> Iterator[object]:
 class _ShopPages(BaseHTTPRequestHandler):
     """The merchant's own pages the funnel sends the payer back to."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         text = {SUCCESS_PATH: "Thank you, your payment is being confirmed.", CANCEL_PATH: "Payment cancelled."}
         body = f"<!doctype html><title>Shop</title><h1 id='result'>{text.get(path, 'Shop')}</h1>".encode()

@@ -27,6 +27,7 @@ from local.examples import (
     EXAMPLE_SIGNATURE_TOKEN,
 )
 from local.template import ROOT, table_definitions
+from payments.clock import utc_now
 from payments.model import Order, PaymentSession, Status
 from payments.repository import OrderRepository
 
@@ -123,7 +124,7 @@ def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
     }
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER)
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and files
+    completed = subprocess.run(
         [
             sys.executable,
             "-I",
@@ -152,7 +153,7 @@ def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
 def seed_example_session(deployed):
     repository = OrderRepository(deployed["table"], boto3.client("dynamodb"))
     now = "2026-01-01T00:00:00.000Z"
-    repository.claim_new_order(EXAMPLE_ORDER_ID, EXAMPLE_AMOUNT, "CLP", "seed")
+    repository.claim_new_order(EXAMPLE_ORDER_ID, EXAMPLE_AMOUNT, "CLP", "seed", utc_now())
     repository.open_session(
         Order(
             EXAMPLE_ORDER_ID,

@@ -5,11 +5,15 @@ import pytest
 from conftest import LambdaContext, new_order_id, open_session, session_payload, stored_items, stored_order
 
 from etpay.client import TOTAL_TIMEOUT_SECONDS
-from payments.credentials import forget_cached_credentials
-from payments.settings import SESSION_STORE_RESERVE_SECONDS
+from payments.secret_store import store as secret_store
+from payments.settings import DYNAMODB_MAX_ATTEMPTS, SECRETS_MAX_ATTEMPTS, SESSION_STORE_RESERVE_SECONDS
 
 THROTTLED = "ProvisionedThroughputExceededException"
+# Every one is retried by botocore's standard retry mode.
 DYNAMODB_FAULTS = [THROTTLED, "ThrottlingException", "InternalServerError", "RequestLimitExceeded"]
+# A fault on every attempt the client makes: the call itself fails.
+EVERY_ATTEMPT = DYNAMODB_MAX_ATTEMPTS
+SECRETS = "secrets-manager"
 
 
 def stored_keys():
@@ -21,7 +25,7 @@ class TestSecretsManagerDown:
     def test_at_cold_start_the_request_fails_fast_with_503_and_nothing_happens(
         self, api, stack, aws_faults, order_id, code
     ):
-        aws_faults.fail_always("secretsmanager", "GetSecretValue", code)
+        aws_faults.fail_always(SECRETS, "GetSecretValue", code)
         calls = len(stack.initialize_requests)
 
         reply = api.create_session(session_payload(order_id))
@@ -34,10 +38,10 @@ class TestSecretsManagerDown:
 
     def test_while_warm_the_cached_secret_is_used_until_it_ages_out(self, api, stack, aws_faults):
         assert api.create_session(session_payload(new_order_id())).status == 201
-        aws_faults.fail_always("secretsmanager", "GetSecretValue", "InternalServiceError")
+        aws_faults.fail_always(SECRETS, "GetSecretValue", "InternalServiceError")
 
         still_cached = api.create_session(session_payload(new_order_id()))
-        forget_cached_credentials()  # the in-memory copy ages out
+        secret_store.forget()  # the in-memory copy ages out
         expired = api.create_session(session_payload(new_order_id()))
         aws_faults.heal()
         recovered = api.create_session(session_payload(new_order_id()))
@@ -48,22 +52,72 @@ class TestSecretsManagerDown:
 
     def test_notifications_never_need_the_secret(self, api, stack, aws_faults, order_id):
         token = open_session(api, stack, order_id)
-        aws_faults.fail_always("secretsmanager", "GetSecretValue", "InternalServiceError")
-        forget_cached_credentials()
+        aws_faults.fail_always(SECRETS, "GetSecretValue", "InternalServiceError")
+        secret_store.forget()
 
         assert api.notify_jwt(stack.notification_jwt(token, "paid")).status == 200
         assert api.get_order(order_id).body["status"] == "PAID"
 
 
+class TestRetries:
+    """botocore's standard retry mode absorbs a passing fault; our 503 is for a fault that outlasts
+    DYNAMODB_MAX_ATTEMPTS (SECRETS_MAX_ATTEMPTS for the secret)."""
+
+    @pytest.mark.parametrize("code", DYNAMODB_FAULTS)
+    def test_one_throttle_on_the_claim_is_retried_and_the_session_opens(self, api, stack, aws_faults, order_id, code):
+        aws_faults.fail_next("dynamodb", "PutItem", code)
+        calls = len(stack.initialize_requests)
+
+        reply = api.create_session(session_payload(order_id))
+
+        assert reply.status == 201
+        assert aws_faults.count("dynamodb", "PutItem") == 2
+        assert len(stack.initialize_requests) == calls + 1
+        assert stored_keys() == [f"ORDER#{order_id}"]
+
+    def test_one_throttle_on_a_transition_is_retried_and_the_order_is_paid(self, api, stack, aws_faults, order_id):
+        token = open_session(api, stack, order_id)
+        aws_faults.fail_next("dynamodb", "UpdateItem", THROTTLED)
+        updates = aws_faults.count("dynamodb", "UpdateItem")
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "paid"))
+
+        assert reply.status == 200
+        assert aws_faults.count("dynamodb", "UpdateItem") == updates + 2
+        assert api.get_order(order_id).body["status"] == "PAID"
+
+    def test_throttles_on_every_attempt_are_a_503_after_max_attempts(self, api, stack, aws_faults, order_id):
+        aws_faults.fail_next("dynamodb", "PutItem", THROTTLED, times=DYNAMODB_MAX_ATTEMPTS + 1)
+
+        reply = api.create_session(session_payload(order_id))
+
+        assert (reply.status, reply.error) == (503, "storage_unavailable")
+        assert reply.headers["Retry-After"]
+        assert aws_faults.count("dynamodb", "PutItem") == DYNAMODB_MAX_ATTEMPTS
+        assert stored_items() == []
+
+    def test_one_secrets_manager_failure_is_retried(self, api, stack, aws_faults, order_id):
+        aws_faults.fail_next(SECRETS, "GetSecretValue", "InternalServiceError", times=SECRETS_MAX_ATTEMPTS - 1)
+
+        assert api.create_session(session_payload(order_id)).status == 201
+        assert aws_faults.count(SECRETS, "GetSecretValue") == SECRETS_MAX_ATTEMPTS
+
+    def test_a_refused_secret_is_not_retried(self, api, stack, aws_faults, order_id):
+        aws_faults.fail_always(SECRETS, "GetSecretValue", "AccessDeniedException")
+
+        assert api.create_session(session_payload(order_id)).status == 503
+        assert aws_faults.count(SECRETS, "GetSecretValue") == 1
+
+
 class TestDynamoDBFaultsOnSessionCreation:
     @pytest.mark.parametrize("code", DYNAMODB_FAULTS)
     def test_before_etpay_is_called(self, api, stack, aws_faults, order_id, code):
-        aws_faults.fail_next("dynamodb", "PutItem", code)
+        aws_faults.fail_next("dynamodb", "PutItem", code, times=EVERY_ATTEMPT)
         calls = len(stack.initialize_requests)
 
         failed = api.create_session(session_payload(order_id))
 
-        assert failed.status == 503
+        assert (failed.status, failed.error) == (503, "storage_unavailable")
         assert failed.headers["Retry-After"]
         assert stored_items() == []
         assert len(stack.initialize_requests) == calls
@@ -72,11 +126,11 @@ class TestDynamoDBFaultsOnSessionCreation:
 
     @pytest.mark.parametrize("code", DYNAMODB_FAULTS)
     def test_when_storing_the_new_session(self, api, stack, aws_faults, order_id, code):
-        aws_faults.fail_next("dynamodb", "UpdateItem", code)
+        aws_faults.fail_next("dynamodb", "UpdateItem", code, times=EVERY_ATTEMPT)
 
         failed = api.create_session(session_payload(order_id))
 
-        assert failed.status == 503
+        assert (failed.status, failed.error) == (503, "storage_unavailable")
         # The ETpay session just opened was never shown to anyone: nothing refers to it.
         assert stored_items() == []
         retried = api.create_session(session_payload(order_id))
@@ -99,11 +153,11 @@ class TestDynamoDBFaultsOnNotifications:
         token = open_session(api, stack, order_id)
         notification = stack.notification_jwt(token, outcome)
         before = stored_items()
-        aws_faults.fail_next("dynamodb", operation, code)
+        aws_faults.fail_next("dynamodb", operation, code, times=EVERY_ATTEMPT)
 
         failed = api.notify_jwt(notification)
 
-        assert failed.status == 503
+        assert (failed.status, failed.error) == (503, "storage_unavailable")
         assert failed.headers["Retry-After"]
         assert stored_items() == before
         assert api.notify_jwt(notification).status == 200
@@ -116,18 +170,18 @@ class TestDynamoDBFaultsOnNotifications:
     def test_a_review_flag(self, api, stack, aws_faults, order_id, code):
         token = open_session(api, stack, order_id)
         mismatch = stack.notification_jwt(token, "paid", merchant_amount=1)
-        aws_faults.fail_next("dynamodb", "UpdateItem", code)
+        aws_faults.fail_next("dynamodb", "UpdateItem", code, times=EVERY_ATTEMPT)
 
-        assert api.notify_jwt(mismatch).status == 503
+        assert api.notify_jwt(mismatch).error == "storage_unavailable"
         assert api.get_order(order_id).body["review"]["required"] is False
         assert api.notify_jwt(mismatch).status == 200
         assert api.get_order(order_id).body["review"]["reasons"] == ["notification_mismatch"]
 
     def test_an_unknown_status_record(self, api, stack, aws_faults, order_id):
         token = open_session(api, stack, order_id)
-        aws_faults.fail_next("dynamodb", "UpdateItem", THROTTLED)
+        aws_faults.fail_next("dynamodb", "UpdateItem", THROTTLED, times=EVERY_ATTEMPT)
 
-        assert api.notify_jwt(stack.notification_jwt(token, "processing")).status == 503
+        assert api.notify_jwt(stack.notification_jwt(token, "processing")).error == "storage_unavailable"
         assert api.notify_jwt(stack.notification_jwt(token, "processing")).status == 200
 
 
@@ -165,7 +219,7 @@ class TestSlowAws:
 
         reply = api.create_session(session_payload(order_id))
 
-        assert reply.status == 503
+        assert (reply.status, reply.error) == (503, "storage_unavailable")
         assert reply.headers["Retry-After"]
         assert len(stack.initialize_requests) == calls
         assert stored_items() == []

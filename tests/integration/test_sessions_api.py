@@ -128,6 +128,22 @@ class TestInvalidSessionRequests:
                 {"merchant_order_id": "OC-1", "order_amount": 1, "metadata": [{"name": "a", "value": "b", "show": 1}]},
                 "metadata",
             ),
+            (
+                {
+                    "merchant_order_id": "OC-1",
+                    "order_amount": 1,
+                    "metadata": [{"name": "", "value": "b", "show": True}],
+                },
+                "metadata",
+            ),
+            (
+                {
+                    "merchant_order_id": "OC-1",
+                    "order_amount": 1,
+                    "metadata": [{"name": "a", "value": "b" * 257, "show": True}],
+                },
+                "metadata",
+            ),
             ({"merchant_order_id": "OC-1", "order_amount": 1, "user_bank_code": "estado"}, "user_bank_code"),
             ({"merchant_order_id": "OC-1", "order_amount": 1, "user_rut": "11.111.111-1"}, "user_rut"),
             ({"merchant_order_id": "OC-1", "order_amount": 1, "is_rut_block": "yes"}, "is_rut_block"),
@@ -151,6 +167,32 @@ class TestInvalidSessionRequests:
         assert field in reply.body["fields"]
         assert stored_items() == []
         assert len(stack.initialize_requests) == calls
+
+    @pytest.mark.parametrize(
+        ("payload", "field", "problem"),
+        [
+            ({"order_amount": 100}, "merchant_order_id", "required: 1 to 64 characters of A-Z a-z 0-9 - _"),
+            (
+                {"merchant_order_id": "OC 1", "order_amount": 100},
+                "merchant_order_id",
+                "must be 1 to 64 characters of A-Z a-z 0-9 - _",
+            ),
+            (
+                {"merchant_order_id": None, "order_amount": 100},
+                "merchant_order_id",
+                "must be 1 to 64 characters of A-Z a-z 0-9 - _",
+            ),
+            ({"merchant_order_id": "OC-1"}, "order_amount", "required: a JSON integer"),
+            ({"merchant_order_id": "OC-1", "order_amount": "10"}, "order_amount", "must be a JSON integer"),
+        ],
+    )
+    def test_a_missing_field_is_required_and_a_present_one_says_what_it_must_be(
+        self, api, stack, payload, field, problem
+    ):
+        reply = api.create_session(payload)
+
+        assert reply.status == 400
+        assert reply.body["fields"] == {field: problem}
 
     @pytest.mark.parametrize("raw", ["", "not json", "[]", '"text"', "null", "{"])
     def test_a_body_that_is_not_a_json_object_is_refused(self, api, stack, raw):
@@ -372,14 +414,15 @@ class TestClaims:
 
     @staticmethod
     def claim(order_id: str, amount: int = 50_000, expired: bool = False) -> None:
+        from payments.clock import utc_now
         from payments.runtime import payments_service
 
         repository = payments_service()._repository
         stored = repository.get_order(order_id)
         if stored is None:
-            assert repository.claim_new_order(order_id, amount, "CLP", "another-invocation") is None
+            assert repository.claim_new_order(order_id, amount, "CLP", "another-invocation", utc_now()) is None
         else:
-            assert repository.claim_failed_order(stored, "another-invocation") is None
+            assert repository.claim_next_session(stored, "another-invocation", utc_now()) is None
         if expired:
             boto3.client("dynamodb", region_name=REGION).update_item(
                 TableName=TABLE_NAME,

@@ -4,7 +4,9 @@ is final, PAID is final for the order, and late news about an old session never 
 Races are tested in tests/reliability on DynamoDB Local: moto's transactions are not atomic
 across threads, so concurrency tests against it fail for moto's reasons."""
 
-from conftest import emitted_metrics, open_session, session_payload, stored_items
+from conftest import emitted_metrics, open_session, session_payload, stored_items, stored_order
+
+from payments import runtime
 
 
 def fail(api, sandbox, session_token):
@@ -125,6 +127,7 @@ def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id)
     would see a PENDING session and a PAID order; its flag must not land."""
     import pytest
 
+    from payments.clock import utc_now
     from payments.errors import ConcurrentUpdate
     from payments.model import ReviewReason
     from payments.runtime import payments_service
@@ -135,6 +138,36 @@ def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id)
     pay(api, stack, token)
 
     with pytest.raises(ConcurrentUpdate):
-        repository.flag_for_review(stale_order, stale_session, {ReviewReason.POSSIBLE_DOUBLE_PAYMENT}, "now")
+        repository.flag_for_review(stale_order, stale_session, {ReviewReason.POSSIBLE_DOUBLE_PAYMENT}, utc_now())
 
     assert api.get_order(order_id).body["review"] == {"required": False, "reasons": []}
+
+
+def test_a_new_session_keeps_the_currency_its_order_was_created_with(api, stack, order_id, monkeypatch):
+    # given an order opened in CLP whose session failed, and a deployment since switched to MXN
+    fail(api, stack, open_session(api, stack, order_id))
+    monkeypatch.setenv("CURRENCY", "MXN")
+    runtime.reset()
+
+    # when the merchant asks for a new session
+    reply = api.create_session(session_payload(order_id))
+
+    # then order and new session are both still CLP: the amount keeps its meaning, and ETpay's
+    # notification is checked against the currency the payer was shown
+    assert (reply.status, reply.body["currency"]) == (201, "CLP")
+    stored = stored_order(order_id)
+    assert stored["currency"] == stored["sessions"][reply.body["session_token"]]["currency"] == "CLP"
+    assert api.get_order(order_id).body["currency"] == "CLP"
+
+
+def test_order_status_is_logged_as_the_order_stands_after_the_change(api, stack, order_id, caplog):
+    # given an order PENDING on its session
+    token = open_session(api, stack, order_id)
+    caplog.clear()
+
+    # when ETpay reports the session failed
+    fail(api, stack, token)
+
+    # then the log line's order_status is the order's status after the change, as GET shows it
+    logged = [record.order_status for record in caplog.records if record.getMessage() == "payment session failed"]
+    assert logged == ["FAILED"] == [api.get_order(order_id).body["status"]]

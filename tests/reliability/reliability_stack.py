@@ -91,7 +91,7 @@ def _local_client(service: str, endpoint: str):
         region_name=REGION,
         endpoint_url=endpoint,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - DynamoDB Local accepts any key
+        aws_secret_access_key="testing",
         config=Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}),
     )
 

@@ -5,7 +5,7 @@ import sys
 from local.template import ROOT, load_template, routes, table_definitions
 
 sys.path.insert(0, str(ROOT / "scripts"))
-import make_events  # noqa: E402
+import make_events
 
 
 def test_the_committed_events_are_what_the_generator_writes():

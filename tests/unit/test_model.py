@@ -1,21 +1,32 @@
-"""The money rules, without any I/O: what a notification may do to an order and its session."""
+"""The money rules, without any I/O: what POST /sessions does for an order, and what a notification may
+do to an order and its session."""
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from etpay import Notification, PaymentOutcome
-from payments.errors import OrderAlreadyPaid, OrderAmountMismatch
+from payments.errors import OrderAlreadyPaid, OrderAmountMismatch, RequestInProgress, SessionLimitReached
 from payments.model import (
+    REOPENING_STATUSES,
+    ClaimNew,
+    ClaimNext,
     NotificationAction,
     Order,
     PaymentSession,
+    Refuse,
+    Reuse,
     ReviewReason,
-    SessionPlan,
     Status,
+    StoredOrder,
     decide_notification,
-    plan_session_request,
+    decide_session_request,
+    opened_session,
 )
 
 NOW = "2026-11-26T00:00:00.000Z"
+LATER = "2026-11-27T09:30:00.000Z"
+CLAIM_NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
 
 def an_order(status=Status.PENDING, session_token="s1", amount=50000) -> Order:
@@ -40,24 +51,91 @@ def a_notification(outcome=PaymentOutcome.PAID, session_token="s1", **overrides)
     return Notification(**values)
 
 
+def stored(order=None, sessions=1, claim=None) -> StoredOrder:
+    """What is stored under OC-1: `order` (None: only a claim), and a claim that is "live",
+    "stale" (its holder crashed: claim_expires has passed) or None."""
+    expires = {"live": CLAIM_NOW + timedelta(seconds=30), "stale": CLAIM_NOW - timedelta(seconds=1), None: None}
+    return StoredOrder("OC-1", order, session_count=sessions if order else 0, claim_expires=expires[claim])
+
+
+def outcome(decision):
+    """A decision as a table cell: its kind, or the error a refusal answers with."""
+    return type(decision.error) if isinstance(decision, Refuse) else type(decision)
+
+
+MAX = 20
+PENDING, PAID, FAILED = (an_order(status) for status in (Status.PENDING, Status.PAID, Status.FAILED))
+
+
 class TestSessionRequests:
-    def test_a_new_order_opens_a_session(self):
-        assert plan_session_request(None, 100) is SessionPlan.OPEN
+    @pytest.mark.parametrize(
+        ("situation", "found", "amount", "expected"),
+        [
+            ("nothing stored (the first claim assumes so)", None, 50000, ClaimNew),
+            ("a claim on a new order, held by another request", stored(claim="live"), 50000, RequestInProgress),
+            ("a claim on a new order whose holder crashed", stored(claim="stale"), 50000, ClaimNew),
+            ("... whatever amount it was for", stored(claim="stale"), 1, ClaimNew),
+            ("pending, same amount", stored(PENDING), 50000, Reuse),
+            ("pending, another amount", stored(PENDING), 49999, OrderAmountMismatch),
+            ("paid", stored(PAID), 50000, OrderAlreadyPaid),
+            ("paid, another amount", stored(PAID), 49999, OrderAmountMismatch),
+            ("failed", stored(FAILED), 50000, ClaimNext),
+            ("failed, another amount", stored(FAILED), 49999, OrderAmountMismatch),
+            ("failed, a claim held by another request", stored(FAILED, claim="live"), 50000, RequestInProgress),
+            ("failed, a claim whose holder crashed", stored(FAILED, claim="stale"), 50000, ClaimNext),
+            ("failed, one session below the cap", stored(FAILED, sessions=MAX - 1), 50000, ClaimNext),
+            ("failed, at the session cap", stored(FAILED, sessions=MAX), 50000, SessionLimitReached),
+            ("failed, at the cap and claimed", stored(FAILED, sessions=MAX, claim="live"), 50000, RequestInProgress),
+        ],
+    )
+    def test_the_decision(self, situation, found, amount, expected):
+        decision = decide_session_request(found, amount, CLAIM_NOW, MAX)
 
-    def test_a_pending_order_with_the_same_amount_reuses_its_session(self):
-        assert plan_session_request(an_order(), 50000) is SessionPlan.REUSE
+        assert outcome(decision) is expected, situation
 
-    def test_a_different_amount_is_a_mismatch_in_every_state(self):
-        for status in Status:
-            with pytest.raises(OrderAmountMismatch):
-                plan_session_request(an_order(status), 49999)
+    def test_a_reused_session_is_the_stored_one_and_a_next_session_replaces_the_stored_order(self):
+        assert decide_session_request(stored(PENDING), 50000, CLAIM_NOW, MAX) == Reuse(PENDING)
+        assert decide_session_request(stored(FAILED), 50000, CLAIM_NOW, MAX) == ClaimNext(FAILED)
 
-    def test_a_paid_order_is_never_reopened(self):
-        with pytest.raises(OrderAlreadyPaid):
-            plan_session_request(an_order(Status.PAID), 50000)
+    def test_a_claim_is_live_until_the_moment_it_expires(self):
+        claimed = StoredOrder("OC-1", None, claim_expires=CLAIM_NOW)
 
-    def test_a_failed_order_opens_a_new_session(self):
-        assert plan_session_request(an_order(Status.FAILED), 50000) is SessionPlan.OPEN
+        assert outcome(decide_session_request(claimed, 50000, CLAIM_NOW - timedelta(microseconds=1), MAX)) is (
+            RequestInProgress
+        )
+        assert outcome(decide_session_request(claimed, 50000, CLAIM_NOW, MAX)) is ClaimNew
+
+    @pytest.mark.parametrize("status", sorted(REOPENING_STATUSES))
+    def test_every_status_in_which_the_payment_did_not_happen_opens_a_new_session(self, status):
+        assert outcome(decide_session_request(stored(an_order(status)), 50000, CLAIM_NOW, MAX)) is ClaimNext
+
+    @pytest.mark.parametrize("status", [status for status in Status if status.is_final and not status.reopens])
+    def test_every_other_final_status_refuses_a_new_session(self, status):
+        assert outcome(decide_session_request(stored(an_order(status)), 50000, CLAIM_NOW, MAX)) is OrderAlreadyPaid
+
+
+class TestOpenedSession:
+    """An order's currency is fixed when it is created; every later session uses it."""
+
+    def open(self, replaces, configured="CLP"):
+        return opened_session(replaces, "OC-1", 50000, configured, "s2", "sig2", "https://pmt/session/s2", LATER)
+
+    @pytest.mark.parametrize(
+        ("replaces", "configured", "currency", "created_at"),
+        [
+            (None, "CLP", "CLP", LATER),  # a new order takes the deployment's currency
+            (None, "MXN", "MXN", LATER),
+            (an_order(Status.FAILED), "CLP", "CLP", NOW),  # a reopened order keeps its own ...
+            (an_order(Status.FAILED), "MXN", "CLP", NOW),  # ... even when the deployment's changed
+        ],
+    )
+    def test_order_and_session_share_the_orders_currency(self, replaces, configured, currency, created_at):
+        order, session = self.open(replaces, configured)
+
+        assert (order.currency, session.currency) == (currency, currency)
+        assert (order.status, session.status) == (Status.PENDING, Status.PENDING)
+        assert order.session_token == session.session_token == "s2"
+        assert (order.created_at, order.updated_at, session.created_at) == (created_at, LATER, LATER)
 
 
 class TestNotifications:

@@ -12,14 +12,16 @@ from etpay import (
     LookupKeys,
     PaymentOutcome,
     classify_payment_status,
+    payment_from_record,
     read_lookup_keys,
     sign_notification,
     token_from_body,
     verify_notification,
 )
+from etpay.notification import describe_payment_status
 
-SIGNATURE_TOKEN = "sig-" + "k" * 40  # noqa: S105 - test key
-OTHER_SIGNATURE_TOKEN = "sig-" + "z" * 40  # noqa: S105 - test key
+SIGNATURE_TOKEN = "sig-" + "k" * 40
+OTHER_SIGNATURE_TOKEN = "sig-" + "z" * 40
 
 
 def claims(**overrides):
@@ -252,3 +254,42 @@ def test_a_jwt_with_a_trailing_newline_inside_the_token_is_not_a_jwt():
 
     with pytest.raises(InvalidNotification):
         read_lookup_keys(token + "\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "described"),
+    [
+        ("processing", "processing"),
+        ("x" * 100, "x" * 64),
+        (1, "1"),
+        (None, "None"),
+        (True, "True"),
+        ({"nested": "111111111"}, "dict"),  # never the content: it could be payer data
+        (["a"], "list"),
+    ],
+)
+def test_an_unknown_payment_status_is_described_briefly_and_safely(value, described):
+    assert describe_payment_status(value) == described
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        ["not", "an", "object"],
+        {"session_token": "sess-abc", "payment_status": True},  # no merchant_order_id
+        {"session_token": 7, "merchant_order_id": "OC-1"},
+    ],
+)
+def test_a_payment_record_without_usable_keys_is_refused(record):
+    with pytest.raises(InvalidNotification):
+        payment_from_record(record)
+
+
+def test_a_status_record_without_a_session_token_is_read_as_the_one_asked_about():
+    record = {key: value for key, value in claims().items() if key != "session_token"}
+    assert payment_from_record(record, session_token="sess-asked").session_token == "sess-asked"
+
+
+@pytest.mark.parametrize(("payment_token", "kept"), [("pay-1", "pay-1"), (42, "42"), ({"id": 1}, None), (None, None)])
+def test_a_payment_token_is_kept_only_as_text(payment_token, kept):
+    assert payment_from_record(claims(payment_token=payment_token)).payment_token == kept

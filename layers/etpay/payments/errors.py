@@ -62,7 +62,10 @@ class ConfigurationUnavailable(PaymentsError):
 
 
 class StorageUnavailable(PaymentsError):
-    """DynamoDB throttled or failed: nothing was half-written and the same call can be retried."""
+    """DynamoDB throttled or failed past its retries, an order stayed contended, or AWS was so slow
+    that ETpay was not asked: nothing was half-written and the same call can be retried."""
+
+    code = "storage_unavailable"
 
 
 class ConcurrentUpdate(Exception):

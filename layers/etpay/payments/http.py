@@ -16,8 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from payments.errors import PaymentsError, StorageUnavailable, ValidationFailed
-from payments.model import Order
+from payments.errors import PaymentsError, ValidationFailed
 from payments.settings import RETRY_AFTER_SECONDS, Settings
 
 logger = Logger(child=True)
@@ -33,10 +32,13 @@ STATUS_BY_CODE = {
     "internal_error": 500,
     "etpay_error": 502,
     "configuration_unavailable": 503,
+    "storage_unavailable": 503,
     "etpay_timeout": 504,
 }
 # Answers a caller should simply repeat after a moment.
-RETRYABLE_CODES = frozenset({"request_in_progress", "configuration_unavailable", "etpay_timeout", "etpay_error"})
+RETRYABLE_CODES = frozenset(
+    {"request_in_progress", "configuration_unavailable", "storage_unavailable", "etpay_timeout", "etpay_error"}
+)
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
@@ -69,10 +71,8 @@ def error_for(error: Exception) -> Response:
     """Every failure becomes an HTTP answer here, and only here."""
     if isinstance(error, ValidationFailed):
         return error_response(400, error.code, error.message, fields=error.fields)
-    if isinstance(error, StorageUnavailable):
-        return error_response(503, error.code, error.message)
     if isinstance(error, PaymentsError):
-        return error_response(STATUS_BY_CODE.get(error.code, 500), error.code, error.message)
+        return error_response(STATUS_BY_CODE[error.code], error.code, error.message)
     logger.exception("unhandled error")
     return error_response(500, "internal_error", "internal error")
 
@@ -160,27 +160,3 @@ def notification_url(request: Request, settings: Settings) -> str | None:
     # On execute-api hosts the stage is part of the path; a custom domain maps it away.
     stage_path = f"/{request.stage}" if domain.endswith(".amazonaws.com") and request.stage else ""
     return f"{scheme}://{domain}{stage_path}/notifications"
-
-
-def session_view(order: Order) -> dict[str, Any]:
-    return {
-        "merchant_order_id": order.merchant_order_id,
-        "order_amount": order.order_amount,
-        "currency": order.currency,
-        "status": order.status.value,
-        "session_token": order.session_token,
-        "payment_url": order.payment_url,
-    }
-
-
-def order_view(order: Order) -> dict[str, Any]:
-    view = session_view(order)
-    if order.payment_token is not None:
-        view["payment_token"] = order.payment_token
-    view["created_at"] = order.created_at
-    view["updated_at"] = order.updated_at
-    view["review"] = {
-        "required": bool(order.review_reasons),
-        "reasons": sorted(reason.value for reason in order.review_reasons),
-    }
-    return view

@@ -15,9 +15,8 @@ the sparse index PENDING_INDEX, so reconciliation reads exactly the orders it ma
 ETpay about.
 """
 
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +26,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from payments.clock import epoch_seconds, iso_utc
 from payments.errors import ConcurrentUpdate, StorageUnavailable
-from payments.model import Order, PaymentSession, ReviewReason, Status
+from payments.model import REOPENING_STATUSES, Order, PaymentSession, ReviewReason, Status, StoredOrder
 from payments.settings import (
     CLAIM_ITEM_TTL_SECONDS,
     DYNAMODB_CONNECT_TIMEOUT_SECONDS,
@@ -67,7 +67,7 @@ def _client_config() -> Config:
     return Config(
         connect_timeout=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
         read_timeout=DYNAMODB_READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "max_attempts": DYNAMODB_MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": DYNAMODB_MAX_ATTEMPTS},
         # Every request is built by this module from typed values, and DynamoDB validates it
         # again: botocore's client-side check of each nested attribute value is pure CPU cost.
         parameter_validation=False,
@@ -89,18 +89,6 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def _values(**values: Any) -> dict[str, Any]:
     return {f":{name}": _serializer.serialize(value) for name, value in values.items()}
-
-
-@dataclass(frozen=True)
-class StoredOrder:
-    """An order item as read (or as a refused write found it)."""
-
-    # None: only a claim so far, no session has been stored; not an order for any reader.
-    order: Order | None
-    # How many ETpay sessions the order has had (its item holds them all).
-    session_count: int = 0
-    # Another invocation is asking ETpay for this order's next session right now.
-    claimed: bool = False
 
 
 def _order(values: Mapping[str, Any]) -> Order | None:
@@ -134,12 +122,24 @@ def _session(token: str, order: Mapping[str, Any], values: Mapping[str, Any]) ->
     )
 
 
-def _stored(values: Mapping[str, Any], now: int) -> StoredOrder:
+def _snapshot(merchant_order_id: str, values: Mapping[str, Any]) -> StoredOrder:
+    """What the model decides on; `values` is empty if the item is gone."""
+    claim_expires = values.get("claim_expires") if "claim_id" in values else None
     return StoredOrder(
-        order=_order(values),
+        merchant_order_id=merchant_order_id,
+        order=_order(values) if values else None,
         session_count=len(values.get("sessions", {})),
-        claimed="claim_id" in values and values.get("claim_expires", 0) >= now,
+        claim_expires=datetime.fromtimestamp(claim_expires, UTC) if claim_expires is not None else None,
     )
+
+
+def _reopening_statuses() -> dict[str, str]:
+    """The statuses after which an order takes a new session, as expression values :reopen0..."""
+    return {f"reopen{index}": status.value for index, status in enumerate(sorted(REOPENING_STATUSES))}
+
+
+def _is_reopening(values: Mapping[str, str]) -> str:
+    return f"#status IN ({', '.join(':' + name for name in values)})"
 
 
 class OrderRepository:
@@ -154,9 +154,10 @@ class OrderRepository:
 
     def get_order_and_session(
         self, merchant_order_id: str, session_token: str | None = None
-    ) -> tuple[Order | None, PaymentSession | None]:
+    ) -> tuple[Order, PaymentSession] | None:
         """The order and one of its sessions (its current one if `session_token` is None), as of
-        one instant: they are one item."""
+        one instant: they are one item. None when there is no such order (only a claim counts as
+        none) or the order has no such session."""
         if session_token is None:
             values = self._get(merchant_order_id)
         else:
@@ -166,19 +167,24 @@ class OrderRepository:
                 names={"#token": session_token},
             )
         order = _order(values) if values else None
-        if order is None:
-            return None, None
+        if values is None or order is None:
+            return None
         token = session_token or order.session_token
         session = values.get("sessions", {}).get(token)
-        return order, _session(token, values, session) if session else None
+        return (order, _session(token, values, session)) if session else None
 
     # -- opening a session -------------------------------------------------------------------
+    def get_stored_order(self, merchant_order_id: str) -> StoredOrder | None:
+        """What POST /sessions decides on: the order, or only a claim on its id, and its claim."""
+        values = self._get(merchant_order_id)
+        return _snapshot(merchant_order_id, values) if values else None
+
     def claim_new_order(
-        self, merchant_order_id: str, order_amount: int, currency: str, claim_id: str
+        self, merchant_order_id: str, order_amount: int, currency: str, claim_id: str, now: datetime
     ) -> StoredOrder | None:
         """Create the order as a claim: the right to ask ETpay for its first session. None when the
         claim is ours; otherwise the item as it stands (an order, or someone else's live claim)."""
-        now = int(time.time())
+        now_seconds = epoch_seconds(now)
         try:
             self._call(
                 "put_item",
@@ -192,54 +198,56 @@ class OrderRepository:
                         "currency": currency,
                         "sessions": {},
                         "claim_id": claim_id,
-                        "claim_expires": now + SESSION_CLAIM_SECONDS,
-                        "expires_at": now + CLAIM_ITEM_TTL_SECONDS,
+                        "claim_expires": now_seconds + SESSION_CLAIM_SECONDS,
+                        "expires_at": now_seconds + CLAIM_ITEM_TTL_SECONDS,
                     }
                 ),
-                # A claim left by a crashed invocation expires; a live one is never taken over,
-                # and an order that has a session is never overwritten.
+                # A claim left by a crashed invocation expires (it is live while now < claim_expires,
+                # as the model decides); a live one is never taken over, and an order that has a
+                # session is never overwritten.
                 ConditionExpression=(
-                    "attribute_not_exists(pk) OR (attribute_not_exists(session_token) AND claim_expires < :now)"
+                    "attribute_not_exists(pk) OR (attribute_not_exists(session_token) AND claim_expires <= :now)"
                 ),
-                ExpressionAttributeValues=_values(now=now),
+                ExpressionAttributeValues=_values(now=now_seconds),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ConcurrentUpdate as refused:
-            return self._refused_claim(refused, merchant_order_id, claim_id, now)
+            return self._refused_claim(refused, merchant_order_id, claim_id)
         return None
 
-    def claim_failed_order(self, order: Order, claim_id: str) -> StoredOrder | None:
-        """Claim a FAILED order to open its next session. None when the claim is ours; otherwise
-        the item as it stands (it moved on, or someone else holds a live claim)."""
-        now = int(time.time())
+    def claim_next_session(self, order: Order, claim_id: str, now: datetime) -> StoredOrder | None:
+        """Claim an order whose last session ended unpaid, to open its next session. None when the
+        claim is ours; otherwise what refused it: the item as it stands (it moved on, or someone
+        else holds a live claim)."""
+        now_seconds = epoch_seconds(now)
+        reopening = _reopening_statuses()
         try:
             self._update(
                 order.merchant_order_id,
                 "SET claim_id = :claim, claim_expires = :expires",
-                "#status = :failed AND session_token = :seen"
-                " AND (attribute_not_exists(claim_id) OR claim_expires < :now)",
+                f"{_is_reopening(reopening)} AND session_token = :seen"
+                " AND (attribute_not_exists(claim_id) OR claim_expires <= :now)",
                 {
                     "claim": claim_id,
-                    "expires": now + SESSION_CLAIM_SECONDS,
-                    "failed": Status.FAILED.value,
+                    "expires": now_seconds + SESSION_CLAIM_SECONDS,
                     "seen": order.session_token,
-                    "now": now,
+                    "now": now_seconds,
+                    **reopening,
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ConcurrentUpdate as refused:
-            return self._refused_claim(refused, order.merchant_order_id, claim_id, now)
+            return self._refused_claim(refused, order.merchant_order_id, claim_id)
         return None
 
-    def _refused_claim(
-        self, refused: ConcurrentUpdate, merchant_order_id: str, claim_id: str, now: int
-    ) -> StoredOrder | None:
-        # DynamoDB returns the item that refused the write; read it if an engine did not.
+    def _refused_claim(self, refused: ConcurrentUpdate, merchant_order_id: str, claim_id: str) -> StoredOrder | None:
+        # DynamoDB returns the item that refused the write; read it if an engine did not (and if
+        # it is gone meanwhile, so is the claim that refused us: nothing is stored).
         values = refused.item or self._get(merchant_order_id) or {}
         # An SDK retry of our own successful claim is refused too: the claim is still ours.
         if values.get("claim_id") == claim_id:
             return None
-        return _stored(values, now)
+        return _snapshot(merchant_order_id, values)
 
     def release_claim(self, merchant_order_id: str, claim_id: str, new_order: bool) -> None:
         """Give the claim back after a failure: a new order's claim item goes away entirely."""
@@ -265,7 +273,7 @@ class OrderRepository:
     def open_session(self, order: Order, session: PaymentSession, claim_id: str, replaces: str | None) -> None:
         """Store a new session and point the order at it, releasing our claim, in one write.
 
-        `replaces` is the FAILED session being replaced, or None for a brand-new order.
+        `replaces` is the session that ended unpaid being replaced, or None for a brand-new order.
         """
         condition = "claim_id = :claim AND attribute_not_exists(sessions.#token)"
         values = {
@@ -281,8 +289,9 @@ class OrderRepository:
         if replaces is None:
             condition += " AND attribute_not_exists(session_token)"
         else:
-            condition += " AND #status = :failed AND session_token = :replaces"
-            values.update(failed=Status.FAILED.value, replaces=replaces)
+            reopening = _reopening_statuses()
+            condition += f" AND {_is_reopening(reopening)} AND session_token = :replaces"
+            values.update(replaces=replaces, **reopening)
         self._update(
             order.merchant_order_id,
             "SET #status = :pending, session_token = :token, payment_url = :url, created_at = :created,"
@@ -294,7 +303,7 @@ class OrderRepository:
         )
 
     # -- notification outcomes ---------------------------------------------------------------
-    def mark_paid(self, order: Order, session: PaymentSession, payment_token: str | None, now: str) -> None:
+    def mark_paid(self, order: Order, session: PaymentSession, payment_token: str | None, now: datetime) -> None:
         self._settle(order, session, Status.PAID, payment_token, now, settle_order=True)
 
     def mark_failed(
@@ -302,12 +311,14 @@ class OrderRepository:
         order: Order,
         session: PaymentSession,
         payment_token: str | None,
-        now: str,
+        now: datetime,
         fail_order: bool,
     ) -> None:
         self._settle(order, session, Status.FAILED, payment_token, now, settle_order=fail_order)
 
-    def flag_for_review(self, order: Order, session: PaymentSession, reasons: Iterable[ReviewReason], now: str) -> None:
+    def flag_for_review(
+        self, order: Order, session: PaymentSession, reasons: Iterable[ReviewReason], now: datetime
+    ) -> None:
         """Flag the order, but only if order and session are still as the decision saw them: a
         flag decided on a state that has since moved (a duplicate paid notification that read the
         session just before the first one settled it) must be decided again."""
@@ -317,7 +328,7 @@ class OrderRepository:
             "#status = :seen AND session_token = :current AND sessions.#token.#status = :seen_session",
             {
                 "reasons": {reason.value for reason in reasons},
-                "now": now,
+                "now": iso_utc(now),
                 "seen": order.status.value,
                 "current": order.session_token,
                 "seen_session": session.status.value,
@@ -325,30 +336,30 @@ class OrderRepository:
             session_token=session.session_token,
         )
 
-    def record_unknown_status(self, session: PaymentSession, reported_status: str, now: str) -> None:
+    def record_unknown_status(self, session: PaymentSession, reported_status: str, now: datetime) -> None:
         """Keep an unexplained payment_status for a status-API check; the session stays PENDING."""
         self._update(
             session.merchant_order_id,
             "SET sessions.#token.needs_status_check = :yes, sessions.#token.last_reported_status = :reported,"
             " sessions.#token.updated_at = :now",
             "sessions.#token.#status = :pending",
-            {"yes": True, "reported": reported_status, "now": now, "pending": Status.PENDING.value},
+            {"yes": True, "reported": reported_status, "now": iso_utc(now), "pending": Status.PENDING.value},
             session_token=session.session_token,
         )
 
-    def requeue_pending(self, session: PaymentSession, now: str) -> None:
+    def requeue_pending(self, session: PaymentSession, now: datetime) -> None:
         """Move an order whose session is still PENDING to the back of the reconciliation queue."""
         try:
             self._update(
                 session.merchant_order_id,
                 "SET pending_since = :now",
                 "#status = :pending AND session_token = :token",
-                {"now": now, "pending": Status.PENDING.value, "token": session.session_token},
+                {"now": iso_utc(now), "pending": Status.PENDING.value, "token": session.session_token},
             )
         except ConcurrentUpdate:
             pass  # settled meanwhile: it has left the queue by itself
 
-    def pending_orders(self, queued_before: str, limit: int) -> list[str]:
+    def pending_orders(self, queued_before: datetime, limit: int) -> list[str]:
         """Ids of orders whose session is PENDING, queued before `queued_before` (opened then, or
         last checked then), longest-waiting first."""
         response = self._call(
@@ -356,7 +367,7 @@ class OrderRepository:
             TableName=self._table,
             IndexName=PENDING_INDEX,
             KeyConditionExpression="pending_check = :pending AND pending_since < :cutoff",
-            ExpressionAttributeValues=_values(pending=PENDING_PARTITION, cutoff=queued_before),
+            ExpressionAttributeValues=_values(pending=PENDING_PARTITION, cutoff=iso_utc(queued_before)),
             Limit=limit,
         )
         return [item["pk"]["S"].removeprefix(ORDER_PREFIX) for item in response.get("Items", [])]
@@ -364,16 +375,14 @@ class OrderRepository:
     # -- item shapes -------------------------------------------------------------------------
     @staticmethod
     def _session_values(session: PaymentSession) -> dict[str, Any]:
-        values = {
+        """A new session as stored: no payment yet (its outcome adds the payment_token)."""
+        return {
             "currency": session.currency,
             "signature_token": session.signature_token,
             "status": session.status.value,
             "created_at": session.created_at,
             "updated_at": session.updated_at,
         }
-        if session.payment_token is not None:
-            values["payment_token"] = session.payment_token
-        return values
 
     def _settle(
         self,
@@ -381,7 +390,7 @@ class OrderRepository:
         session: PaymentSession,
         status: Status,
         payment_token: str | None,
-        now: str,
+        now: datetime,
         settle_order: bool,
     ) -> None:
         """A session's final outcome, and the order's with it when `settle_order`."""
@@ -390,7 +399,12 @@ class OrderRepository:
             "sessions.#token.updated_at = :now",
             "sessions.#token.needs_status_check = :no",
         ]
-        values = {"final": status.value, "now": now, "pending": Status.PENDING.value, "no": False}
+        values: dict[str, Any] = {
+            "final": status.value,
+            "now": iso_utc(now),
+            "pending": Status.PENDING.value,
+            "no": False,
+        }
         if payment_token is not None:
             assignments.append("sessions.#token.payment_token = :payment")
             values["payment"] = payment_token
@@ -461,8 +475,9 @@ class OrderRepository:
             return getattr(self._client, operation)(**kwargs)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in CONDITION_FAILED_CODES:
+                # The item as the refused write found it, when asked for (ALL_OLD) and returned.
                 old = error.response.get("Item")
-                raise ConcurrentUpdate(_from_item(old) if old else {}) from error
+                raise ConcurrentUpdate(_from_item(old) if isinstance(old, dict) else {}) from error
             raise self._unavailable(error) from error
         except BotoCoreError as error:
             raise self._unavailable(error) from error

@@ -4,7 +4,7 @@ DynamoDB client, the ETpay connection pool and the cached secret."""
 import functools
 
 from etpay import EtpayClient
-from payments.credentials import forget_cached_credentials, load_credentials, secrets_client
+from payments import secret_store
 from payments.repository import OrderRepository
 from payments.service import PaymentsService
 from payments.settings import get_settings
@@ -16,7 +16,7 @@ def payments_service() -> PaymentsService:
     return PaymentsService(
         repository=OrderRepository(settings.table_name),
         settings=settings,
-        etpay_client=lambda: EtpayClient(load_credentials(settings.etpay_secret_id)),
+        etpay_client=lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id)),
     )
 
 
@@ -25,5 +25,5 @@ def reset() -> None:
     environment between cases; a new Lambda execution environment starts like this)."""
     payments_service.cache_clear()
     get_settings.cache_clear()
-    secrets_client.cache_clear()
-    forget_cached_credentials()
+    secret_store.secrets_client.cache_clear()
+    secret_store.store.forget()

@@ -6,7 +6,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -27,34 +27,38 @@ from etpay import (
 from etpay.client import TOTAL_TIMEOUT_SECONDS as ETPAY_TOTAL_TIMEOUT_SECONDS
 from etpay.notification import describe_payment_status
 from payments import observability as obs
+from payments.clock import Clock, iso_utc, utc_now
 from payments.errors import (
     ConcurrentUpdate,
     EtpayFailed,
     EtpayTimedOut,
     NotificationRejected,
     OrderNotFound,
-    RequestInProgress,
-    SessionLimitReached,
     StorageUnavailable,
 )
 from payments.model import (
+    ClaimNext,
     NotificationAction,
     Order,
     PaymentSession,
+    Refuse,
+    Reuse,
     ReviewReason,
-    SessionPlan,
     Status,
+    StoredOrder,
     decide_notification,
-    plan_session_request,
+    decide_session_request,
+    opened_session,
+    request_in_progress,
 )
 from payments.repository import OrderRepository
-from payments.requests import SessionStart
 from payments.settings import (
     MAX_DECISION_ATTEMPTS,
     MAX_SESSIONS_PER_ORDER,
     SESSION_STORE_RESERVE_SECONDS,
     Settings,
 )
+from payments.validation import SessionStart
 
 logger = obs.logger
 metrics = obs.metrics
@@ -64,15 +68,6 @@ REVIEW_METRICS = {
     ReviewReason.PAID_AFTER_FAILED: obs.PAID_AFTER_FAILED,
     ReviewReason.POSSIBLE_DOUBLE_PAYMENT: obs.POSSIBLE_DOUBLE_PAYMENT,
 }
-
-
-def iso_utc(moment: datetime) -> str:
-    """Timestamps are ISO 8601 UTC strings, so they sort (and compare in DynamoDB) as text."""
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def utc_now() -> str:
-    return iso_utc(datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -116,10 +111,6 @@ class ReconcileReport:
             self.flagged += 1
 
 
-def _in_progress(merchant_order_id: str) -> RequestInProgress:
-    return RequestInProgress(f"a session for order {merchant_order_id} is being created; retry shortly")
-
-
 def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
@@ -130,7 +121,7 @@ class PaymentsService:
         repository: OrderRepository,
         settings: Settings,
         etpay_client: Callable[[], EtpayClient],
-        clock: Callable[[], str] = utc_now,
+        clock: Clock = utc_now,
     ):
         self._repository = repository
         self._settings = settings
@@ -165,25 +156,15 @@ class PaymentsService:
             self._repository.release_claim(order_id, claim_id, new_order=previous is None)
             raise
 
-        now = self._clock()
-        new_order = Order(
-            merchant_order_id=order_id,
-            order_amount=request.order_amount,
-            currency=previous.currency if previous else self._settings.currency,
-            status=Status.PENDING,
+        new_order, session = opened_session(
+            previous,
+            order_id,
+            request.order_amount,
+            configured_currency=self._settings.currency,
             session_token=created.token,
-            payment_url=client.credentials.funnel_url(created.token),
-            created_at=previous.created_at if previous else now,
-            updated_at=now,
-        )
-        session = PaymentSession(
-            session_token=created.token,
-            merchant_order_id=order_id,
-            order_amount=request.order_amount,
-            currency=self._settings.currency,
             signature_token=created.signature_token,
-            created_at=now,
-            updated_at=now,
+            payment_url=client.credentials.funnel_url(created.token),
+            now=iso_utc(self._clock()),
         )
         try:
             self._repository.open_session(
@@ -202,42 +183,41 @@ class PaymentsService:
         return SessionResult(new_order, created=True)
 
     def _claim(self, request: SessionStart, claim_id: str) -> Claimed | SessionResult:
-        """Take the right to ask ETpay for the order's next session. The claim is a conditional
-        write that, when refused, returns what is stored: an existing order costs no extra read.
-        Returns the answer itself when no ETpay call is needed."""
+        """Carry out decide_session_request until it is settled: either the claim (the right to ask
+        ETpay for the order's next session) is ours, or the answer needs no ETpay call. Each claim
+        is a conditional write that, when refused, returns what is stored, and the first one
+        assumes a new order: a new order costs one write, an existing one no extra read. A refusal
+        (another request won a race, a crashed claim was taken over first) is decided again."""
         order_id, amount = request.merchant_order_id, request.order_amount
-        stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id)
-        if stored is None:
-            return Claimed(replaces=None)
+        stored: StoredOrder | None = None
         for _ in range(MAX_DECISION_ATTEMPTS):
-            order = stored.order
-            if order is None:
-                if stored.claimed:
-                    raise _in_progress(order_id)
-                # The claim we found was released meanwhile: claim the new order again.
-                stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id)
-                if stored is None:
-                    return Claimed(replaces=None)
-                continue
-            if plan_session_request(order, amount) is SessionPlan.REUSE:
+            now = self._clock()
+            decision = decide_session_request(stored, amount, now, MAX_SESSIONS_PER_ORDER)
+            if isinstance(decision, Refuse):
+                raise decision.error
+            if isinstance(decision, Reuse):
                 _count(obs.SESSION_REUSED)
-                return SessionResult(order, created=False)
-            if stored.claimed:
-                raise _in_progress(order_id)
-            if stored.session_count >= MAX_SESSIONS_PER_ORDER:
-                raise SessionLimitReached(
-                    f"order {order_id} has failed {stored.session_count} times; use a new merchant_order_id"
-                )
-            stored = self._repository.claim_failed_order(order, claim_id)
+                return SessionResult(decision.order, created=False)
+            replaces = decision.replaces if isinstance(decision, ClaimNext) else None
+            if replaces is None:
+                stored = self._repository.claim_new_order(order_id, amount, self._settings.currency, claim_id, now)
+            else:
+                stored = self._repository.claim_next_session(replaces, claim_id, now)
             if stored is None:
-                return Claimed(replaces=order)
+                return Claimed(replaces)
         raise StorageUnavailable("the order is busy; retry the request")
 
     def _answer_for_busy_order(self, request: SessionStart) -> SessionResult:
-        order = self._repository.get_order(request.merchant_order_id)
-        if order is not None and plan_session_request(order, request.order_amount) is SessionPlan.REUSE:
-            return SessionResult(order, created=False)
-        raise _in_progress(request.merchant_order_id)
+        """Our claim expired while ETpay answered and another request took the order over: answer
+        from what is stored now, without asking ETpay again."""
+        stored = self._repository.get_stored_order(request.merchant_order_id)
+        match decide_session_request(stored, request.order_amount, self._clock(), MAX_SESSIONS_PER_ORDER):
+            case Reuse(order):
+                return SessionResult(order, created=False)
+            case Refuse(error):
+                raise error
+            case _:
+                raise request_in_progress(request.merchant_order_id)
 
     def _ask_etpay(self, client: EtpayClient, request: SessionStart, notification_url: str | None):
         settings = self._settings
@@ -280,9 +260,10 @@ class PaymentsService:
             keys = read_lookup_keys(token)
         except InvalidNotification as error:
             raise self._rejected(error.reason) from None
-        order, session = self._repository.get_order_and_session(keys.merchant_order_id, keys.session_token)
-        if session is None:
+        found = self._repository.get_order_and_session(keys.merchant_order_id, keys.session_token)
+        if found is None:
             raise self._rejected("unknown session")
+        order, session = found
         try:
             notification = verify_notification(token, session.signature_token)
         except InvalidNotification as error:
@@ -301,10 +282,10 @@ class PaymentsService:
             except ConcurrentUpdate:
                 # Lost a race: decide again on what won.
                 logger.info("payment result lost a race; deciding again")
-                order, current = self._repository.get_order_and_session(order.merchant_order_id, session.session_token)
-                if order is None or current is None:
+                found = self._repository.get_order_and_session(order.merchant_order_id, session.session_token)
+                if found is None:
                     raise self._rejected("session without order") from None
-                session = current
+                order, session = found
                 continue
             return NotificationResult(order.merchant_order_id, decision.action)
         # Still contended after several fresh decisions: let the sender try again later.
@@ -314,7 +295,7 @@ class PaymentsService:
     def reconcile(self, older_than_seconds: int, limit: int, has_time: Callable[[], bool]) -> "ReconcileReport":
         """Ask ETpay about sessions still PENDING after `older_than_seconds` (at most `limit` per
         run) and apply its answers through the same conditional transitions as notifications."""
-        cutoff = iso_utc(datetime.now(UTC) - timedelta(seconds=older_than_seconds))
+        cutoff = self._clock() - timedelta(seconds=older_than_seconds)
         report = ReconcileReport()
         order_ids = self._repository.pending_orders(cutoff, limit)
         if not order_ids:
@@ -324,9 +305,10 @@ class PaymentsService:
             if not has_time():
                 report.deferred += 1
                 continue
-            order, session = self._repository.get_order_and_session(merchant_order_id)
-            if order is None or session is None or session.status is not Status.PENDING:
-                continue
+            found = self._repository.get_order_and_session(merchant_order_id)
+            if found is None or found[1].status is not Status.PENDING:
+                continue  # settled since the index was read
+            order, session = found
             report.checked += 1
             try:
                 records = client.check_payment_status(session_token=session.session_token)
@@ -372,9 +354,11 @@ class PaymentsService:
         elif action is NotificationAction.MARK_FAILED:
             self._repository.mark_failed(order, session, notification.payment_token, now, decision.fail_order)
             _count(obs.SESSION_FAILED)
+            # order_status is, in every log line, the order's status after the change.
+            order_status = Status.FAILED if decision.fail_order else order.status
             logger.info(
                 "payment session failed",
-                extra={"order_failed": decision.fail_order, "order_status": order.status.value},
+                extra={"order_failed": decision.fail_order, "order_status": order_status.value},
             )
         elif action is NotificationAction.RECORD_UNKNOWN:
             self._repository.record_unknown_status(session, describe_payment_status(notification.payment_status), now)

@@ -16,6 +16,7 @@ SECRET_MAX_AGE_SECONDS = 300
 # Secrets Manager down must mean a fast 503, not a request held until API Gateway gives up.
 SECRETS_CONNECT_TIMEOUT_SECONDS = 1
 SECRETS_READ_TIMEOUT_SECONDS = 2
+# Attempts in all, the first included (botocore's total_max_attempts; its `max_attempts` counts retries).
 SECRETS_MAX_ATTEMPTS = 2
 # A POST /sessions claims the order for this long while it talks to ETpay. It must outlast the
 # slowest ETpay call plus our own writes (the function times out at 25 s), so a live claim is
@@ -30,7 +31,7 @@ MAX_SESSIONS_PER_ORDER = 20
 # DynamoDB client: fail fast, let the caller retry rather than hold API Gateway's 29 s.
 DYNAMODB_CONNECT_TIMEOUT_SECONDS = 1
 DYNAMODB_READ_TIMEOUT_SECONDS = 2
-DYNAMODB_MAX_ATTEMPTS = 3
+DYNAMODB_MAX_ATTEMPTS = 3  # in all, the first included, as SECRETS_MAX_ATTEMPTS
 # After ETpay answers, its session must still be stored: at least one whole DynamoDB attempt.
 # ETpay is not asked when less than its own cap plus this is left of the invocation.
 SESSION_STORE_RESERVE_SECONDS = DYNAMODB_CONNECT_TIMEOUT_SECONDS + DYNAMODB_READ_TIMEOUT_SECONDS

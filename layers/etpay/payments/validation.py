@@ -10,6 +10,7 @@ from etpay.credentials import is_allowed_url
 from payments.errors import ValidationFailed
 
 ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ORDER_ID_RULE = "1 to 64 characters of A-Z a-z 0-9 - _"
 # A conservative dot-atom address (ASCII): ETpay uses it for refunds, so no guessing about it.
 EMAIL_PATTERN = re.compile(
     r"[A-Za-z0-9_+-]{1,64}(?:\.[A-Za-z0-9_+-]{1,64})*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -57,7 +58,7 @@ def is_valid_order_id(value: Any) -> bool:
 
 def require_order_id(value: Any) -> str:
     if not is_valid_order_id(value):
-        raise ValidationFailed({"merchant_order_id": "must be 1 to 64 characters of A-Z a-z 0-9 - _"})
+        raise ValidationFailed({"merchant_order_id": f"must be {ORDER_ID_RULE}"})
     return value
 
 
@@ -78,13 +79,18 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int) -> Sessi
     for name in sorted(set(payload) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)):
         errors[name[:64]] = "unknown field"
 
-    if not is_valid_order_id(payload.get("merchant_order_id")):
-        errors["merchant_order_id"] = "required: 1 to 64 characters of A-Z a-z 0-9 - _"
+    # Absent is "required"; present but wrong says what it must be.
+    if "merchant_order_id" not in payload:
+        errors["merchant_order_id"] = f"required: {ORDER_ID_RULE}"
+    elif not is_valid_order_id(payload["merchant_order_id"]):
+        errors["merchant_order_id"] = f"must be {ORDER_ID_RULE}"
 
     amount = payload.get("order_amount")
-    # JSON integers only: 10.0, "10" and true are refused, so no amount is ever guessed.
-    if not isinstance(amount, int) or isinstance(amount, bool):
+    if "order_amount" not in payload:
         errors["order_amount"] = "required: a JSON integer"
+    # JSON integers only: 10.0, "10" and true are refused, so no amount is ever guessed.
+    elif not isinstance(amount, int) or isinstance(amount, bool):
+        errors["order_amount"] = "must be a JSON integer"
     elif not 1 <= amount <= max_order_amount:
         errors["order_amount"] = f"must be between 1 and {max_order_amount}"
 
@@ -108,7 +114,7 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int) -> Sessi
         raise ValidationFailed(errors)
     return SessionStart(
         merchant_order_id=payload["merchant_order_id"],
-        order_amount=amount,
+        order_amount=payload["order_amount"],
         **{name: payload.get(name) for name in OPTIONAL_FIELDS},
     )
 

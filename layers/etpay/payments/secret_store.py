@@ -1,0 +1,146 @@
+"""Secrets from Secrets Manager, kept in memory for SECRET_MAX_AGE_SECONDS.
+
+A warm function makes no Secrets Manager call per request, and a rotated secret is picked up within
+that age. Any secret goes through the same cache: a `SecretKind` says what it is called (for logs
+and errors) and how its text becomes a value (a JSON object, a plain string, ETpay's credentials),
+and each version stage (AWSCURRENT, AWSPREVIOUS during a rotation) is cached on its own. Only a
+value that parsed is kept: once someone fixes an incomplete secret, the next request sees it. The
+client has short timeouts: a Secrets Manager outage is a fast 503, not a request held until API
+Gateway gives up. (A few lines of our own rather than Powertools' parameters utility, whose package
+imports every provider it has at cold start.)
+
+Neither a secret's text nor a parse problem that could quote it ever reaches a log line or an error.
+"""
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from etpay import Credentials, InvalidCredentials
+from payments.errors import ConfigurationUnavailable
+from payments.settings import (
+    SECRET_MAX_AGE_SECONDS,
+    SECRETS_CONNECT_TIMEOUT_SECONDS,
+    SECRETS_MAX_ATTEMPTS,
+    SECRETS_READ_TIMEOUT_SECONDS,
+)
+
+logger = Logger(child=True)
+
+CURRENT = "AWSCURRENT"
+PREVIOUS = "AWSPREVIOUS"
+
+
+class UnusableSecret(Exception):
+    """A secret's text is not what its kind needs. The message names the problem (a missing
+    field, "not JSON"), never the text."""
+
+
+@dataclass(frozen=True)
+class SecretKind[T]:
+    name: str  # e.g. "ETpay credentials": for logs and error messages
+    parse: Callable[[str], T]  # raises UnusableSecret
+
+
+def json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise UnusableSecret("not JSON") from None
+    if not isinstance(value, dict):
+        raise UnusableSecret("not a JSON object")
+    return value
+
+
+def plain_text(text: str) -> str:
+    if not text.strip():
+        raise UnusableSecret("empty")
+    return text
+
+
+def _etpay_credentials(text: str) -> Credentials:
+    try:
+        return Credentials.from_mapping(json_object(text))
+    except InvalidCredentials as error:
+        raise UnusableSecret(str(error)) from None
+
+
+ETPAY_CREDENTIALS = SecretKind("ETpay credentials", _etpay_credentials)
+
+
+@functools.cache
+def secrets_client() -> Any:
+    return boto3.client(
+        "secretsmanager",
+        config=Config(
+            connect_timeout=SECRETS_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=SECRETS_READ_TIMEOUT_SECONDS,
+            retries={"mode": "standard", "total_max_attempts": SECRETS_MAX_ATTEMPTS},
+        ),
+    )
+
+
+class SecretStore:
+    def __init__(
+        self,
+        client: Callable[[], Any] = secrets_client,
+        max_age_seconds: float = SECRET_MAX_AGE_SECONDS,
+        # Cache ages are durations, not moments: the monotonic clock, which wall-clock jumps never move.
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self._client = client
+        self._max_age_seconds = max_age_seconds
+        self._monotonic = monotonic
+        self._cache: dict[tuple[str, str, SecretKind[Any]], tuple[Any, float]] = {}
+        self._lock = threading.Lock()
+
+    def load[T](self, secret_id: str | None, kind: SecretKind[T], stage: str = CURRENT) -> T:
+        if not secret_id:
+            raise ConfigurationUnavailable(f"{kind.name} not configured")
+        key = (secret_id, stage, kind)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached[1] > self._monotonic():
+            value: T = cached[0]
+            return value
+        value = self._read(secret_id, kind, stage)
+        with self._lock:
+            self._cache[key] = (value, self._monotonic() + self._max_age_seconds)
+        return value
+
+    def forget(self) -> None:
+        """As if every cached copy had aged out."""
+        with self._lock:
+            self._cache.clear()
+
+    def _read[T](self, secret_id: str, kind: SecretKind[T], stage: str) -> T:
+        try:
+            secret = self._client().get_secret_value(SecretId=secret_id, VersionStage=stage)
+        except (ClientError, BotoCoreError) as error:
+            code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+            logger.error(
+                "secret unreadable",
+                extra={"secret": kind.name, "stage": stage, "error_type": type(error).__name__, "error_code": code},
+            )
+            raise ConfigurationUnavailable(f"{kind.name} unavailable; retry later") from None
+        try:
+            return kind.parse(secret.get("SecretString") or "")
+        except UnusableSecret as problem:
+            logger.error("secret incomplete", extra={"secret": kind.name, "stage": stage, "problem": str(problem)})
+            raise ConfigurationUnavailable(f"{kind.name} incomplete") from None
+
+
+store = SecretStore()
+
+
+def load_credentials(secret_id: str | None) -> Credentials:
+    return store.load(secret_id, ETPAY_CREDENTIALS)

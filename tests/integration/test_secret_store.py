@@ -1,0 +1,83 @@
+"""The secret cache: any secret, JSON or plain text, and each of its version stages, kept for
+SECRET_MAX_AGE_SECONDS once it parsed; never a value that did not."""
+
+import pytest
+from conftest import aws_client
+
+from payments.errors import ConfigurationUnavailable
+from payments.secret_store import CURRENT, PREVIOUS, SecretKind, SecretStore, json_object, plain_text
+
+SIGNING_KEY = SecretKind("webhook signing key", plain_text)
+SETTINGS = SecretKind("partner settings", json_object)
+
+
+class FakeMonotonic:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def secrets():
+    return aws_client("secretsmanager")
+
+
+def rotated_secret(name: str, before: str, after: str) -> None:
+    """A secret whose AWSCURRENT is `after` and whose AWSPREVIOUS is `before`, as a rotation leaves it."""
+    secrets().create_secret(Name=name, SecretString=before)
+    secrets().put_secret_value(SecretId=name, SecretString=after)
+
+
+@pytest.fixture
+def clock():
+    return FakeMonotonic()
+
+
+@pytest.fixture
+def store(aws, clock):
+    return SecretStore(client=secrets, max_age_seconds=300, monotonic=clock)
+
+
+def test_a_plain_text_secret_and_its_previous_version_are_loaded_separately(store):
+    rotated_secret("hook-key", "old-key-0123456789", "new-key-0123456789")
+
+    assert store.load("hook-key", SIGNING_KEY) == "new-key-0123456789"
+    assert store.load("hook-key", SIGNING_KEY, stage=PREVIOUS) == "old-key-0123456789"
+
+
+def test_a_json_secret_is_kept_until_it_ages_out(store, clock):
+    secrets().create_secret(Name="partner", SecretString='{"region": "cl"}')
+    first = store.load("partner", SETTINGS)
+    secrets().put_secret_value(SecretId="partner", SecretString='{"region": "mx"}')
+
+    still_cached = store.load("partner", SETTINGS, stage=CURRENT)
+    clock.now += 301
+    aged_out = store.load("partner", SETTINGS)
+
+    assert first == still_cached == {"region": "cl"}
+    assert aged_out == {"region": "mx"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "broken", "fixed", "value"),
+    [
+        (SETTINGS, "not json: s3cr3t", '{"fixed": true}', {"fixed": True}),
+        (SETTINGS, '["s3cr3t"]', '{"fixed": true}', {"fixed": True}),
+        (SIGNING_KEY, "   ", "fixed-key", "fixed-key"),
+    ],
+)
+def test_an_unusable_secret_is_refused_without_quoting_it_and_not_kept(store, kind, broken, fixed, value):
+    secrets().create_secret(Name="broken", SecretString=broken)
+
+    with pytest.raises(ConfigurationUnavailable) as refused:
+        store.load("broken", kind)
+    secrets().put_secret_value(SecretId="broken", SecretString=fixed)
+
+    assert "s3cr3t" not in refused.value.message
+    assert store.load("broken", kind) == value
+
+
+def test_a_secret_that_is_not_configured_is_refused_without_a_call(store):
+    with pytest.raises(ConfigurationUnavailable):
+        store.load(None, SIGNING_KEY)

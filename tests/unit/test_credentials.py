@@ -1,0 +1,42 @@
+"""ETpay's credentials: all four values, and URLs a payer's browser or our client may be sent to."""
+
+import pytest
+
+from etpay import Credentials, InvalidCredentials
+from etpay.credentials import is_allowed_url
+
+VALID = {
+    "merchant_code": "m",
+    "merchant_api_token": "t" * 20,
+    "api_url": "https://api.etpay.example",
+    "pmt_url": "https://pmt.etpay.example/",
+}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"merchant_api_token": " "}, {"api_url": "http://api.etpay.example"}, {"pmt_url": "ftp://pmt.etpay.example"}],
+)
+def test_incomplete_or_insecure_credentials_are_refused_without_quoting_the_token(overrides):
+    with pytest.raises(InvalidCredentials) as refused:
+        Credentials.from_mapping({**VALID, **overrides})
+
+    assert VALID["merchant_api_token"] not in str(refused.value)
+
+
+def test_the_funnel_url_is_the_pmt_url_and_the_session():
+    assert Credentials.from_mapping(VALID).funnel_url("a/b") == "https://pmt.etpay.example/session/a%2Fb"
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://shop.example/ok", True),
+        ("http://localhost:3000/ok", True),
+        ("http://shop.example/ok", False),
+        ("https://[::1", False),  # not a URL at all
+        ("https://user:pw@shop.example/", False),
+    ],
+)
+def test_allowed_urls(url, allowed):
+    assert is_allowed_url(url) is allowed
