@@ -16,6 +16,7 @@ from typing import IO, Any, Literal
 import boto3
 from botocore.config import Config
 
+from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.template import load_template, resources_of_type, table_definitions
 
 logger = logging.getLogger("local.aws")
@@ -28,6 +29,8 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
 }
+# Generated secrets whose local value is fixed, so the committed example events verify locally.
+LOCAL_SECRET_VALUES = {"NotificationKeySecret": EXAMPLE_NOTIFICATION_KEY}
 START_TIMEOUT_SECONDS = 30.0
 STOP_GRACE_SECONDS = 3.0
 
@@ -100,7 +103,8 @@ class AwsEmulator:
     def create_resources(self, names: dict[str, str], etpay_credentials: dict[str, str]) -> None:
         """Every table of the template with its own key schema; every secret of the template that
         holds ETpay credentials, filled with `etpay_credentials` (the sandbox's); every secret the
-        template has generated (GenerateSecretString), generated here the same way."""
+        template has generated (GenerateSecretString): its LOCAL_SECRET_VALUES value (the examples
+        in events/ rely on them), else generated here the way Secrets Manager would."""
         dynamodb = self.client("dynamodb")
         for logical_id, definition in table_definitions().items():
             dynamodb.create_table(TableName=names[logical_id], **definition)
@@ -108,7 +112,8 @@ class AwsEmulator:
         for logical_id, resource in resources_of_type("AWS::SecretsManager::Secret", load_template()).items():
             generate = resource["Properties"].get("GenerateSecretString")
             if generate is not None:
-                secrets.create_secret(Name=names[logical_id], SecretString=generated_secret(generate))
+                value = LOCAL_SECRET_VALUES.get(logical_id) or generated_secret(generate)
+                secrets.create_secret(Name=names[logical_id], SecretString=value)
                 continue
             template_value = json.loads(resource["Properties"].get("SecretString") or "{}")
             if set(template_value) != set(etpay_credentials):

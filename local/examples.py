@@ -7,6 +7,9 @@ EXAMPLE_AMOUNT = 50_000
 EXAMPLE_CURRENCY = "CLP"
 EXAMPLE_SESSION_TOKEN = "example-session-token-0001"
 EXAMPLE_SIGNATURE_TOKEN = "example-signature-token-for-sam-local-0001"
+# The local stack's notification key (deployed stacks generate theirs): the example notification
+# event carries it, as ETpay's notification URL does.
+EXAMPLE_NOTIFICATION_KEY = "ExampleNotificationKeyForSamLocal000000000000001"  # noqa: S105 - public example value
 EXAMPLE_PAYMENT_TOKEN = "example-payment-token-0001"
 # Fixed, so the generated files do not change from run to run (ETpay sends no `exp`).
 EXAMPLE_IAT = 1_767_225_600  # 2026-01-01T00:00:00Z

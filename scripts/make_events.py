@@ -15,6 +15,7 @@ from etpay import sign_notification  # noqa: E402
 from local.events import api_gateway_event  # noqa: E402
 from local.examples import (  # noqa: E402
     EXAMPLE_AMOUNT,
+    EXAMPLE_NOTIFICATION_KEY,
     EXAMPLE_ORDER_ID,
     EXAMPLE_SIGNATURE_TOKEN,
     example_notification_claims,
@@ -49,6 +50,8 @@ def build_events() -> dict[str, dict]:
             "/notifications",
             json.dumps({"payment": sign_notification(example_notification_claims(), EXAMPLE_SIGNATURE_TOKEN)}),
             json_headers,
+            # ETpay calls the URL the session was opened with, the stack's notification key in it.
+            query={"key": EXAMPLE_NOTIFICATION_KEY},
             **common,
         ),
     }

@@ -36,6 +36,10 @@ from payments import runtime
 
 TABLE_NAME = "etpay-orders-test"
 SECRET_ID = "etpay/credentials-test"
+NOTIFICATION_KEY_SECRET_ID = "etpay/notification-key-test"
+# What the stack's generated notification key secret holds in these tests; ETpay's notification
+# URL carries it as ?key=.
+NOTIFICATION_KEY = "TestNotificationKey0123456789abcdefghijklmnopqrstu"
 MERCHANT_CODE = "test-merchant"
 MERCHANT_API_TOKEN = "test-merchant-api-token-0123456789"
 REGION = "us-east-1"
@@ -56,6 +60,7 @@ def aws_environment(monkeypatch):
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
     monkeypatch.setenv("ETPAY_SECRET_ID", SECRET_ID)
+    monkeypatch.setenv("NOTIFICATION_KEY_SECRET_ID", NOTIFICATION_KEY_SECRET_ID)
     monkeypatch.setenv("STAGE", "sandbox")
     monkeypatch.setenv("CURRENCY", "CLP")
     monkeypatch.setenv("MAX_ORDER_AMOUNT", "7000000")
@@ -205,9 +210,11 @@ def aws(aws_emulator):
 
 @pytest.fixture
 def stack(aws, sandbox):
-    """The deployed stack's AWS side: the table, and the secret holding the sandbox credentials."""
+    """The deployed stack's AWS side: the table, the secret holding the sandbox credentials and the
+    notification key."""
     secrets = boto3.client("secretsmanager", region_name=REGION)
     secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(sandbox.credentials()))
+    secrets.create_secret(Name=NOTIFICATION_KEY_SECRET_ID, SecretString=NOTIFICATION_KEY)
     sandbox.release_hangs()
     yield sandbox
     sandbox.release_hangs()
@@ -246,7 +253,7 @@ class LambdaContext:
         return 20_000
 
 
-def api_event(method, resource, path, body=None, headers=None, path_parameters=None, base64_body=False):
+def api_event(method, resource, path, body=None, headers=None, path_parameters=None, base64_body=False, query=None):
     return api_gateway_event(
         method,
         resource,
@@ -254,6 +261,7 @@ def api_event(method, resource, path, body=None, headers=None, path_parameters=N
         body,
         headers,
         path_parameters,
+        query=query,
         base64_body=base64_body,
         domain=API_DOMAIN,
         stage=API_STAGE,
@@ -296,8 +304,15 @@ class Api:
         )
         return self.invoke(self.payments, event)
 
-    def notify(self, body: str | bytes, content_type: str = "application/json", **kwargs) -> Reply:
-        event = api_event("POST", "/notifications", "/notifications", body, {"Content-Type": content_type}, **kwargs)
+    def notify(
+        self, body: str | bytes, content_type: str = "application/json", key: str | None = NOTIFICATION_KEY, **kwargs
+    ) -> Reply:
+        """POST /notifications as ETpay makes it, to the URL with the notification key (`key=None`:
+        without one)."""
+        query = {"key": key} if key is not None else None
+        event = api_event(
+            "POST", "/notifications", "/notifications", body, {"Content-Type": content_type}, query=query, **kwargs
+        )
         return self.invoke(self.notifications, event)
 
     def notify_jwt(self, token: str) -> Reply:

@@ -15,7 +15,7 @@ router = Router()
 
 
 @router.route("POST", "/sessions")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def create_session(request: Request):
     settings = get_settings()
     payload = parse_json_object(request.body(MAX_SESSION_BODY_BYTES))
@@ -28,7 +28,7 @@ def create_session(request: Request):
 
 
 @router.route("GET", "/orders/{merchant_order_id}")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def get_order(request: Request):
     merchant_order_id = require_order_id(request.path_parameters.get("merchant_order_id"))
     logger.append_keys(merchant_order_id=merchant_order_id)
@@ -36,7 +36,7 @@ def get_order(request: Request):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context) -> dict:
     return router.resolve(event, context)

@@ -9,11 +9,13 @@ import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import urllib3
 from conftest import Reply
 
+from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import LocalStack
 
 HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
@@ -63,9 +65,11 @@ class HttpApi:
     def get_order(self, merchant_order_id: str) -> Reply:
         return self.request("GET", f"/orders/{merchant_order_id}")
 
-    def notify(self, notification_jwt: str) -> Reply:
+    def notify(self, notification_jwt: str, key: str | None = EXAMPLE_NOTIFICATION_KEY) -> Reply:
+        """POST /notifications as ETpay does: to the URL with the local stack's notification key."""
         body = json.dumps({"payment": notification_jwt})
-        return self.request("POST", "/notifications", body, {"Content-Type": "application/json"})
+        path = "/notifications" if key is None else f"/notifications?{urlencode({'key': key})}"
+        return self.request("POST", path, body, {"Content-Type": "application/json"})
 
     def wait_for_status(self, merchant_order_id: str, status: str, timeout: float = 5.0) -> Reply:
         deadline = time.monotonic() + timeout

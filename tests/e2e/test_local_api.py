@@ -3,6 +3,7 @@
 import json
 
 from local.aws import physical_names
+from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import STACK_NAME
 from local.template import ROOT
 
@@ -39,7 +40,8 @@ def test_the_functions_answer_comes_back_with_its_status_headers_and_body(http_a
 
 
 def test_a_body_that_is_not_utf8_reaches_the_function_base64_encoded(http_api):
-    reply = http_api.request("POST", "/notifications", b"\xff\xfe\x00", {"Content-Type": "application/octet-stream"})
+    path = f"/notifications?key={EXAMPLE_NOTIFICATION_KEY}"
+    reply = http_api.request("POST", path, b"\xff\xfe\x00", {"Content-Type": "application/octet-stream"})
 
     # The function decoded the base64 body and refused it on its own terms, not the gateway.
     assert reply.status == 400
@@ -61,6 +63,7 @@ def test_the_events_run_against_the_local_stack_as_sam_local_would_run_them(loca
     names = physical_names(STACK_NAME)
     assert settings["TABLE_NAME"] == names["OrdersTable"]
     assert settings["ETPAY_SECRET_ID"] == names["EtpaySecret"]
+    assert settings["NOTIFICATION_KEY_SECRET_ID"] == names["NotificationKeySecret"]
 
     def run(function, name):
         response = local_stack.invoke(function, json.loads((ROOT / "events" / name).read_text()))

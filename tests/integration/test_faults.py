@@ -50,13 +50,25 @@ class TestSecretsManagerDown:
         assert expired.status == 503
         assert recovered.status == 201
 
-    def test_notifications_never_need_the_secret(self, api, stack, aws_faults, order_id):
+    def test_a_warm_notifications_function_checks_the_key_from_its_cache(self, api, stack, aws_faults, order_id):
         token = open_session(api, stack, order_id)
+        assert api.notify_jwt(stack.notification_jwt(token, "unknown-word")).status == 200  # the key is cached
         aws_faults.fail_always(SECRETS, "GetSecretValue", "InternalServiceError")
-        secret_store.forget()
 
         assert api.notify_jwt(stack.notification_jwt(token, "paid")).status == 200
         assert api.get_order(order_id).body["status"] == "PAID"
+
+    def test_a_cold_notifications_function_answers_503_so_etpay_retries(self, api, stack, aws_faults, order_id):
+        token = open_session(api, stack, order_id)
+        before = stored_items()
+        aws_faults.fail_always(SECRETS, "GetSecretValue", "InternalServiceError")
+        secret_store.forget()
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "paid"))
+
+        assert (reply.status, reply.error) == (503, "configuration_unavailable")
+        assert reply.headers["Retry-After"]
+        assert stored_items() == before
 
 
 class TestRetries:
@@ -100,7 +112,8 @@ class TestRetries:
         aws_faults.fail_next(SECRETS, "GetSecretValue", "InternalServiceError", times=SECRETS_MAX_ATTEMPTS - 1)
 
         assert api.create_session(session_payload(order_id)).status == 201
-        assert aws_faults.count(SECRETS, "GetSecretValue") == SECRETS_MAX_ATTEMPTS
+        # The ETpay credentials' read took every attempt; the notification key's then one.
+        assert aws_faults.count(SECRETS, "GetSecretValue") == SECRETS_MAX_ATTEMPTS + 1
 
     def test_a_refused_secret_is_not_retried(self, api, stack, aws_faults, order_id):
         aws_faults.fail_always(SECRETS, "GetSecretValue", "AccessDeniedException")

@@ -76,17 +76,35 @@ class TestValidNotifications:
         assert stored_items() == after_first
         assert "NotificationDuplicate" in emitted_metrics(capfd.readouterr().out)
 
-    def test_failed_after_paid_keeps_paid_and_raises_an_alarm(self, api, stack, order_id, capfd, caplog):
+    def test_failed_after_paid_keeps_paid_flags_the_order_and_raises_the_alarms_metric(
+        self, api, stack, order_id, capfd, caplog
+    ):
         token = open_session(api, stack, order_id)
         api.notify_jwt(stack.notification_jwt(token, "paid"))
-        paid = stored_items()
+        capfd.readouterr()
 
         reply = api.notify_jwt(stack.notification_jwt(token, "failed"))
 
         assert reply.status == 200
-        assert stored_items() == paid
-        assert "FailedAfterPaid" in emitted_metrics(capfd.readouterr().out)
-        assert errors_logged(caplog) == ["failed notification for a paid session; state kept"]
+        order = api.get_order(order_id).body
+        assert order["status"] == "PAID"
+        assert order["review"] == {"required": True, "reasons": ["failed_after_paid"]}
+        assert stored_order(order_id)["sessions"][token]["status"] == "PAID"
+        metrics = emitted_metrics(capfd.readouterr().out)
+        # FailedAfterPaid is what FailedAfterPaidAlarm watches; every flag also counts here.
+        assert {"FailedAfterPaid", "OrderFlaggedForReview"} <= set(metrics)
+        assert errors_logged(caplog) == ["order flagged for review"]
+
+    def test_failed_after_paid_again_flags_once(self, api, stack, order_id, capfd):
+        token = open_session(api, stack, order_id)
+        api.notify_jwt(stack.notification_jwt(token, "paid"))
+        api.notify_jwt(stack.notification_jwt(token, "failed"))
+        flagged = stored_items()
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "failed"))
+
+        assert reply.status == 200
+        assert stored_items() == flagged
 
     def test_paid_after_failed_for_the_same_session_keeps_failed_and_flags(self, api, stack, order_id, capfd):
         token = open_session(api, stack, order_id)

@@ -17,8 +17,9 @@ from conftest import (
 
 from etpay import EtpayTimeout
 from local.etpay_sandbox import rules
-from payments import runtime
+from payments import runtime, secret_store
 from payments.clock import utc_now
+from payments.notification_keys import NotificationKeys
 from payments.repository import OrderRepository
 from payments.runtime import payments_service
 from payments.service import PaymentsService
@@ -160,7 +161,11 @@ class StatusApi:
 
 
 def reconcile_with(status_api: StatusApi, **kwargs):
-    service = PaymentsService(OrderRepository(TABLE_NAME), get_settings(), etpay_client=lambda: status_api)
+    settings = get_settings()
+    keys = NotificationKeys(settings.notification_key_secret_id, secret_store.store)
+    service = PaymentsService(
+        OrderRepository(TABLE_NAME), settings, etpay_client=lambda: status_api, notification_keys=keys
+    )
     return service.reconcile(**{"older_than_seconds": 0, "limit": 50, "has_time": lambda: True, **kwargs})
 
 

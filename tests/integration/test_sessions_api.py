@@ -5,6 +5,7 @@ import json
 import boto3
 import pytest
 from conftest import (
+    NOTIFICATION_KEY,
     NOTIFICATION_URL,
     REGION,
     SECRET_ID,
@@ -39,7 +40,8 @@ class TestCreateSession:
         sent = stack.initialize_requests[-1]
         assert sent["merchant_order_id"] == order_id
         assert sent["order_amount"] == 50000
-        assert sent["payment_webhook_url"] == NOTIFICATION_URL
+        # Our own /notifications, with the stack's notification key: without it ETpay gets 401.
+        assert sent["payment_webhook_url"] == f"{NOTIFICATION_URL}?key={NOTIFICATION_KEY}"
 
     def test_the_reply_never_carries_the_signature_token_or_credentials(self, api, stack, order_id):
         reply = api.create_session(session_payload(order_id))
@@ -79,7 +81,7 @@ class TestCreateSession:
         sent = stack.initialize_requests[-1]
         assert sent["payment_completed_url"] == "https://shop.example/thanks"
         assert sent["payment_cancellation_url"] == "https://shop.example/sorry"
-        assert sent["payment_webhook_url"] == "https://hooks.shop.example/etpay"
+        assert sent["payment_webhook_url"] == f"https://hooks.shop.example/etpay?key={NOTIFICATION_KEY}"
 
     def test_a_repeat_while_pending_returns_the_same_session_without_calling_etpay(self, api, stack, order_id):
         first = api.create_session(session_payload(order_id))

@@ -31,7 +31,7 @@ import pytest
 from aws_lambda_powertools import Metrics
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from conftest import REGION, plain_item
+from conftest import NOTIFICATION_KEY, REGION, plain_item
 from moto.server import ThreadedMotoServer
 
 from local.template import ROOT, table_definitions
@@ -276,16 +276,18 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
     suffix = uuid.uuid4().hex[:12]
     table_name = f"etpay-orders-{suffix}"
     secret_id = f"etpay/credentials-{suffix}"
+    key_secret_id = f"etpay/notification-key-{suffix}"
     monkeypatch.setenv("TABLE_NAME", table_name)
     monkeypatch.setenv("ETPAY_SECRET_ID", secret_id)
+    monkeypatch.setenv("NOTIFICATION_KEY_SECRET_ID", key_secret_id)
 
     dynamodb = _local_client("dynamodb", dynamodb_local)
     for definition in table_definitions().values():
         dynamodb.create_table(TableName=table_name, **definition)
     dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
-    _local_client("secretsmanager", moto_server).create_secret(
-        Name=secret_id, SecretString=json.dumps(sandbox.credentials())
-    )
+    secrets = _local_client("secretsmanager", moto_server)
+    secrets.create_secret(Name=secret_id, SecretString=json.dumps(sandbox.credentials()))
+    secrets.create_secret(Name=key_secret_id, SecretString=NOTIFICATION_KEY)
 
     # Every client the handlers build comes from the default session: hook it before they exist.
     writes = WriteLedger()

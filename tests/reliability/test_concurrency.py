@@ -143,8 +143,9 @@ class TestRacingOutcomes:
         record_property("winner", order["status"])
         review = api.get_order(order_id).body["review"]
         if order["status"] == "PAID":
-            # The failure lost: ETpay said paid and we kept it; nothing for a person to do.
-            assert review == {"required": False, "reasons": []}
+            # The paid result won; the failure, decided against a PAID session, contradicts it:
+            # the order stays PAID and a person checks with ETpay that the money arrived.
+            assert review == {"required": True, "reasons": ["failed_after_paid"]}
         else:
             # The failure won, so the paid result was decided against a FAILED session: money may
             # have moved, a person must look.

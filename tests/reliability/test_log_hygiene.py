@@ -20,6 +20,7 @@ import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from conftest import (
     MERCHANT_API_TOKEN,
+    NOTIFICATION_KEY,
     REGION,
     SECRET_ID,
     LambdaContext,
@@ -36,6 +37,8 @@ from payments.settings import DYNAMODB_MAX_ATTEMPTS
 
 # The sandbox logs for itself; it is not the product under test.
 NOT_PRODUCT_LOGGERS = ("etpay_sandbox",)
+# A key an attacker might try: it must not be echoed into a log line either.
+WRONG_NOTIFICATION_KEY = "a-wrong-notification-key-" + uuid.uuid4().hex
 # Shorter fragments could match by chance (e.g. the signature part of "abc.def.ghi").
 MIN_SECRET_LENGTH = 16
 STANDARD_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -173,6 +176,8 @@ class World:
     def forbidden(self, session_tokens) -> dict[str, str]:
         values = {
             "merchant_api_token": MERCHANT_API_TOKEN,
+            "notification key": NOTIFICATION_KEY,
+            "wrong notification key": WRONG_NOTIFICATION_KEY,
             "user_rut": self.rut,
             "customer_email": self.email,
             "user_account": self.user_account,
@@ -250,9 +255,13 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
     world.notify(world.signed(mismatch_token, "paid", merchant_amount=49_999), 200)
     world.notify(world.signed(mismatch_token, "processing"), 200)
 
-    # Forged notifications, a body without a JWT and an oversized one.
+    # Forged notifications, a wrong and a missing notification key, a body without a JWT and an
+    # oversized one.
     for forged in forged_notifications(world, mismatch_token):
         world.notify(forged, 401)
+    genuine = world.signed(mismatch_token, "paid")
+    world.notify(json.dumps({"payment": genuine}), 401, key=WRONG_NOTIFICATION_KEY)
+    world.notify(json.dumps({"payment": genuine}), 401, key=None)
     world.reply(api.notify(json.dumps({"payment": "", "user_rut": world.rut})), 400)
     oversized = world.signed(mismatch_token, "paid")
     world.notify(json.dumps({"payment": oversized, "padding": "x" * 20_000}), 400, content_type="application/json")
@@ -316,6 +325,11 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
     ):
         assert message in records, f"nothing logged {message!r}"
     assert '"level":"ERROR"' in stream
+    # Every line of an API request names it as API Gateway's access log does, and its caller.
+    request_lines = [json.loads(line) for line in stream.splitlines() if '"merchant_order_id"' in line]
+    assert request_lines
+    for line in request_lines:
+        assert line.get("api_request_id") and line.get("source_ip") == "127.0.0.1", line
     assert {"OrderPaid", "NotificationRejected", "EtpayError"} <= set(emitted_metrics(stdout))
 
     # ... and none of it carries a secret or payer data.

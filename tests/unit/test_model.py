@@ -162,10 +162,11 @@ class TestNotifications:
         decision = decide_notification(order, a_session(session_status), a_notification(outcome))
         assert decision.action is NotificationAction.ALREADY_APPLIED
 
-    def test_failed_after_paid_keeps_paid(self):
+    def test_failed_after_paid_keeps_paid_and_is_flagged(self):
         order = an_order(Status.PAID)
         decision = decide_notification(order, a_session(Status.PAID), a_notification(PaymentOutcome.FAILED))
-        assert decision.action is NotificationAction.FAILED_AFTER_PAID
+        assert decision.action is NotificationAction.FLAG_FOR_REVIEW
+        assert decision.reasons == {ReviewReason.FAILED_AFTER_PAID}
 
     def test_paid_after_failed_is_flagged(self):
         order = an_order(Status.FAILED)

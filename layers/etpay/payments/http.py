@@ -86,6 +86,8 @@ class Request:
         self.method: str = event.get("httpMethod") or ""
         self.resource: str = event.get("resource") or ""
         self.path_parameters: dict[str, str] = event.get("pathParameters") or {}
+        # Query strings can carry keys (the notification key): never logged.
+        self.query_parameters: dict[str, str] = event.get("queryStringParameters") or {}
         # HTTP header names are case-insensitive; API Gateway passes them as the client sent them.
         self.headers: dict[str, str] = {
             name.lower(): value for name, value in (event.get("headers") or {}).items() if isinstance(value, str)
@@ -93,6 +95,8 @@ class Request:
         context = event.get("requestContext") or {}
         self.domain_name: str | None = context.get("domainName")
         self.stage: str | None = context.get("stage")
+        self.request_id: str | None = context.get("requestId")
+        self.source_ip: str | None = (context.get("identity") or {}).get("sourceIp")
 
     def remaining_seconds(self) -> float:
         """What is left of this invocation (unbounded outside Lambda, or for a context without
@@ -138,6 +142,8 @@ class Router:
     def resolve(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         try:
             request = Request(event, context)
+            # Every log line of the request can be matched with API Gateway's access log line.
+            logger.append_keys(api_request_id=request.request_id, source_ip=request.source_ip)
             handler = self._routes.get((request.method, request.resource))
             if handler is None:
                 response = error_response(404, "not_found", "no such route")

@@ -55,6 +55,9 @@ class ReviewReason(enum.StrEnum):
     PAID_AFTER_FAILED = "paid_after_failed"
     # ... and the order had already been paid through another session: refund one of them.
     POSSIBLE_DOUBLE_PAYMENT = "possible_double_payment"
+    # ETpay reported failed for a session we had already recorded PAID: the order stays PAID, and a
+    # person checks with ETpay whether the money arrived.
+    FAILED_AFTER_PAID = "failed_after_paid"
 
 
 @dataclass(frozen=True)
@@ -212,8 +215,7 @@ class NotificationAction(enum.Enum):
     MARK_FAILED = "mark_failed"  # the session, and the order if this is its current session
     RECORD_UNKNOWN = "record_unknown"  # no transition; kept for a status-API check
     ALREADY_APPLIED = "already_applied"  # a re-delivery: answer as the first time
-    FLAG_FOR_REVIEW = "flag_for_review"
-    FAILED_AFTER_PAID = "failed_after_paid"  # keep PAID, tell a person
+    FLAG_FOR_REVIEW = "flag_for_review"  # keep the recorded state, tell a person
     IGNORE = "ignore"  # nothing to do (an unknown status for a session already final)
 
 
@@ -263,7 +265,7 @@ def decide_notification(order: Order, session: PaymentSession, notification: Not
     if session.status is Status.FAILED:
         return NotificationDecision(NotificationAction.ALREADY_APPLIED)
     if session.status is Status.PAID:
-        return NotificationDecision(NotificationAction.FAILED_AFTER_PAID)
+        return NotificationDecision(NotificationAction.FLAG_FOR_REVIEW, frozenset({ReviewReason.FAILED_AFTER_PAID}))
     return NotificationDecision(
         NotificationAction.MARK_FAILED,
         fail_order=is_current and order.status is Status.PENDING,

@@ -5,6 +5,7 @@ import functools
 
 from etpay import EtpayClient
 from payments import secret_store
+from payments.notification_keys import NotificationKeys
 from payments.repository import OrderRepository
 from payments.service import PaymentsService
 from payments.settings import get_settings
@@ -17,6 +18,7 @@ def payments_service() -> PaymentsService:
         repository=OrderRepository(settings.table_name),
         settings=settings,
         etpay_client=lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id)),
+        notification_keys=NotificationKeys(settings.notification_key_secret_id, secret_store.store),
     )
 
 

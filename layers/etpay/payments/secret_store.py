@@ -75,6 +75,10 @@ def _etpay_credentials(text: str) -> Credentials:
 
 
 ETPAY_CREDENTIALS = SecretKind("ETpay credentials", _etpay_credentials)
+NOTIFICATION_KEY = SecretKind("notification key", plain_text)
+# Secrets Manager's answer for a version stage that no version carries (AWSPREVIOUS before the
+# first rotation).
+NO_SUCH_VERSION_CODES = frozenset({"ResourceNotFoundException"})
 
 
 @functools.cache
@@ -104,29 +108,55 @@ class SecretStore:
         self._lock = threading.Lock()
 
     def load[T](self, secret_id: str | None, kind: SecretKind[T], stage: str = CURRENT) -> T:
+        value = self._load(secret_id, kind, stage, optional=False)
+        assert value is not None  # only an optional stage may be missing
+        return value
+
+    def load_optional[T](self, secret_id: str | None, kind: SecretKind[T], stage: str) -> T | None:
+        """None when no version of the secret carries `stage` (no AWSPREVIOUS before the first
+        rotation); that answer is cached like a value."""
+        return self._load(secret_id, kind, stage, optional=True)
+
+    def _load[T](self, secret_id: str | None, kind: SecretKind[T], stage: str, optional: bool) -> T | None:
         if not secret_id:
             raise ConfigurationUnavailable(f"{kind.name} not configured")
         key = (secret_id, stage, kind)
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None and cached[1] > self._monotonic():
-            value: T = cached[0]
+            value: T | None = cached[0]
             return value
-        value = self._read(secret_id, kind, stage)
+        value = self._read(secret_id, kind, stage, optional)
         with self._lock:
             self._cache[key] = (value, self._monotonic() + self._max_age_seconds)
         return value
+
+    def age_seconds(self, secret_id: str, kind: SecretKind[Any], stage: str = CURRENT) -> float:
+        """How long ago the cached copy was read (infinite when there is none)."""
+        with self._lock:
+            cached = self._cache.get((secret_id, stage, kind))
+        if cached is None:
+            return float("inf")
+        return self._monotonic() - (cached[1] - self._max_age_seconds)
+
+    def forget_secret(self, secret_id: str) -> None:
+        """Forget every cached version of one secret: the next load reads it again."""
+        with self._lock:
+            for key in [key for key in self._cache if key[0] == secret_id]:
+                del self._cache[key]
 
     def forget(self) -> None:
         """As if every cached copy had aged out."""
         with self._lock:
             self._cache.clear()
 
-    def _read[T](self, secret_id: str, kind: SecretKind[T], stage: str) -> T:
+    def _read[T](self, secret_id: str, kind: SecretKind[T], stage: str, optional: bool) -> T | None:
         try:
             secret = self._client().get_secret_value(SecretId=secret_id, VersionStage=stage)
         except (ClientError, BotoCoreError) as error:
             code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+            if optional and code in NO_SUCH_VERSION_CODES:
+                return None
             logger.error(
                 "secret unreadable",
                 extra={"secret": kind.name, "stage": stage, "error_type": type(error).__name__, "error_code": code},

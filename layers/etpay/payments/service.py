@@ -51,6 +51,7 @@ from payments.model import (
     opened_session,
     request_in_progress,
 )
+from payments.notification_keys import NotificationKeys, with_key
 from payments.repository import OrderRepository
 from payments.settings import (
     MAX_DECISION_ATTEMPTS,
@@ -67,6 +68,7 @@ REVIEW_METRICS = {
     ReviewReason.NOTIFICATION_MISMATCH: obs.NOTIFICATION_MISMATCH,
     ReviewReason.PAID_AFTER_FAILED: obs.PAID_AFTER_FAILED,
     ReviewReason.POSSIBLE_DOUBLE_PAYMENT: obs.POSSIBLE_DOUBLE_PAYMENT,
+    ReviewReason.FAILED_AFTER_PAID: obs.FAILED_AFTER_PAID,
 }
 
 
@@ -121,12 +123,14 @@ class PaymentsService:
         repository: OrderRepository,
         settings: Settings,
         etpay_client: Callable[[], EtpayClient],
+        notification_keys: NotificationKeys,
         clock: Clock = utc_now,
     ):
         self._repository = repository
         self._settings = settings
         # A factory, not a client: credentials are only read when ETpay is really needed.
         self._etpay_client = etpay_client
+        self._notification_keys = notification_keys
         self._clock = clock
 
     # -- POST /sessions ------------------------------------------------------------------------
@@ -224,7 +228,10 @@ class PaymentsService:
         etpay_request = SessionRequest(
             merchant_order_id=request.merchant_order_id,
             order_amount=request.order_amount,
-            payment_webhook_url=notification_url,
+            # Without the key our own /notifications would turn ETpay away.
+            payment_webhook_url=with_key(notification_url, self._notification_keys.current())
+            if notification_url
+            else None,
             payment_completed_url=request.payment_completed_url or settings.default_success_url,
             payment_cancellation_url=(request.payment_cancellation_url or settings.default_cancellation_url),
             customer_email=request.customer_email,
@@ -255,6 +262,12 @@ class PaymentsService:
         return order
 
     # -- POST /notifications -------------------------------------------------------------------
+    def authenticate_notification(self, presented_key: str | None) -> None:
+        """The notification URL's key, checked before anything is read: a wrong or missing key gets
+        the same refusal as a bad signature."""
+        if not self._notification_keys.accepts(presented_key):
+            raise self._rejected("wrong or missing notification key")
+
     def apply_notification(self, token: str) -> NotificationResult:
         try:
             keys = read_lookup_keys(token)
@@ -381,12 +394,6 @@ class PaymentsService:
                     "order_status": order.status.value,
                     "session_status": session.status.value,
                 },
-            )
-        elif action is NotificationAction.FAILED_AFTER_PAID:
-            _count(obs.FAILED_AFTER_PAID)
-            logger.error(
-                "failed notification for a paid session; state kept",
-                extra={"order_status": order.status.value},
             )
         elif action is NotificationAction.ALREADY_APPLIED:
             _count(obs.NOTIFICATION_DUPLICATE)

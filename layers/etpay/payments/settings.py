@@ -40,6 +40,13 @@ MAX_DECISION_ATTEMPTS = 4
 # Bodies bigger than these are not requests we make sense of.
 MAX_SESSION_BODY_BYTES = 16 * 1024
 MAX_NOTIFICATION_BODY_BYTES = 16 * 1024
+# ETpay's notification URL carries the stack's notification key in this query parameter. Query
+# strings reach neither API Gateway's access log (resource paths only) nor our logs.
+NOTIFICATION_KEY_PARAMETER = "key"
+# A key that matches neither cached version is checked against Secrets Manager again, in case it
+# was just rotated (a payments function may already send the new one), but at most this often:
+# wrong keys must not turn into a Secrets Manager call each.
+NOTIFICATION_KEY_RECHECK_SECONDS = 30
 # What a client is told to wait before retrying a transient failure.
 RETRY_AFTER_SECONDS = 1
 # ETpay publishes no limits; a reseller lists CLP 1 to 7,000,000.
@@ -64,6 +71,7 @@ class Settings:
     default_success_url: str | None
     default_cancellation_url: str | None
     notification_url: str | None
+    notification_key_secret_id: str | None = None
     reconcile_after_seconds: int = DEFAULT_RECONCILE_AFTER_SECONDS
     reconcile_batch_size: int = DEFAULT_RECONCILE_BATCH_SIZE
 
@@ -81,6 +89,7 @@ class Settings:
             default_success_url=_optional(environ, "DEFAULT_SUCCESS_URL"),
             default_cancellation_url=_optional(environ, "DEFAULT_CANCELLATION_URL"),
             notification_url=_optional(environ, "NOTIFICATION_URL"),
+            notification_key_secret_id=_optional(environ, "NOTIFICATION_KEY_SECRET_ID"),
             reconcile_after_seconds=_positive_int(environ, "RECONCILE_AFTER_SECONDS", DEFAULT_RECONCILE_AFTER_SECONDS),
             reconcile_batch_size=_positive_int(environ, "RECONCILE_BATCH_SIZE", DEFAULT_RECONCILE_BATCH_SIZE),
         )

@@ -1,0 +1,119 @@
+"""The second factor on POST /notifications: the key ETpay's notification URL carries.
+
+Given an order whose session ETpay will notify, when a notification arrives with the right key,
+the previous key (after a rotation), a wrong key or none, then it is verified, or refused with the
+very answer a bad signature gets, before anything is read from DynamoDB.
+"""
+
+import json
+
+import pytest
+from conftest import (
+    NOTIFICATION_KEY,
+    NOTIFICATION_KEY_SECRET_ID,
+    aws_client,
+    emitted_metrics,
+    open_session,
+    stored_items,
+)
+
+from payments import secret_store
+from payments.settings import NOTIFICATION_KEY_RECHECK_SECONDS
+
+ROTATED_KEY = "RotatedNotificationKey0123456789abcdefghijklmnopq"
+
+
+def rotate_key(new_key: str = ROTATED_KEY) -> None:
+    """What the runbook's rotation does: a new AWSCURRENT; the old value becomes AWSPREVIOUS."""
+    aws_client("secretsmanager").put_secret_value(SecretId=NOTIFICATION_KEY_SECRET_ID, SecretString=new_key)
+
+
+def paid(stack, token: str) -> str:
+    return json.dumps({"payment": stack.notification_jwt(token, "paid")})
+
+
+def test_the_right_key_lets_the_notification_through(api, stack, order_id):
+    token = open_session(api, stack, order_id)
+
+    reply = api.notify(paid(stack, token), key=NOTIFICATION_KEY)
+
+    assert reply.status == 200
+    assert api.get_order(order_id).body["status"] == "PAID"
+
+
+@pytest.mark.parametrize(
+    "key", [None, "", "wrong", NOTIFICATION_KEY[:-1], NOTIFICATION_KEY + "x", NOTIFICATION_KEY.lower()]
+)
+def test_a_wrong_or_missing_key_gets_the_answer_a_bad_signature_gets_and_reads_nothing(
+    api, stack, order_id, aws_faults, capfd, key
+):
+    token = open_session(api, stack, order_id)
+    bad_signature = api.notify(json.dumps({"payment": stack.notification_jwt(token, "paid") + "x"}))
+    before = stored_items()
+    capfd.readouterr()
+    aws_faults.heal()  # counts attempts from here
+
+    reply = api.notify(paid(stack, token), key=key)
+
+    assert (reply.status, reply.body) == (bad_signature.status, bad_signature.body) == (401, reply.body)
+    assert reply.error == "invalid_notification"
+    assert aws_faults.count("dynamodb", "GetItem") == 0
+    assert stored_items() == before
+    assert "NotificationRejected" in emitted_metrics(capfd.readouterr().out)
+
+
+def test_a_wrong_key_is_refused_before_the_body_is_even_read(api, stack):
+    reply = api.notify("not a notification at all", key="wrong")
+
+    assert (reply.status, reply.error) == (401, "invalid_notification")
+
+
+def test_after_a_rotation_the_previous_key_still_settles_sessions_opened_under_it(api, stack, order_id):
+    token = open_session(api, stack, order_id)
+    sent_to_etpay = stack.session(token).request["payment_webhook_url"]
+    rotate_key()
+    secret_store.store.forget()  # every function has since read the rotated secret
+
+    reply = api.notify(paid(stack, token), key=NOTIFICATION_KEY)
+
+    assert sent_to_etpay.endswith(f"?key={NOTIFICATION_KEY}")
+    assert reply.status == 200
+    assert api.get_order(order_id).body["status"] == "PAID"
+
+
+def test_after_a_rotation_new_sessions_carry_the_new_key_and_the_key_before_the_previous_is_refused(
+    api, stack, order_id
+):
+    rotate_key()
+    rotate_key("ThirdNotificationKey0123456789abcdefghijklmnopqrs")
+    secret_store.store.forget()
+
+    token = open_session(api, stack, order_id)
+
+    assert (
+        stack.session(token)
+        .request["payment_webhook_url"]
+        .endswith("?key=ThirdNotificationKey0123456789abcdefghijklmnopqrs")
+    )
+    assert api.notify(paid(stack, token), key=NOTIFICATION_KEY).status == 401
+    assert api.notify(paid(stack, token), key=ROTATED_KEY).status == 200
+
+
+def test_a_key_rotated_after_the_cache_was_filled_is_accepted_once_the_cache_is_old_enough(
+    api, stack, order_id, monkeypatch
+):
+    """A payments function may send the new key while a notifications function still has the old
+    one cached: the unknown key makes it read the secret again, at most every recheck interval."""
+    token = open_session(api, stack, order_id)
+    clock = [1000.0]
+    monkeypatch.setattr(secret_store.store, "_monotonic", lambda: clock[0])
+    secret_store.store.forget()
+    assert api.notify(json.dumps({"payment": stack.notification_jwt(token, "unknown-word")})).status == 200
+    rotate_key()
+
+    too_soon = api.notify(paid(stack, token), key=ROTATED_KEY)
+    clock[0] += NOTIFICATION_KEY_RECHECK_SECONDS
+    later = api.notify(paid(stack, token), key=ROTATED_KEY)
+
+    assert too_soon.status == 401
+    assert later.status == 200

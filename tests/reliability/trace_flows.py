@@ -1,0 +1,116 @@
+"""Run by test_trace_hygiene.py in a process of its own, with X-Ray tracing on as in Lambda
+(LAMBDA_TASK_ROOT and a sampled _X_AMZN_TRACE_ID set by the test; the root conftest, which turns
+tracing off, is never imported here).
+
+It captures every trace entity the X-Ray SDK would send to the daemon while the main flows run
+(a session opened with payer data, its notification, a re-delivery, a wrong key, GET /orders, a
+scheduled reconciliation), and prints one JSON object: the entities, and the values no trace may
+carry.
+"""
+
+import importlib.util
+import json
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "layers" / "etpay"), str(ROOT)]
+
+import boto3  # noqa: E402
+from aws_xray_sdk.core import xray_recorder  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from local.etpay_sandbox import EtpaySandbox  # noqa: E402
+from local.events import api_gateway_event  # noqa: E402
+from local.template import table_definitions  # noqa: E402
+
+TABLE_NAME = "etpay-orders-trace"
+SECRET_ID = "etpay/credentials-trace"
+KEY_SECRET_ID = "etpay/notification-key-trace"
+NOTIFICATION_KEY = "TraceNotificationKey0123456789abcdefghijklmnopqr"
+MERCHANT_API_TOKEN = "trace-merchant-api-token-0123456789"
+PAYER_RUT = "123456785"
+DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
+
+
+class CapturingEmitter:
+    """Stands in for the UDP emitter: what would have gone to the X-Ray daemon, serialized."""
+
+    def __init__(self) -> None:
+        self.entities: list[str] = []
+
+    def send_entity(self, entity) -> None:
+        self.entities.append(entity.serialize())
+
+    def set_daemon_address(self, address) -> None:
+        pass
+
+
+class Context:
+    function_name = "trace-function"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:trace-function"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 100_000
+
+
+def handler(function: str):
+    spec = importlib.util.spec_from_file_location(f"{function}_app", ROOT / "functions" / function / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+def main() -> int:
+    emitter = CapturingEmitter()
+    # Every closed subsegment is sent at once: nothing waits for a batch that never fills.
+    xray_recorder.configure(emitter=emitter, context_missing="LOG_ERROR", streaming_threshold=0)
+    forbidden = {"merchant_api_token": MERCHANT_API_TOKEN, "notification key": NOTIFICATION_KEY, "user_rut": PAYER_RUT}
+    with mock_aws(), EtpaySandbox("trace-merchant", MERCHANT_API_TOKEN, port=0) as sandbox:
+        dynamodb = boto3.client("dynamodb")
+        for definition in table_definitions().values():
+            dynamodb.create_table(TableName=TABLE_NAME, **definition)
+        secrets = boto3.client("secretsmanager")
+        secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(sandbox.credentials()))
+        secrets.create_secret(Name=KEY_SECRET_ID, SecretString=NOTIFICATION_KEY)
+        payments, notifications, reconcile = handler("payments"), handler("notifications"), handler("reconcile")
+
+        order_id = f"OC-{uuid.uuid4().hex[:10]}"
+        body = {"merchant_order_id": order_id, "order_amount": 50_000, "user_rut": PAYER_RUT, "is_rut_block": True}
+        created = payments(
+            api_gateway_event("POST", "/sessions", "/sessions", json.dumps(body), domain=DOMAIN), Context()
+        )
+        session_token = json.loads(created["body"])["session_token"]
+        session = sandbox.session(session_token)
+        forbidden["session_token"] = session_token
+        forbidden["signature_token"] = session.signature_token
+        notification = sandbox.notification_jwt(session_token, "paid", user_rut=PAYER_RUT)
+        forbidden["notification JWT"] = notification
+        forbidden["notification JWT signature"] = notification.split(".")[2]
+
+        for key in (NOTIFICATION_KEY, NOTIFICATION_KEY, "a-wrong-key"):
+            event = api_gateway_event(
+                "POST", "/notifications", "/notifications", json.dumps({"payment": notification}),
+                query={"key": key}, domain=DOMAIN,
+            )  # fmt: skip
+            notifications(event, Context())
+        payments(
+            api_gateway_event(
+                "GET", "/orders/{merchant_order_id}", f"/orders/{order_id}",
+                path_parameters={"merchant_order_id": order_id}, domain=DOMAIN,
+            ),
+            Context(),
+        )  # fmt: skip
+        reconcile({"source": "aws.scheduler"}, Context())
+    print(json.dumps({"entities": emitter.entities, "forbidden": forbidden}))  # noqa: T201 - the protocol
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
