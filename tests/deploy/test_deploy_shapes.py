@@ -2,13 +2,15 @@
 
 Read from the templates CloudFormation would deploy: scripts/deploycheck expands template.yaml
 through AWS::LanguageExtensions and the SAM transform (in .venv-sam's interpreter, the only one
-with aws-sam-cli; the `deployed` fixture of conftest.py), and the tests read each translated
+with aws-sam-cli; the `deployed` fixture of deploy_expansion.py), and the tests read each translated
 RestApi's OpenAPI body.
 """
 
 from typing import Any
 
 import pytest
+
+pytest_plugins = ["deploy_expansion"]
 
 SESSIONS = ("POST", "/sessions")
 ORDERS = ("GET", "/orders/{merchant_order_id}")

@@ -9,6 +9,8 @@ from expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
 
 from scripts.deploycheck import output
 
+pytest_plugins = ["deploy_expansion"]
+
 NOTIFICATIONS_SUFFIX = "/notifications"
 BODY_LIMIT_BYTES = 16 * 1024
 MANAGED_RULE_GROUPS = {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}

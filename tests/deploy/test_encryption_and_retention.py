@@ -11,6 +11,8 @@ from expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
 
 from scripts.deploycheck.project import ACCOUNT_ID
 
+pytest_plugins = ["deploy_expansion"]
+
 ROOT_PRINCIPAL = f"arn:aws:iam::{ACCOUNT_ID}:root"
 # KMS operations that read or make ciphertext: an administrator gets them only through the stack's
 # services (a condition), never outright.

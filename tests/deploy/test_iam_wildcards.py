@@ -10,6 +10,8 @@ from typing import Any
 
 from expanded_templates import of_type
 
+pytest_plugins = ["deploy_expansion"]
+
 # AWS managed policies attached to the stack's roles: their statements use "*" resources, by their
 # owners' design, and no narrower managed or inline policy would replace them.
 MANAGED_POLICIES = {
