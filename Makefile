@@ -102,7 +102,8 @@ lock: ## re-lock the layer's dependencies (layers/etpay/requirements.txt) after 
 	  --python "$$py" --python-platform x86_64-manylinux_2_28 $(LAYER_LOCK_EXCLUDED:%=--no-emit-package %) \
 	  --custom-compile-command "make lock" -o layers/etpay/requirements.txt
 
-unit: $(PY) ## only the fast tests (no sam build, no local stack)
+# aws-sam-cli too: tests/unit/test_runbook.py checks docs/DEPLOY.md's sam options against `sam --help`.
+unit: $(PY) $(SAM) ## only the fast tests (no sam build, no local stack)
 	$(PY) -m pytest tests/unit tests/integration tests/sandbox -m "not built"
 
 # The browser test needs Debian's chromium; as root (CI) it is installed here.

@@ -2,21 +2,15 @@
 
 Read from the templates CloudFormation would deploy: scripts/deploycheck expands template.yaml
 through AWS::LanguageExtensions and the SAM transform (in .venv-sam's interpreter, the only one
-with aws-sam-cli), and the tests read each translated RestApi's OpenAPI body.
+with aws-sam-cli; the `deployed` fixture of deploy_expansion.py), and the tests read each translated
+RestApi's OpenAPI body.
 """
 
-import json
-import os
-import subprocess
 from typing import Any
 
 import pytest
 
-from local.template import ROOT
-from scripts.deploycheck import output
-
-SAM_PYTHON = ROOT / os.environ.get("SAM_VENV", ".venv-sam") / "bin" / "python"
-EXPANSION_TIMEOUT_SECONDS = 300
+pytest_plugins = ["deploy_expansion"]
 
 SESSIONS = ("POST", "/sessions")
 ORDERS = ("GET", "/orders/{merchant_order_id}")
@@ -31,29 +25,6 @@ EXPECTED = {
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method"}
 AUTHORIZER_TYPES = {"token": "CUSTOM", "request": "CUSTOM", "cognito_user_pools": "COGNITO_USER_POOLS"}
-
-
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[output.Entry, dict[str, Any]]]:
-    """(combination, expanded template) for every combination that expands."""
-    if not SAM_PYTHON.exists():
-        pytest.fail(f"{SAM_PYTHON} is missing: run make deps")
-    out = tmp_path_factory.mktemp("deploycheck")
-    result = subprocess.run(
-        [str(SAM_PYTHON), "-m", "scripts.deploycheck", "--no-lint", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=EXPANSION_TIMEOUT_SECONDS,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"template.yaml does not expand in every combination:\n{result.stdout}{result.stderr}")
-    return [
-        (entry, json.loads((out / entry.template).read_text(encoding="utf-8")))
-        for entry in output.read_manifest(out)
-        if entry.outcome == output.EXPANDED
-    ]
 
 
 def test_both_api_auth_modes_are_among_the_combinations(deployed):

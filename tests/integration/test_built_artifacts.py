@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from local.examples import (
     EXAMPLE_AMOUNT,
+    EXAMPLE_NOTIFICATION_KEY,
     EXAMPLE_ORDER_ID,
     EXAMPLE_SESSION_TOKEN,
     EXAMPLE_SIGNATURE_TOKEN,
@@ -93,15 +94,19 @@ def moto_server():
 
 @pytest.fixture
 def deployed(moto_server, sandbox, monkeypatch):
-    """A table, the secret and the example session, in the moto server."""
+    """A table, both secrets (the example notification event carries the example key), in the moto
+    server."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     table = f"built-{os.getpid()}-{free_port()}"
     dynamodb = boto3.client("dynamodb")
     for definition in table_definitions().values():
         dynamodb.create_table(TableName=table, **definition)
     secret_id = f"etpay/{table}"
-    boto3.client("secretsmanager").create_secret(Name=secret_id, SecretString=json.dumps(sandbox.credentials()))
-    return {"table": table, "secret_id": secret_id, "endpoint": moto_server}
+    secrets = boto3.client("secretsmanager")
+    secrets.create_secret(Name=secret_id, SecretString=json.dumps(sandbox.credentials()))
+    key_secret_id = f"etpay/{table}-notification-key"
+    secrets.create_secret(Name=key_secret_id, SecretString=EXAMPLE_NOTIFICATION_KEY)
+    return {"table": table, "secret_id": secret_id, "key_secret_id": key_secret_id, "endpoint": moto_server}
 
 
 def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
@@ -114,6 +119,7 @@ def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
         "AWS_ENDPOINT_URL": deployed["endpoint"],
         "TABLE_NAME": deployed["table"],
         "ETPAY_SECRET_ID": deployed["secret_id"],
+        "NOTIFICATION_KEY_SECRET_ID": deployed["key_secret_id"],
         "STAGE": "sandbox",
         "CURRENCY": "CLP",
         "MAX_ORDER_AMOUNT": "7000000",

@@ -1,6 +1,7 @@
 """Every error code exists in four places that must agree: the domain's errors (payments/errors.py),
 the one map from code to HTTP status (payments/http.py), the contract (openapi.yaml's error enum)
-and the README's error table."""
+and the README's error table. Every review reason likewise: payments.model.ReviewReason, the
+contract's enum of `review.reasons`, and the README's table of reasons with their metrics."""
 
 import re
 
@@ -9,6 +10,8 @@ import yaml
 from local.template import ROOT
 from payments import errors
 from payments.http import STATUS_BY_CODE
+from payments.model import ReviewReason
+from payments.service import REVIEW_METRICS
 
 
 def domain_codes() -> set[str]:
@@ -40,3 +43,24 @@ def test_storage_outages_have_their_own_retryable_code():
     assert errors.StorageUnavailable("x").code == "storage_unavailable"
     assert STATUS_BY_CODE["storage_unavailable"] == 503
     assert STATUS_BY_CODE["internal_error"] == 500
+
+
+def readme_review_reasons() -> dict[str, str]:
+    """The README's review-reason table: `| `reason` | what happened | `Metric` |`."""
+    rows = re.findall(r"^\| `([a-z_]+)` \| [^|]+ \| `([A-Za-z]+)` \|$", (ROOT / "README.md").read_text(), re.MULTILINE)
+    return dict(rows)
+
+
+def contract_review_reasons() -> set[str]:
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    return set(spec["components"]["schemas"]["Order"]["properties"]["review"]["properties"]["reasons"]["items"]["enum"])
+
+
+def test_every_review_reason_is_in_the_contract_and_the_readme_with_its_metric():
+    # given the reasons the domain can flag an order for, each counted by a metric of its own
+    reasons = {reason.value for reason in ReviewReason}
+    metrics = {reason.value: metric for reason, metric in REVIEW_METRICS.items()}
+
+    # then GET /orders' contract can return each, and the README explains each with its metric
+    assert contract_review_reasons() == reasons
+    assert readme_review_reasons() == metrics
