@@ -5,6 +5,7 @@ import json
 import secrets
 import time
 import uuid
+from datetime import timedelta
 
 import boto3
 from bench_paths import ensure_paths
@@ -85,6 +86,7 @@ def seed_pending_session(table: str, prefix: str) -> str:
     now = "2026-01-01T00:00:00.000Z"
     claim = uuid.uuid4().hex
     repository.claim_new_order(order_id, AMOUNT, "CLP", claim, utc_now())
+    later = utc_now() + timedelta(days=1)
     repository.open_session(
         Order(
             order_id,
@@ -99,5 +101,6 @@ def seed_pending_session(table: str, prefix: str) -> str:
         PaymentSession(session_token, order_id, AMOUNT, "CLP", signature_token, Status.PENDING, now, now),
         claim,
         replaces=None,
+        first_check=later,
     )
     return signed_notification(session_token, order_id, signature_token)

@@ -25,6 +25,7 @@ import coldstart  # noqa: E402
 import costs  # noqa: E402
 import etpay_clients  # noqa: E402
 import importtime  # noqa: E402
+import reconcile_scale  # noqa: E402
 import trees  # noqa: E402
 import warm  # noqa: E402
 from stack import TABLE_NAME, BenchStack  # noqa: E402
@@ -47,6 +48,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=11, help="fresh processes per cold-start variant (median)")
     parser.add_argument("--requests", type=int, default=200, help="warm requests per route and side")
     parser.add_argument("--sdk-requests", type=int, default=200, help="session creations per ETpay client")
+    parser.add_argument("--scale-orders", type=int, default=100_000, help="orders in the reconciler's scale run")
+    parser.add_argument(
+        "--scale-concurrency", type=int, default=reconcile_scale.CONCURRENCY, help="status-check workers at a time"
+    )
     parser.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam" / "build")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     return parser.parse_args()
@@ -288,6 +293,7 @@ class Measurements:
     largest_item_bytes: int
     cold: dict  # coldstart.Variant -> its medians
     warm: dict  # route -> side -> its medians
+    reconcile_scale: str  # the scale run's section (markdown)
     elapsed_seconds: float
 
 
@@ -385,6 +391,17 @@ Cold starts are billed too (Lambda bills the INIT phase): one million cold start
 
 The layer, by top-level entry (largest first): {", ".join(f"`{name}` {size(b)}" for name, b in m.layer_parts[:10])}.
 
+## The reconciler at scale
+
+`bench/reconcile_scale.py`, on AWS's DynamoDB Local (a real engine, in memory, about 600 writes a
+second on this machine: wall-clock times here say more about it than about DynamoDB) and the ETpay
+sandbox answering the status checks over HTTP, on a simulated clock: a sweep every simulated
+minute, the checks it hands out run by a pool of workers. Today's reconciler is the one before
+sessions expired (50 sessions per 5-minute run), replayed on the same data; its DynamoDB units are
+counted from its requests (one index query per run, a consistent read and a write per check).
+
+{m.reconcile_scale}
+
 ## Where our cold start goes (python -X importtime, as built)
 
 Median of {IMPORTTIME_REPEATS} fresh processes per side, same paths and event as above (both as
@@ -467,6 +484,12 @@ def main() -> None:
 
         items = boto3.client("dynamodb").scan(TableName=TABLE_NAME)["Items"]
         item_bytes = costs.largest_item_bytes(items)
+
+    phase(f"the reconciler at scale ({args.scale_orders:,} orders on DynamoDB Local)")
+    scale = reconcile_scale.run(
+        orders=args.scale_orders, concurrency=args.scale_concurrency, progress=lambda text: phase("  " + text)
+    )
+    print(reconcile_scale.markdown(scale))
     phase("done")
 
     cost = {side: costs.per_million_payments(warm_, side, memory) for side in ("ours", "baseline")}
@@ -493,6 +516,7 @@ def main() -> None:
                 largest_item_bytes=item_bytes,
                 cold=cold,
                 warm=warm_,
+                reconcile_scale=reconcile_scale.markdown(scale),
                 elapsed_seconds=elapsed,
             )
         )

@@ -1,10 +1,12 @@
-"""Scheduled: asks ETpay about sessions still PENDING long after they opened, and applies the
-answers through the same conditional transitions as notifications (a notification may never come)."""
+"""Scheduled: the sweep. Hands every status check that is due (a first one ReconcileAfterSeconds
+after a session opened, then at doubling intervals, the last at its expiry) to the workers of
+functions/reconcile_worker through the check queue; a notification may never come."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from payments import observability as obs
+from payments.check_queue import CheckQueue
 from payments.runtime import payments_service
 from payments.settings import RECONCILE_TIME_RESERVE_MS, get_settings
 
@@ -17,14 +19,13 @@ tracer = Tracer()
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context) -> dict:
-    settings = get_settings()
-    report = payments_service().reconcile(
-        older_than_seconds=settings.reconcile_after_seconds,
-        limit=settings.reconcile_batch_size,
+    queue = CheckQueue(get_settings().reconcile_queue_url)
+    report = payments_service().sweep(
+        dispatch=queue.send,
         has_time=lambda: context.get_remaining_time_in_millis() > RECONCILE_TIME_RESERVE_MS,
     )
-    # Sessions ETpay still calls pending long after they opened: the "stuck PENDING" alarm.
-    metrics.add_metric(name=obs.STUCK_PENDING_SESSIONS, unit=MetricUnit.Count, value=report.still_pending)
-    metrics.add_metric(name=obs.RECONCILE_ERRORS, unit=MetricUnit.Count, value=report.errors)
-    logger.info("reconciliation run", extra={"report": report.__dict__})
+    # Sessions past their expiry and still not ended: the StuckPendingSessions alarm.
+    metrics.add_metric(name=obs.STUCK_PENDING_SESSIONS, unit=MetricUnit.Count, value=report.stuck)
+    metrics.add_metric(name=obs.CHECKS_HANDED_OUT, unit=MetricUnit.Count, value=report.handed_out)
+    logger.info("reconciliation sweep", extra={"report": report.__dict__})
     return report.__dict__

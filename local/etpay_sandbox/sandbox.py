@@ -121,6 +121,9 @@ class EtpaySandbox:
         self.sessions: dict[str, SandboxSession] = {}
         self.initialize_requests: list[Any] = []
         self._failures: list[_InjectedFailure] = []
+        self._status_failures: list[_InjectedFailure] = []
+        # How often each session was asked about through the status API (a session's token: count).
+        self.status_requests: dict[str, int] = {}
         # merchant_order_id -> (token, signature_token) that its next session will get.
         self._reserved: dict[str, tuple[str, str]] = {}
         self._lock = threading.RLock()
@@ -220,6 +223,16 @@ class EtpaySandbox:
                 _InjectedFailure(mode, status, float(delay), retry_after) for _ in range(count)
             )
 
+    def fail_next_status_checks(self, count: int = 1, status: int = 429, retry_after: int | None = None) -> None:
+        """The next `count` calls to /merchant/check_payment_status answer `status` (with
+        Retry-After when given): ETpay telling the reconciler to slow down, or failing."""
+        if type(count) is not int or count < 1:
+            raise ValueError("count must be a positive integer")
+        if type(status) is not int or not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error status")
+        with self._lock:
+            self._status_failures.extend(_InjectedFailure("error", status, 0.0, retry_after) for _ in range(count))
+
     def release_hangs(self) -> None:
         """Let every request currently held by `hang` go on (it is then answered normally)."""
         with self._lock:
@@ -235,6 +248,7 @@ class EtpaySandbox:
     def clear_failures(self) -> None:
         with self._lock:
             self._failures.clear()
+            self._status_failures.clear()
 
     # -- ETpay's merchant API --------------------------------------------------------------------------
     def initialize(self, body: Any) -> Answer:
@@ -254,8 +268,14 @@ class EtpaySandbox:
         problem = rules.session_request_problem(body)
         if problem:
             return Answer(400, {"message": problem})
+        session = self.open_session(body)
+        return Answer(200, {"token": session.token, "signature_token": session.signature_token, "terms_url": None})
+
+    def open_session(self, request: dict[str, Any]) -> SandboxSession:
+        """A session as /session/initialize opens it for a valid `request` (ETpay's field names),
+        without the HTTP round trip: the scale benchmark opens tens of thousands."""
         with self._lock:
-            reserved = self._reserved.pop(body["merchant_order_id"], None)
+            reserved = self._reserved.pop(request["merchant_order_id"], None)
         token, signature_token = reserved or (
             secrets.token_urlsafe(rules.SESSION_TOKEN_BYTES),
             secrets.token_urlsafe(rules.SIGNATURE_TOKEN_BYTES),
@@ -263,15 +283,15 @@ class EtpaySandbox:
         session = SandboxSession(
             token=token,
             signature_token=signature_token,
-            merchant_order_id=body["merchant_order_id"],
-            order_amount=body["order_amount"],
-            request=body,
-            user_bank=known_bank(body.get("user_bank_code")) or rules.DEFAULT_USER_BANK,
+            merchant_order_id=request["merchant_order_id"],
+            order_amount=request["order_amount"],
+            request=request,
+            user_bank=known_bank(request.get("user_bank_code")) or rules.DEFAULT_USER_BANK,
         )
         with self._lock:
             self.sessions[session.token] = session
         logger.info("session opened for order %s", session.merchant_order_id)
-        return Answer(200, {"token": session.token, "signature_token": session.signature_token, "terms_url": None})
+        return session
 
     def _injected(self, failure: _InjectedFailure, gate: threading.Event) -> Answer | None:
         logger.info("initialize: injected failure %s", failure.mode)
@@ -306,9 +326,18 @@ class EtpaySandbox:
         if not all(isinstance(value, str) and value for value in keys.values()):
             return Answer(400, {"message": "payment_token, merchant_order_id and session_token must be strings"})
         with self._lock:
+            failure = self._status_failures.pop(0) if self._status_failures else None
+            if "session_token" in keys:
+                self.status_requests[keys["session_token"]] = self.status_requests.get(keys["session_token"], 0) + 1
+                # The token names at most one session: no scan of every session (the scale bench
+                # asks about tens of thousands).
+                one = self.sessions.get(keys["session_token"])
+                candidates = [one] if one is not None else []
+            else:
+                candidates = list(self.sessions.values())
             found = [
                 self.payment(session)
-                for session in self.sessions.values()
+                for session in candidates
                 if session.finished
                 and all(
                     {
@@ -320,6 +349,9 @@ class EtpaySandbox:
                     for name, value in keys.items()
                 )
             ]
+        if failure is not None:
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            return Answer(failure.status, {"message": f"sandbox: injected {failure.status} error"}, headers)
         return Answer(200, found)
 
     # -- results and notifications -------------------------------------------------------------------

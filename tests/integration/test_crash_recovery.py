@@ -4,6 +4,8 @@ answer was lost, DynamoDB could not be reached. Each is made to happen determini
 claim put in the table or with `aws_faults` (a fault, or another invocation's write landing just
 before ours), and judged by what a caller sees and what is stored."""
 
+from datetime import timedelta
+
 import pytest
 from conftest import (
     TABLE_NAME,
@@ -15,7 +17,7 @@ from conftest import (
     stored_order,
 )
 
-from payments.clock import iso_utc, utc_now
+from payments.clock import utc_now
 from payments.model import opened_session
 from payments.repository import OrderRepository
 from payments.settings import DYNAMODB_MAX_ATTEMPTS, MAX_DECISION_ATTEMPTS
@@ -73,11 +75,20 @@ def store_session_of_another_invocation(order_id: str, claim_id: str = "another-
     stored = repository.get_stored_order(order_id)
     replaces = stored.order if stored else None
     set_claim(order_id, LIVE, claim_id)
-    now = iso_utc(utc_now())
+    now = utc_now()
     order, session = opened_session(
-        replaces, order_id, 50_000, "CLP", "sess-of-the-other", "sig-of-the-other-" + "x" * 20, "https://pmt/s", now
+        replaces,
+        order_id,
+        50_000,
+        "CLP",
+        "sess-of-the-other",
+        "sig-of-the-other-" + "x" * 20,
+        "https://pmt/s",
+        now,
+        timedelta(minutes=30),
     )
-    repository.open_session(order, session, claim_id, replaces=replaces.session_token if replaces else None)
+    replaced = replaces.session_token if replaces else None
+    repository.open_session(order, session, claim_id, replaces=replaced, first_check=now + timedelta(minutes=15))
     return session.session_token
 
 

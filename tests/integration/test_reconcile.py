@@ -1,172 +1,113 @@
-"""Reconciliation: a notification may never arrive. Sessions still PENDING are checked with ETpay's
-status API and its answer goes through the same conditional transitions as notifications."""
+"""Reconciliation: a notification may never arrive, and a payer may never come back.
 
-import json
+The sweep hands every due status check to workers; each worker asks ETpay's status API about one
+session and applies the answer through the same conditional transitions as notifications. A
+session is checked a first time ReconcileAfterSeconds after it opened, then at doubling intervals,
+the last time at its expiry: with no result then, it ends EXPIRED.
+
+Time is a test clock handed to the service (the sessions themselves are opened through the API at
+the real time, which the clock starts from); the check queue is a list.
+"""
+
+from datetime import datetime, timedelta
 
 import boto3
+import pytest
 from conftest import (
     REGION,
     SECRET_ID,
     TABLE_NAME,
     LambdaContext,
+    aws_client,
+    emitted_metrics,
     load_handler,
     new_order_id,
     open_session,
-    stored_items,
+    session_payload,
+    stored_order,
 )
 
-from etpay import EtpayTimeout
+from etpay import EtpayClient, EtpayUnavailable
 from local.etpay_sandbox import rules
 from payments import runtime, secret_store
+from payments.check_queue import message_body
 from payments.clock import utc_now
 from payments.notification_keys import NotificationKeys
-from payments.repository import OrderRepository
-from payments.runtime import payments_service
-from payments.service import PaymentsService
-from payments.settings import get_settings
+from payments.repository import LEGACY_PARTITION, OrderRepository, pending_shard
+from payments.service import CheckOutcome, CheckTask, PaymentsService, SweepReport
+from payments.settings import (
+    ETPAY_BACKOFF_SECONDS,
+    PENDING_SHARDS,
+    STUCK_AFTER_EXPIRY_SECONDS,
+    get_settings,
+)
+
+MINUTE = timedelta(minutes=1)
 
 
-def reconcile(limit=50, older_than_seconds=0, has_time=lambda: True):
-    return payments_service().reconcile(older_than_seconds=older_than_seconds, limit=limit, has_time=has_time)
+class TestClock:
+    """The service's clock, moved by the test. It starts at the real time when first read, so the
+    sessions a test opened through the API before are already there."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self._now: datetime | None = None
+
+    def __call__(self) -> datetime:
+        if self._now is None:
+            self._now = utc_now()
+        return self._now
+
+    def advance(self, minutes: float) -> None:
+        self._now = self() + timedelta(minutes=minutes)
 
 
-def test_a_paid_session_whose_notification_never_came_is_marked_paid(api, stack, order_id):
-    token = open_session(api, stack, order_id)
-    stack.complete(token, "paid", deliver=False)
+class Reconciler:
+    """The sweep and its workers, on the test clock; the check queue is a list."""
 
-    report = reconcile()
+    def __init__(self, clock: TestClock, etpay_client=None):
+        settings = get_settings()
+        self.clock = clock
+        self.service = PaymentsService(
+            OrderRepository(TABLE_NAME),
+            settings,
+            etpay_client=etpay_client or (lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id))),
+            notification_keys=NotificationKeys(settings.notification_key_secret_id, secret_store.store),
+            clock=clock,
+        )
+        self.queue: list[CheckTask] = []
+        self.outcomes: list[CheckOutcome] = []
 
-    assert report.paid == 1
-    order = api.get_order(order_id).body
-    assert order["status"] == "PAID"
-    assert order["payment_token"] == stack.sessions[token].payment_token
+    def sweep(self) -> SweepReport:
+        return self.service.sweep(dispatch=self.queue.extend, has_time=lambda: True)
 
+    def work(self) -> list[CheckOutcome]:
+        outcomes, self.queue = [self.service.check(task) for task in self.queue], []
+        self.outcomes += outcomes
+        return outcomes
 
-def test_a_failed_session_is_marked_failed(api, stack, order_id):
-    token = open_session(api, stack, order_id)
-    stack.complete(token, "failed", deliver=False)
-
-    assert reconcile().failed == 1
-    assert api.get_order(order_id).body["status"] == "FAILED"
-
-
-def test_a_session_etpay_knows_nothing_about_stays_pending(api, stack, order_id):
-    open_session(api, stack, order_id)
-    before = api.get_order(order_id).body
-
-    report = reconcile()
-
-    assert report.still_pending == 1
-    assert api.get_order(order_id).body == before
-
-
-def test_young_sessions_are_left_for_their_notification(api, stack, order_id):
-    token = open_session(api, stack, order_id)
-    stack.complete(token, "paid", deliver=False)
-
-    report = reconcile(older_than_seconds=3600)
-
-    assert report.checked == 0
-    assert api.get_order(order_id).body["status"] == "PENDING"
+    def run(self, minutes: int, every: int = 5) -> None:
+        """A sweep and its checks every `every` simulated minutes, for `minutes` minutes (the
+        schedule's checks fall on multiples of 5 minutes: 15 and 30 with the defaults)."""
+        for _ in range(minutes // every):
+            self.clock.advance(every)
+            self.sweep()
+            self.work()
 
 
-def test_a_run_is_bounded_and_the_next_run_continues(api, stack):
-    orders = [new_order_id() for _ in range(3)]
-    for merchant_order_id in orders:
-        stack.complete(open_session(api, stack, merchant_order_id), "paid", deliver=False)
-
-    first = reconcile(limit=2)
-    second = reconcile(limit=2)
-
-    assert (first.paid, second.paid) == (2, 1)
-    assert {api.get_order(o).body["status"] for o in orders} == {"PAID"}
+@pytest.fixture
+def clock() -> TestClock:
+    return TestClock()
 
 
-def test_running_twice_changes_nothing_more(api, stack, order_id):
-    stack.complete(open_session(api, stack, order_id), "paid", deliver=False)
-    reconcile()
-    settled = stored_items()
-
-    report = reconcile()
-
-    assert report.checked == 0
-    assert stored_items() == settled
+@pytest.fixture
+def reconciler(stack, clock) -> Reconciler:
+    return Reconciler(clock)
 
 
-def test_a_reconciled_session_then_notified_is_answered_as_a_duplicate(api, stack, order_id):
-    token = open_session(api, stack, order_id)
-    result = stack.complete(token, "paid", deliver=False)
-    reconcile()
-    settled = stored_items()
-
-    assert api.notify_jwt(result["jwt"]).status == 200
-    assert stored_items() == settled
-
-
-def test_etpay_down_leaves_everything_pending(api, stack, order_id):
-    open_session(api, stack, order_id)
-    dead = {**stack.credentials(), "api_url": "http://127.0.0.1:9"}
-    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-        SecretId=SECRET_ID, SecretString=json.dumps(dead)
-    )
-    runtime.reset()  # as if the cached copy had aged out
-    before = stored_items()
-
-    report = reconcile()
-
-    assert report.errors == 1
-    assert stored_items() == before
-
-
-def test_the_scheduled_handler_reports_and_emits_the_stuck_metric(api, stack, order_id, monkeypatch, capfd):
-    monkeypatch.setenv("RECONCILE_AFTER_SECONDS", "60")
-    open_session(api, stack, order_id)
-    handler = load_handler("reconcile")
-
-    report = handler.lambda_handler({"source": "aws.scheduler"}, LambdaContext())
-
-    # The session is seconds old: nothing is due yet, and the run says so.
-    assert report["checked"] == 0
-    assert '"StuckPendingSessions"' in capfd.readouterr().out
-
-
-def test_sessions_etpay_knows_nothing_about_do_not_starve_newer_ones(api, stack):
-    abandoned = [new_order_id() for _ in range(2)]
-    for merchant_order_id in abandoned:
-        open_session(api, stack, merchant_order_id)  # the payer never comes back
-    paid_later = new_order_id()
-    stack.complete(open_session(api, stack, paid_later), "paid", deliver=False)
-
-    first = reconcile(limit=2)
-    second = reconcile(limit=2)
-
-    assert (first.still_pending, first.paid) == (2, 0)
-    assert second.paid == 1
-    assert api.get_order(paid_later).body["status"] == "PAID"
-
-
-class StatusApi:
-    """ETpay's status API as a test needs it: the answer for each session, or an error."""
-
-    def __init__(self, answers):
-        self._answers = answers
-        self.asked: list[str] = []
-
-    def check_payment_status(self, *, session_token):
-        self.asked.append(session_token)
-        answer = self._answers[session_token]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def reconcile_with(status_api: StatusApi, **kwargs):
-    settings = get_settings()
-    keys = NotificationKeys(settings.notification_key_secret_id, secret_store.store)
-    service = PaymentsService(
-        OrderRepository(TABLE_NAME), settings, etpay_client=lambda: status_api, notification_keys=keys
-    )
-    return service.reconcile(**{"older_than_seconds": 0, "limit": 50, "has_time": lambda: True, **kwargs})
+def status(api, order_id: str) -> str:
+    return api.get_order(order_id).body["status"]
 
 
 def record(stack, token: str, outcome: str = "paid", **overrides) -> dict:
@@ -174,98 +115,408 @@ def record(stack, token: str, outcome: str = "paid", **overrides) -> dict:
     return stack.payment(stack.session(token), rules.payment_status_for(outcome), **overrides)
 
 
-def test_a_run_out_of_time_defers_the_rest_without_asking(api, stack, order_id):
-    token = open_session(api, stack, order_id)
-    status_api = StatusApi({token: [record(stack, token)]})
+class TestLostNotifications:
+    def test_a_paid_session_whose_notification_never_came_is_paid_at_its_first_check(
+        self, api, stack, reconciler, order_id
+    ):
+        token = open_session(api, stack, order_id)
+        stack.complete(token, "paid", deliver=False)
 
-    report = reconcile_with(status_api, has_time=lambda: False)
+        reconciler.run(minutes=14, every=7)
+        assert status(api, order_id) == "PENDING"  # its notification may still come
+        reconciler.run(minutes=1, every=1)
 
-    assert (report.deferred, report.checked, status_api.asked) == (1, 0, [])
-    assert api.get_order(order_id).body["status"] == "PENDING"
+        order = api.get_order(order_id).body
+        assert (order["status"], order["payment_token"]) == ("PAID", stack.sessions[token].payment_token)
+        assert stack.status_requests[token] == 1
 
+    def test_a_failed_session_is_failed_at_its_first_check(self, api, stack, reconciler, order_id):
+        token = open_session(api, stack, order_id)
+        stack.complete(token, "failed", deliver=False)
 
-def test_an_order_settled_between_the_queue_and_its_read_is_not_asked_about(api, stack, aws_faults, order_id):
-    token = open_session(api, stack, order_id)
-    notification = stack.notification_jwt(token, "paid")
-    other = OrderRepository(TABLE_NAME)
+        reconciler.run(minutes=15)
 
-    def paid_meanwhile():
-        order, session = other.get_order_and_session(order_id, token)
-        other.mark_paid(order, session, "pay-1", utc_now())
+        assert status(api, order_id) == "FAILED"
 
-    aws_faults.before_next("dynamodb", "GetItem", paid_meanwhile)
-    status_api = StatusApi({})
+    def test_a_reconciled_session_then_notified_is_answered_as_a_duplicate(self, api, stack, reconciler, order_id):
+        token = open_session(api, stack, order_id)
+        result = stack.complete(token, "paid", deliver=False)
+        reconciler.run(minutes=15)
+        settled = stored_order(order_id)
 
-    report = reconcile_with(status_api)
-
-    assert (report.checked, status_api.asked) == (0, [])
-    assert api.notify_jwt(notification).status == 200
-    assert api.get_order(order_id).body["status"] == "PAID"
-
-
-def test_a_timeout_leaves_the_rest_of_the_run_for_the_next_one(api, stack):
-    slow, later = (open_session(api, stack, new_order_id()) for _ in range(2))
-    status_api = StatusApi({slow: EtpayTimeout("ETpay did not answer"), later: [record(stack, later)]})
-
-    report = reconcile_with(status_api)
-
-    assert (report.errors, report.checked, report.paid) == (1, 1, 0)
-    assert status_api.asked == [slow]
+        assert api.notify_jwt(result["jwt"]).status == 200
+        assert stored_order(order_id) == settled
 
 
-def test_the_decisive_record_is_paid_then_failed_and_records_of_other_sessions_count_for_nothing(api, stack, order_id):
-    token = open_session(api, stack, order_id)
-    other_order = new_order_id()
-    other = open_session(api, stack, other_order)
-    answer = [
-        "not a payment object",
-        {"payment_status": True},  # no merchant_order_id
-        record(stack, other, "paid"),  # another session's result
-        record(stack, token, "failed"),
-        record(stack, token, "paid"),
-    ]
-    status_api = StatusApi({token: answer, other: []})
+class TestExpiry:
+    def test_an_abandoned_session_is_checked_twice_then_expires_with_its_order(self, api, stack, reconciler, order_id):
+        token = open_session(api, stack, order_id)
 
-    report = reconcile_with(status_api)
+        reconciler.run(minutes=29, every=1)
+        assert (status(api, order_id), stack.status_requests[token]) == ("PENDING", 1)
+        reconciler.run(minutes=1, every=1)
 
-    assert report.paid == 1
-    assert api.get_order(order_id).body["status"] == "PAID"
-    assert api.get_order(other_order).body["status"] == "PENDING"
+        assert status(api, order_id) == "EXPIRED"
+        assert stored_order(order_id)["sessions"][token]["status"] == "EXPIRED"
+        assert stack.status_requests[token] == 2
+        assert CheckOutcome.EXPIRED in reconciler.outcomes
+
+    def test_no_status_check_after_a_session_ends(self, api, stack, reconciler):
+        paid, failed, abandoned = (open_session(api, stack, new_order_id()) for _ in range(3))
+        assert api.notify_jwt(stack.notification_jwt(paid, "paid")).status == 200
+        assert api.notify_jwt(stack.notification_jwt(failed, "failed")).status == 200
+
+        reconciler.run(minutes=6 * 60, every=15)
+
+        assert paid not in stack.status_requests and failed not in stack.status_requests
+        assert stack.status_requests[abandoned] == 2
+        stored = stored_order(stored_order_id_of(stack, abandoned))
+        assert "next_check_at" not in stored and "pending_shard" not in stored
+
+    def test_an_expired_order_takes_a_new_session_like_a_failed_one(self, api, stack, reconciler, order_id):
+        first = open_session(api, stack, order_id)
+        reconciler.run(minutes=30)
+
+        reply = api.create_session(session_payload(order_id))
+
+        assert (reply.status, reply.body["status"]) == (201, "PENDING")
+        assert reply.body["session_token"] != first
+
+    def test_expired_then_paid_late_makes_the_order_paid_with_that_session(self, api, stack, reconciler, order_id):
+        token = open_session(api, stack, order_id)
+        reconciler.run(minutes=30)
+
+        reply = api.notify_jwt(stack.notification_jwt(token, "paid"))
+
+        order = api.get_order(order_id).body
+        assert reply.status == 200
+        assert (order["status"], order["session_token"]) == ("PAID", token)
+        assert order["review"]["required"] is False
+
+    def test_expired_then_a_new_session_then_the_old_one_paid(self, api, stack, reconciler, order_id):
+        old = open_session(api, stack, order_id)
+        reconciler.run(minutes=30)
+        new = api.create_session(session_payload(order_id)).body
+
+        assert api.notify_jwt(stack.notification_jwt(old, "paid")).status == 200
+
+        order = api.get_order(order_id).body
+        assert (order["status"], order["session_token"]) == ("PAID", old)
+        assert order["payment_url"] == f"{stack.pmt_url}/session/{old}"
+        # The new session is still live at ETpay: it is still checked, and ends on its own.
+        reconciler.run(minutes=30)
+        assert stored_order(order_id)["sessions"][new["session_token"]]["status"] == "EXPIRED"
+        assert api.get_order(order_id).body["status"] == "PAID"
+
+    def test_both_sessions_paid_keeps_the_first_payment_and_flags_a_possible_double_payment(
+        self, api, stack, reconciler, order_id, capfd
+    ):
+        old = open_session(api, stack, order_id)
+        reconciler.run(minutes=30)
+        new = api.create_session(session_payload(order_id)).body["session_token"]
+        assert api.notify_jwt(stack.notification_jwt(new, "paid")).status == 200
+        capfd.readouterr()
+
+        assert api.notify_jwt(stack.notification_jwt(old, "paid")).status == 200
+
+        order = api.get_order(order_id).body
+        assert (order["status"], order["session_token"]) == ("PAID", new)
+        assert order["review"] == {"required": True, "reasons": ["possible_double_payment"]}
+        assert stored_order(order_id)["sessions"][old]["status"] == "PAID"
+        assert {"PossibleDoublePayment", "OrderFlaggedForReview"} <= set(emitted_metrics(capfd.readouterr().out))
+
+    def test_a_payment_found_at_the_final_check_wins_over_expiry(self, api, stack, reconciler, order_id):
+        token = open_session(api, stack, order_id)
+        reconciler.run(minutes=20)
+        stack.complete(token, "paid", deliver=False)
+
+        reconciler.run(minutes=10)
+
+        assert status(api, order_id) == "PAID"
+
+    def test_without_an_answer_from_etpay_a_session_never_expires_and_counts_as_stuck(
+        self, api, stack, clock, order_id
+    ):
+        token = open_session(api, stack, order_id)
+        down = Reconciler(clock, etpay_client=lambda: Unreachable())
+
+        down.run(minutes=30 + STUCK_AFTER_EXPIRY_SECONDS // 60 + 10, every=5)
+        report = sweep_when_due(down)
+
+        assert status(api, order_id) == "PENDING"
+        assert report.stuck == 1
+        # ... and ETpay back, the retried final check ends it.
+        Reconciler(clock).run(minutes=60, every=5)
+        assert status(api, order_id) == "EXPIRED"
+        assert token not in stack.status_requests or stack.status_requests[token] >= 1
 
 
-def test_a_record_that_disagrees_with_the_order_is_flagged(api, stack, order_id):
-    token = open_session(api, stack, order_id)
-    status_api = StatusApi({token: [record(stack, token, "paid", merchant_amount=1)]})
+class TestTheSweep:
+    def test_young_sessions_are_left_for_their_notification(self, api, stack, reconciler, order_id):
+        open_session(api, stack, order_id)
 
-    report = reconcile_with(status_api)
+        reconciler.clock.advance(14)
+        report = reconciler.sweep()
 
-    assert report.flagged == 1
-    order = api.get_order(order_id).body
-    assert (order["status"], order["review"]["reasons"]) == ("PENDING", ["notification_mismatch"])
+        assert (report.handed_out, reconciler.queue) == (0, [])
+
+    def test_two_sweeps_at_once_hand_each_check_out_once(self, api, stack, clock):
+        orders = [new_order_id() for _ in range(5)]
+        for order_id in orders:
+            open_session(api, stack, order_id)
+        first, second = Reconciler(clock), Reconciler(clock)
+        clock.advance(15)
+
+        reports = [first.sweep(), second.sweep()]
+
+        assert sorted(task.merchant_order_id for task in first.queue + second.queue) == sorted(orders)
+        assert sum(report.handed_out for report in reports) == 5
+
+    def test_a_backlog_is_handed_out_in_one_run_page_after_page(self, api, stack, reconciler, monkeypatch):
+        monkeypatch.setattr("payments.service.SWEEP_PAGE_SIZE", 1)  # every shard with two orders pages
+        orders = [new_order_id() for _ in range(40)]  # over 32 shards: some hold several
+        for order_id in orders:
+            open_session(api, stack, order_id)
+
+        reconciler.clock.advance(15)
+        report = reconciler.sweep()
+
+        assert report.handed_out == 40
+        assert {task.merchant_order_id for task in reconciler.queue} == set(orders)
+
+    def test_orders_spread_over_the_index_shards(self):
+        ids = [f"OC-{number}" for number in range(20_000)]
+        counts: dict[str, int] = {}
+        for order_id in ids:
+            counts[pending_shard(order_id)] = counts.get(pending_shard(order_id), 0) + 1
+
+        assert len(counts) == PENDING_SHARDS
+        assert max(counts.values()) / len(ids) < 1.2 / PENDING_SHARDS
+
+    def test_an_order_stored_before_sessions_expired_is_adopted_and_checked(self, api, stack, reconciler, order_id):
+        token = open_session(api, stack, order_id)
+        as_before_this_release(order_id, token)
+        stack.complete(token, "paid", deliver=False)
+
+        report = reconciler.sweep()
+        reconciler.work()
+        reconciler.clock.advance(1)
+        reconciler.sweep()
+        reconciler.work()
+
+        assert report.adopted == 1
+        assert status(api, order_id) == "PAID"
+        assert "pending_check" not in stored_order(order_id)
 
 
-def test_a_session_settled_before_it_is_requeued_is_left_alone(api, stack, aws_faults, order_id):
-    token = open_session(api, stack, order_id)
-    aws_faults.fail_next("dynamodb", "UpdateItem", "ConditionalCheckFailedException")
+class TestSlowingDown:
+    def test_a_429_storm_slows_every_worker_down_and_loses_nothing(self, api, stack, reconciler):
+        lost_paid = [open_session(api, stack, new_order_id()) for _ in range(3)]
+        abandoned = [open_session(api, stack, new_order_id()) for _ in range(3)]
+        for token in lost_paid:
+            stack.complete(token, "paid", deliver=False)
+        stack.fail_next_status_checks(count=1, status=429, retry_after=120)
 
-    report = reconcile_with(StatusApi({token: []}))
+        reconciler.clock.advance(15)
+        reconciler.sweep()
+        outcomes = reconciler.work()
 
-    assert (report.still_pending, report.errors) == (1, 0)
+        # One worker heard "429, Retry-After: 120"; the others did not ask ETpay at all.
+        assert outcomes.count(CheckOutcome.DEFERRED) == 6
+        assert sum(stack.status_requests.get(token, 0) for token in lost_paid + abandoned) == 1
+        reconciler.clock.advance(1)
+        assert reconciler.sweep().backing_off
+        # After the wait every check is made, and every session settles as it should.
+        reconciler.run(minutes=30)
+        assert {status(api, stored_order_id_of(stack, token)) for token in lost_paid} == {"PAID"}
+        assert {status(api, stored_order_id_of(stack, token)) for token in abandoned} == {"EXPIRED"}
+
+    def test_a_429_without_retry_after_waits_the_default(self, api, stack, reconciler, order_id):
+        token = open_session(api, stack, order_id)
+        stack.fail_next_status_checks(count=1, status=429)
+        reconciler.clock.advance(15)
+        reconciler.sweep()
+        reconciler.work()
+
+        reconciler.clock.advance(ETPAY_BACKOFF_SECONDS / 60 - 0.1)
+        held = reconciler.sweep()
+        reconciler.clock.advance(0.2)
+        resumed = reconciler.sweep()
+
+        assert held.backing_off and not resumed.backing_off
+        assert resumed.handed_out == 1
+        assert stack.status_requests[token] == 1
+
+    def test_etpay_down_is_an_error_and_the_next_scheduled_check_tries_again(self, api, stack, clock, order_id):
+        token = open_session(api, stack, order_id)
+        stack.complete(token, "paid", deliver=False)
+        down = Reconciler(clock, etpay_client=lambda: Unreachable())
+
+        down.run(minutes=15)
+        Reconciler(clock).run(minutes=15)
+
+        assert CheckOutcome.ERROR in down.outcomes
+        assert status(api, order_id) == "PAID"
 
 
-def test_a_result_a_notification_applied_meanwhile_is_not_counted_twice(api, stack, aws_faults, order_id):
-    # given ETpay's status API says paid, and the paid notification is applied just before our write
-    token = open_session(api, stack, order_id)
-    notification_applied = OrderRepository(TABLE_NAME)
+class TestChecksRacingNotifications:
+    def test_a_check_for_a_session_a_notification_settled_meanwhile_does_not_ask_etpay(
+        self, api, stack, reconciler, order_id
+    ):
+        token = open_session(api, stack, order_id)
+        reconciler.clock.advance(15)
+        reconciler.sweep()
+        assert api.notify_jwt(stack.notification_jwt(token, "paid")).status == 200
 
-    def paid_meanwhile():
-        order, session = notification_applied.get_order_and_session(order_id, token)
-        notification_applied.mark_paid(order, session, "pay-1", utc_now())
+        assert reconciler.work() == [CheckOutcome.ENDED]
+        assert token not in stack.status_requests
 
-    aws_faults.before_next("dynamodb", "UpdateItem", paid_meanwhile)
+    def test_the_decisive_record_is_paid_then_failed_and_other_sessions_records_count_for_nothing(
+        self, api, stack, clock, order_id
+    ):
+        token = open_session(api, stack, order_id)
+        other_order = new_order_id()
+        other = open_session(api, stack, other_order)
+        answer = [
+            "not a payment object",
+            {"payment_status": True},  # no merchant_order_id
+            record(stack, other, "paid"),  # another session's result
+            record(stack, token, "failed"),
+            record(stack, token, "paid"),
+        ]
+        Reconciler(clock, etpay_client=lambda: StatusApi({token: answer, other: []})).run(minutes=15)
 
-    report = reconcile_with(StatusApi({token: [record(stack, token, "paid", payment_token="pay-1")]}))
+        assert status(api, order_id) == "PAID"
+        assert status(api, other_order) == "PENDING"
 
-    # then the run decides again, finds it already applied, and counts it as nothing new
-    assert (report.checked, report.paid, report.still_pending, report.errors) == (1, 0, 0, 0)
-    assert api.get_order(order_id).body["status"] == "PAID"
+    def test_a_record_that_disagrees_with_the_order_is_flagged(self, api, stack, clock, order_id):
+        token = open_session(api, stack, order_id)
+        answer = [record(stack, token, "paid", merchant_amount=1)]
+
+        Reconciler(clock, etpay_client=lambda: StatusApi({token: answer})).run(minutes=15)
+
+        order = api.get_order(order_id).body
+        assert (order["status"], order["review"]["reasons"]) == ("PENDING", ["notification_mismatch"])
+
+
+class TestTheFunctions:
+    def test_the_sweep_hands_checks_to_the_queue_and_the_worker_settles_them(
+        self, api, stack, monkeypatch, capfd, order_id
+    ):
+        queue_url = aws_client("sqs").create_queue(QueueName="checks")["QueueUrl"]
+        monkeypatch.setenv("RECONCILE_QUEUE_URL", queue_url)
+        runtime.reset()
+        token = open_session(api, stack, order_id)
+        stack.complete(token, "paid", deliver=False)
+        make_due_now(order_id)
+
+        report = load_handler("reconcile").lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+        messages = aws_client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+        answer = load_handler("reconcile_worker").lambda_handler(sqs_event(messages), LambdaContext())
+
+        assert report["handed_out"] == 1
+        assert answer == {"batchItemFailures": []}
+        assert status(api, order_id) == "PAID"
+        assert '"StuckPendingSessions"' in capfd.readouterr().out
+
+    def test_the_worker_drops_an_unreadable_message_and_returns_a_storage_failure_to_the_queue(
+        self, api, stack, aws_faults, order_id
+    ):
+        token = open_session(api, stack, order_id)
+        good = {"messageId": "m-good", "body": message_body(CheckTask(order_id, token))}
+        bad = {"messageId": "m-bad", "body": "{not json"}
+        aws_faults.fail_always("dynamodb", "GetItem", "InternalServerError")
+
+        answer = load_handler("reconcile_worker").lambda_handler({"Records": [bad, good]}, LambdaContext())
+
+        assert answer == {"batchItemFailures": [{"itemIdentifier": "m-good"}]}
+
+    def test_unreadable_etpay_credentials_return_the_check_to_the_queue(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+        boto3.client("secretsmanager", region_name=REGION).put_secret_value(SecretId=SECRET_ID, SecretString="{}")
+        secret_store.store.forget()
+        message = {"messageId": "m-1", "body": message_body(CheckTask(order_id, token))}
+
+        answer = load_handler("reconcile_worker").lambda_handler({"Records": [message]}, LambdaContext())
+
+        assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+        assert status(api, order_id) == "PENDING"
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+class StatusApi:
+    """ETpay's status API as a test needs it: the answer for each session, or an error."""
+
+    def __init__(self, answers):
+        self._answers = answers
+
+    def check_payment_status(self, *, session_token):
+        answer = self._answers[session_token]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class Unreachable:
+    def check_payment_status(self, *, session_token):
+        raise EtpayUnavailable("ETpay unreachable on /merchant/check_payment_status: NewConnectionError")
+
+
+def stored_order_id_of(stack, token: str) -> str:
+    return stack.session(token).merchant_order_id
+
+
+def sweep_when_due(reconciler: Reconciler) -> SweepReport:
+    """The next sweep that finds something due (final-check retries come every few minutes)."""
+    for _ in range(120):
+        reconciler.clock.advance(1)
+        report = reconciler.sweep()
+        if report.handed_out:
+            reconciler.work()
+            return report
+    raise AssertionError("nothing came due in two hours")
+
+
+def as_before_this_release(order_id: str, token: str) -> None:
+    """Rewrite the order as the release before sessions expired stored it: in the old index, with
+    no expiry and no check schedule."""
+    aws_client("dynamodb").update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": f"ORDER#{order_id}"}},
+        UpdateExpression=(
+            "SET pending_check = :partition, pending_since = :since"
+            " REMOVE pending_shard, next_check_at, check_session, check_opened_at, check_expires_at, check_count,"
+            " session_expires_at, sessions.#token.expires_at, sessions.#token.payment_url"
+        ),
+        ExpressionAttributeNames={"#token": token},
+        ExpressionAttributeValues={":partition": {"S": LEGACY_PARTITION}, ":since": {"S": "2026-01-01T00:00:00.000Z"}},
+    )
+
+
+def make_due_now(order_id: str) -> None:
+    aws_client("dynamodb").update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": f"ORDER#{order_id}"}},
+        UpdateExpression="SET next_check_at = :past",
+        ExpressionAttributeValues={":past": {"S": "2000-01-01T00:00:00.000Z"}},
+    )
+
+
+def sqs_event(messages: list[dict]) -> dict:
+    """The event Lambda's SQS event source mapping gives the worker."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:checks",
+                "awsRegion": REGION,
+            }
+            for message in messages
+        ]
+    }

@@ -1,6 +1,7 @@
 """POST /sessions and GET /orders: the merchant backend's side of the contract."""
 
 import json
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -18,16 +19,21 @@ from conftest import (
 )
 
 from etpay import sign_notification
+from payments.clock import parse_iso, utc_now
 
 
 class TestCreateSession:
     def test_a_new_order_gets_an_etpay_session(self, api, stack, order_id):
         calls_before = len(stack.initialize_requests)
+        before = utc_now()
 
         reply = api.create_session(session_payload(order_id, 50000))
 
         assert reply.status == 201
         token = reply.body["session_token"]
+        # The session ends EXPIRED if ETpay has no result after the default 30 minutes.
+        expires_in = parse_iso(reply.body.pop("expires_at")) - before
+        assert timedelta(minutes=30) <= expires_in < timedelta(minutes=30, seconds=10)
         assert reply.body == {
             "merchant_order_id": order_id,
             "order_amount": 50000,

@@ -2,8 +2,18 @@
 double-click, and the merchant's backend retries, all at the same instant. Money state must still
 change exactly once, and only to something a verified result says."""
 
+from datetime import timedelta
+
 import pytest
 from conftest import new_order_id, open_session, session_payload
+
+from etpay import EtpayClient
+from payments import secret_store
+from payments.clock import utc_now
+from payments.notification_keys import NotificationKeys
+from payments.repository import OrderRepository
+from payments.service import CheckTask, PaymentsService
+from payments.settings import get_settings
 
 pytest_plugins = ["reliability_stack"]
 
@@ -150,3 +160,65 @@ class TestRacingOutcomes:
             # The failure won, so the paid result was decided against a FAILED session: money may
             # have moved, a person must look.
             assert review == {"required": True, "reasons": ["paid_after_failed"]}
+
+
+def a_worker(minutes_later: float = 0) -> PaymentsService:
+    """A status-check worker of its own (its own clients), `minutes_later` than now."""
+    settings = get_settings()
+    return PaymentsService(
+        OrderRepository(settings.table_name),
+        settings,
+        etpay_client=lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id)),
+        notification_keys=NotificationKeys(settings.notification_key_secret_id, secret_store.store),
+        clock=lambda: utc_now() + timedelta(minutes=minutes_later),
+    )
+
+
+class TestStatusChecksRacing:
+    """The queue between the sweep and the workers delivers at least once: two workers may check
+    the same session at the same moment."""
+
+    def test_two_workers_finding_the_same_payment_settle_it_once(self, api, real_stack, run_together):
+        order_id = new_order_id()
+        token = open_session(api, real_stack.sandbox, order_id)
+        real_stack.sandbox.complete(token, "paid", deliver=False)
+        task = CheckTask(order_id, token)
+        workers = [a_worker(), a_worker()]
+        real_stack.writes.reset()
+
+        outcomes = run_together([lambda worker=worker: worker.check(task) for worker in workers])
+
+        assert real_stack.writes.session_changes() == ["Update ORDER: session outcome"]
+        # The one that lost the race read the payment back and answered as a duplicate does.
+        assert sorted(outcome.value for outcome in outcomes) == ["ended", "paid"]
+        order, session = order_and_session(real_stack, order_id, token)
+        assert (order["status"], session["status"]) == ("PAID", "PAID")
+        assert "next_check_at" not in order and "review_reasons" not in order
+
+    def test_two_workers_at_the_final_check_expire_it_once(self, api, real_stack, run_together):
+        order_id = new_order_id()
+        token = open_session(api, real_stack.sandbox, order_id)
+        task = CheckTask(order_id, token)
+        workers = [a_worker(minutes_later=31), a_worker(minutes_later=31)]
+        real_stack.writes.reset()
+
+        outcomes = run_together([lambda worker=worker: worker.check(task) for worker in workers])
+
+        assert real_stack.writes.session_changes() == ["Update ORDER: session outcome"]
+        assert sorted(outcome.value for outcome in outcomes) == ["ended", "expired"]
+        order, session = order_and_session(real_stack, order_id, token)
+        assert (order["status"], session["status"]) == ("EXPIRED", "EXPIRED")
+        assert "next_check_at" not in order
+
+    def test_a_worker_and_a_notification_racing_settle_once(self, api, real_stack, run_together):
+        order_id = new_order_id()
+        token = open_session(api, real_stack.sandbox, order_id)
+        notification = real_stack.sandbox.complete(token, "paid", deliver=False)["jwt"]
+        worker = a_worker()
+        real_stack.writes.reset()
+
+        run_together([lambda: worker.check(CheckTask(order_id, token)), lambda: api.notify_jwt(notification)])
+
+        assert real_stack.writes.session_changes() == ["Update ORDER: session outcome"]
+        order, session = order_and_session(real_stack, order_id, token)
+        assert (order["status"], session["status"]) == ("PAID", "PAID")

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import secrets
-import time
 import traceback
 import uuid
 
@@ -23,6 +22,7 @@ from conftest import (
     NOTIFICATION_KEY,
     REGION,
     SECRET_ID,
+    TABLE_NAME,
     LambdaContext,
     emitted_metrics,
     load_handler,
@@ -32,7 +32,6 @@ from conftest import (
 
 from etpay import sign_notification
 from payments import runtime
-from payments.runtime import payments_service
 from payments.settings import DYNAMODB_MAX_ATTEMPTS
 
 # The sandbox logs for itself; it is not the product under test.
@@ -280,13 +279,26 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
         stack.fail_next_initialize(mode, status=status)
         world.reply(api.create_session(session_payload(world.order(), user_rut=world.rut)), 502)
 
-    # Reconciliation: the notification never came, ETpay's status API says paid.
+    # Reconciliation: the notification never came, ETpay's status API says paid; the sweep hands
+    # its check out (made due now) and a worker settles it.
     reconciled_order = world.order()
     reconciled_token = world.open(reconciled_order)
     world.jwts.append(stack.complete(reconciled_token, "paid", deliver=False)["jwt"])
-    time.sleep(0.01)  # the session must be older than "now" for older_than_seconds=0
-    assert payments_service().reconcile(older_than_seconds=0, limit=50, has_time=lambda: True).paid == 1
-    reconcile_handler.lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+    queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="checks")["QueueUrl"]
+    monkeypatch.setenv("RECONCILE_QUEUE_URL", queue_url)
+    runtime.reset()
+    boto3.client("dynamodb", region_name=REGION).update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": f"ORDER#{reconciled_order}"}},
+        UpdateExpression="SET next_check_at = :past",
+        ExpressionAttributeValues={":past": {"S": "2000-01-01T00:00:00.000Z"}},
+    )
+    assert reconcile_handler.lambda_handler({"source": "aws.scheduler"}, LambdaContext())["handed_out"] == 1
+    messages = boto3.client("sqs", region_name=REGION).receive_message(QueueUrl=queue_url)["Messages"]
+    worker = load_handler("reconcile_worker")
+    records = [{"messageId": message["MessageId"], "body": message["Body"]} for message in messages]
+    assert worker.lambda_handler({"Records": records}, LambdaContext()) == {"batchItemFailures": []}
+    assert world.reply(api.get_order(reconciled_order), 200).body["status"] == "PAID"
 
     # The secret is missing, not JSON, incomplete, or points at an ETpay that is down.
     use_secret(monkeypatch, "etpay/no-such-secret")
@@ -321,13 +333,15 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
         "ETpay session creation failed",
         "secret unreadable",
         "secret incomplete",
-        "reconciliation run",
+        "reconciliation sweep",
+        "status checks",
     ):
         assert message in records, f"nothing logged {message!r}"
     assert '"level":"ERROR"' in stream
     # Every line of an API request names it as API Gateway's access log does, and its caller.
-    request_lines = [json.loads(line) for line in stream.splitlines() if '"merchant_order_id"' in line]
-    assert request_lines
+    request_messages = ('"payment session opened"', '"notification rejected"', '"notification already applied"')
+    request_lines = [json.loads(line) for line in stream.splitlines() if any(m in line for m in request_messages)]
+    assert len(request_lines) >= 10
     for line in request_lines:
         assert line.get("api_request_id") and line.get("source_ip") == "127.0.0.1", line
     assert {"OrderPaid", "NotificationRejected", "EtpayError"} <= set(emitted_metrics(stdout))

@@ -1,17 +1,23 @@
 """Property-based: Hypothesis drives random sequences of what the outside world can do to an order
 (session requests, ETpay notifications paid / failed / unknown / duplicated / late / with a wrong
-amount, reconciliation through ETpay's status API) against the real handlers, and after every step
-checks what is stored against the rules money must obey:
+amount, status checks through ETpay's status API, sessions reaching the end of their lifetime)
+against the real handlers, and after every step checks what is stored against the rules money must
+obey:
 
-- a final state never changes (a session's PAID / FAILED, an order's PAID);
-- PAID means a verified paid result exists for the order's current session, with its amount;
-- no session moves without a verified notification or a status-API answer saying so;
-- an order never has two live (PENDING) sessions, and no claim is left behind;
+- ETpay's word is final (a session's PAID / FAILED), and so is an order's PAID; the only way out
+  of our own EXPIRED is a verified payment, which makes the session PAID;
+- PAID means a verified paid result exists for the session the order shows, with its amount; an
+  order is PAID exactly when one of its sessions is;
+- no session moves without a verified notification or a status-API answer saying so, except to
+  EXPIRED when ETpay had no result for it;
+- an order never has two live (PENDING) sessions, exactly a live session is in the check index,
+  and no claim is left behind;
 - review flags only appear when something happened that deserves one.
 """
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import boto3
 from conftest import REGION, new_order_id, plain_item, session_payload
@@ -19,9 +25,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 
+from etpay import EtpayClient
 from local.template import table_definitions
-from payments import runtime
+from payments import runtime, secret_store
+from payments.clock import utc_now
+from payments.notification_keys import NotificationKeys
+from payments.repository import OrderRepository
 from payments.runtime import payments_service
+from payments.service import CheckTask, PaymentsService
+from payments.settings import get_settings
 
 MAX_EXAMPLES = 20
 STEPS_PER_EXAMPLE = 20
@@ -55,6 +67,8 @@ class ModelSession:
     # A verified paid result whatever its amount (it earns a paid_after_failed flag, not PAID).
     reported_paid: bool = False
     completed_at_etpay: str | None = None
+    # We ended it at the end of its lifetime, ETpay having no result for it then.
+    expired_by_us: bool = False
     first_final: str | None = None
 
 
@@ -211,7 +225,27 @@ class PaymentsMachine(RuleBasedStateMachine):
         reply = self.api.notify_jwt(delivery.jwt)
         assert (reply.status, reply.body) == (200, {"received": True})
 
-    # -- reconciliation --------------------------------------------------------------------------
+    # -- status checks and expiry -----------------------------------------------------------------
+    def _check_every_live_session(self, minutes_later: float = 0) -> None:
+        """What the workers do when the sweep hands them every live session's check."""
+        service = payments_service() if not minutes_later else self._worker_later(minutes_later)
+        for item in self._stored():
+            values = plain_item(item)
+            for token, session in values["sessions"].items():
+                if session["status"] == "PENDING":
+                    service.check(CheckTask(values["merchant_order_id"], token))
+
+    @staticmethod
+    def _worker_later(minutes: float) -> PaymentsService:
+        settings = get_settings()
+        return PaymentsService(
+            OrderRepository(settings.table_name),
+            settings,
+            etpay_client=lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id)),
+            notification_keys=NotificationKeys(settings.notification_key_secret_id, secret_store.store),
+            clock=lambda: utc_now() + timedelta(minutes=minutes),
+        )
+
     @rule(merchant_order_id=orders, outcome=st.sampled_from(["paid", "failed"]))
     def reconcile_with_the_status_api(self, merchant_order_id, outcome):
         session = self.sessions_by_token[self.orders_by_id[merchant_order_id].current]
@@ -219,13 +253,27 @@ class PaymentsMachine(RuleBasedStateMachine):
             self.sandbox.complete(session.token, outcome, deliver=False)
             session.completed_at_etpay = FINAL[outcome]
 
-        payments_service().reconcile(older_than_seconds=0, limit=50, has_time=lambda: True)
+        self._check_every_live_session()
 
+        self._status_api_was_asked()
+
+    def _status_api_was_asked(self) -> None:
         # From now on ETpay's own answer is a verified source for every session it completed.
         for known in self.sessions_by_token.values():
             if known.completed_at_etpay:
                 known.verified.add(known.completed_at_etpay)
                 known.reported_paid |= known.completed_at_etpay == "PAID"
+
+    @rule()
+    def live_sessions_reach_the_end_of_their_lifetime(self):
+        """Every live session's final check: those ETpay has no result for end EXPIRED."""
+        for item in self._stored():
+            for token, session in plain_item(item)["sessions"].items():
+                known = self.sessions_by_token[token]
+                if session["status"] == "PENDING" and known.completed_at_etpay is None:
+                    known.expired_by_us = True
+        self._check_every_live_session(minutes_later=31)
+        self._status_api_was_asked()
 
     # -- invariants ------------------------------------------------------------------------------
     @invariant()
@@ -244,8 +292,11 @@ class PaymentsMachine(RuleBasedStateMachine):
             assert "claim_id" not in values, "a session claim was left behind"
             assert "expires_at" not in values, "an order would be removed by TTL"
             assert values["order_amount"] == self.orders_by_id[values["merchant_order_id"]].amount
-            # In the reconciliation index exactly while the order's session is PENDING.
-            assert ("pending_check" in values) is (values["status"] == "PENDING")
+            # In the check index exactly while one of its sessions is live: that one.
+            live = [token for token, session in values["sessions"].items() if session["status"] == "PENDING"]
+            assert len(live) <= 1, "two live sessions for one order"
+            assert values.get("check_session") == (live[0] if live else None)
+            assert ("next_check_at" in values) is bool(live)
 
         for token, item in sessions.items():
             session = self.sessions_by_token[token]
@@ -253,9 +304,14 @@ class PaymentsMachine(RuleBasedStateMachine):
             if status == "PENDING":
                 assert session.first_final is None, f"final {session.first_final} became PENDING again"
                 continue
-            assert session.first_final in (None, status), f"final {session.first_final} became {status}"
+            # Our EXPIRED gives way to a verified payment; ETpay's own word never changes.
+            allowed = (None, status, "EXPIRED") if status == "PAID" else (None, status)
+            assert session.first_final in allowed, f"final {session.first_final} became {status}"
             session.first_final = status
-            assert status in session.verified, f"{status} without a verified result saying so"
+            if status == "EXPIRED":
+                assert session.expired_by_us, "EXPIRED while ETpay had a result for it"
+            else:
+                assert status in session.verified, f"{status} without a verified result saying so"
 
         for merchant_order_id, order in self.orders_by_id.items():
             view = self.api.get_order(merchant_order_id)
@@ -264,18 +320,19 @@ class PaymentsMachine(RuleBasedStateMachine):
             status = view.body["status"]
             assert status == stored[merchant_order_id]["status"]
             assert view.body["order_amount"] == order.amount
-            assert view.body["session_token"] == order.current
             statuses = [sessions[token]["status"] for token in order.sessions]
-            assert statuses.count("PENDING") <= 1, "two live sessions for one order"
-            # Only the newest session may still be live; the order follows it.
-            assert "PENDING" not in statuses[:-1]
-            assert status == statuses[-1]
+            # PAID exactly when a session is; until then the order follows its newest session.
+            assert (status == "PAID") is ("PAID" in statuses)
+            if status != "PAID":
+                assert (status, view.body["session_token"]) == (statuses[-1], order.current)
+                assert "PENDING" not in statuses[:-1], "an older session still live"
 
             if order.paid_session is not None:
                 assert (status, view.body["session_token"]) == ("PAID", order.paid_session), "PAID was undone"
             if status == "PAID":
-                order.paid_session = order.current
-                assert "PAID" in self.sessions_by_token[order.current].verified
+                order.paid_session = view.body["session_token"]
+                assert sessions[order.paid_session]["status"] == "PAID"
+                assert "PAID" in self.sessions_by_token[order.paid_session].verified
 
             reasons = set(view.body["review"]["reasons"])
             assert view.body["review"]["required"] is bool(reasons)
@@ -286,7 +343,8 @@ class PaymentsMachine(RuleBasedStateMachine):
                     for token, stored_status in zip(order.sessions, statuses, strict=True)
                 )
             if "possible_double_payment" in reasons:
-                assert status == "PAID" and "paid_after_failed" in reasons
+                assert status == "PAID"
+                assert "paid_after_failed" in reasons or statuses.count("PAID") >= 2
 
 
 def test_random_histories_never_break_the_money_rules(api, stack, monkeypatch, record_property):

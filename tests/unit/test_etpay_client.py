@@ -2,6 +2,7 @@
 off is a distinct, log-safe error, and nothing is retried."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 import urllib3
@@ -9,12 +10,13 @@ import urllib3
 from etpay import (
     Credentials,
     EtpayClient,
+    EtpayRateLimited,
     EtpayResponseError,
     EtpayTimeout,
     EtpayUnavailable,
     SessionRequest,
 )
-from etpay.client import MAX_RESPONSE_BYTES
+from etpay.client import MAX_RESPONSE_BYTES, parse_retry_after
 
 CREDENTIALS = Credentials.from_mapping(
     {
@@ -27,8 +29,15 @@ CREDENTIALS = Credentials.from_mapping(
 
 
 class Answer:
-    def __init__(self, body: bytes = b"", status: int = 200, read_error: Exception | None = None):
+    def __init__(
+        self,
+        body: bytes = b"",
+        status: int = 200,
+        read_error: Exception | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         self.status = status
+        self.headers = headers or {}
         self._body = body
         self._read_error = read_error
 
@@ -103,3 +112,28 @@ def test_a_status_check_needs_a_lookup_key_and_asks_nothing_without_one():
     with pytest.raises(ValueError):
         EtpayClient(CREDENTIALS, pool=pool).check_payment_status()
     assert pool.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "retry_after"),
+    [
+        (429, {}, None),
+        (429, {"Retry-After": "120"}, 120.0),
+        (503, {"Retry-After": "7"}, 7.0),
+        (429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: at once
+        (429, {"Retry-After": "soon"}, None),
+    ],
+)
+def test_a_request_to_slow_down_is_its_own_error_with_the_wait_asked_for(status, headers, retry_after):
+    client = EtpayClient(CREDENTIALS, pool=Pool(Answer(b"{}", status, headers=headers)))
+
+    with pytest.raises(EtpayRateLimited) as raised:
+        client.check_payment_status(session_token="s")
+
+    assert raised.value.status == status
+    assert raised.value.retry_after == retry_after
+
+
+def test_retry_after_as_an_http_date_counts_from_now():
+    now = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("Sun, 29 Nov 2026 12:01:30 GMT", now) == 90.0

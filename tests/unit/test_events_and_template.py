@@ -72,3 +72,19 @@ def test_every_etpay_and_aws_wait_fits_inside_the_lambda_and_api_gateway_timeout
     # ETpay is only asked while its cap plus one DynamoDB attempt to store the session still fit.
     assert etpay + settings.SESSION_STORE_RESERVE_SECONDS < lambda_timeout
     assert settings.SESSION_CLAIM_SECONDS > lambda_timeout  # a live claim is never taken over
+
+
+def test_the_check_queue_and_the_lease_outlast_a_worker():
+    from payments import settings
+
+    resources = load_template()["Resources"]
+    worker_timeout = resources["ReconcileWorkerFunction"]["Properties"]["Timeout"]
+    # Lambda's advice for an SQS event source: visibility at least six times the function timeout.
+    assert resources["ReconcileQueue"]["Properties"]["VisibilityTimeout"] >= 6 * worker_timeout
+    # A check handed out is not handed out again while its worker may still be at it.
+    assert settings.CHECK_LEASE_SECONDS >= worker_timeout
+    # A batch of checks, each bounded by ETpay's own cap, fits in the worker's timeout.
+    from etpay import client
+
+    batch = resources["ReconcileWorkerFunction"]["Properties"]["Events"]["Checks"]["Properties"]["BatchSize"]
+    assert batch * client.TOTAL_TIMEOUT_SECONDS < worker_timeout

@@ -62,7 +62,8 @@ def test_without_a_domain_there_is_no_notification_url_to_give_etpay():
         {},
         {"TABLE_NAME": " "},
         {"TABLE_NAME": "t", "MAX_ORDER_AMOUNT": "0"},
-        {"TABLE_NAME": "t", "RECONCILE_BATCH_SIZE": "x"},
+        {"TABLE_NAME": "t", "SESSION_LIFETIME_SECONDS": "x"},
+        {"TABLE_NAME": "t", "RECONCILE_AFTER_SECONDS": "0"},
     ],
 )
 def test_a_deployment_missing_or_garbling_a_setting_is_not_configured(environ):

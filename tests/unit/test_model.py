@@ -9,8 +9,10 @@ from etpay import Notification, PaymentOutcome
 from payments.errors import OrderAlreadyPaid, OrderAmountMismatch, RequestInProgress, SessionLimitReached
 from payments.model import (
     REOPENING_STATUSES,
+    CheckAction,
     ClaimNew,
     ClaimNext,
+    DueCheck,
     NotificationAction,
     Order,
     PaymentSession,
@@ -19,14 +21,18 @@ from payments.model import (
     ReviewReason,
     Status,
     StoredOrder,
+    check_times,
     decide_notification,
     decide_session_request,
+    decide_status_check,
+    following_check,
     opened_session,
 )
 
 NOW = "2026-11-26T00:00:00.000Z"
 LATER = "2026-11-27T09:30:00.000Z"
 CLAIM_NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+LIFETIME = timedelta(minutes=30)
 
 
 def an_order(status=Status.PENDING, session_token="s1", amount=50000) -> Order:
@@ -118,7 +124,9 @@ class TestOpenedSession:
     """An order's currency is fixed when it is created; every later session uses it."""
 
     def open(self, replaces, configured="CLP"):
-        return opened_session(replaces, "OC-1", 50000, configured, "s2", "sig2", "https://pmt/session/s2", LATER)
+        return opened_session(
+            replaces, "OC-1", 50000, configured, "s2", "sig2", "https://pmt/session/s2", CLAIM_NOW, LIFETIME
+        )
 
     @pytest.mark.parametrize(
         ("replaces", "configured", "currency", "created_at"),
@@ -136,6 +144,13 @@ class TestOpenedSession:
         assert (order.status, session.status) == (Status.PENDING, Status.PENDING)
         assert order.session_token == session.session_token == "s2"
         assert (order.created_at, order.updated_at, session.created_at) == (created_at, LATER, LATER)
+
+    def test_a_session_expires_a_lifetime_after_it_opened_and_its_checks_start_with_it(self):
+        order, session = self.open(None)
+
+        assert order.expires_at == session.expires_at == "2026-11-27T10:00:00.000Z"
+        assert order.check_session == session.session_token
+        assert session.payment_url == order.payment_url
 
 
 class TestNotifications:
@@ -206,3 +221,175 @@ class TestNotifications:
         order = an_order(Status.PAID)
         decision = decide_notification(order, a_session(Status.PAID), a_notification(PaymentOutcome.UNKNOWN))
         assert decision.action is NotificationAction.IGNORE
+
+
+class TestExpiredSessions:
+    """EXPIRED is our decision, not ETpay's: for the merchant it works like FAILED (a new
+    POST /sessions opens a new session), but a verified payment that comes later is real money."""
+
+    @pytest.mark.parametrize(
+        ("situation", "order", "session", "outcome", "expected", "reasons"),
+        [
+            (
+                "expired, then paid: the order becomes PAID with that session",
+                an_order(Status.EXPIRED),
+                a_session(Status.EXPIRED),
+                PaymentOutcome.PAID,
+                NotificationAction.MARK_PAID,
+                set(),
+            ),
+            (
+                "expired, a new session opened, then the old session paid: PAID with the old one",
+                an_order(Status.PENDING, session_token="s2"),
+                a_session(Status.EXPIRED),
+                PaymentOutcome.PAID,
+                NotificationAction.MARK_PAID,
+                set(),
+            ),
+            (
+                "expired, the new session failed, then the old session paid",
+                an_order(Status.FAILED, session_token="s2"),
+                a_session(Status.EXPIRED),
+                PaymentOutcome.PAID,
+                NotificationAction.MARK_PAID,
+                set(),
+            ),
+            (
+                "expired, the new session paid, then the old one paid too: a possible double payment",
+                an_order(Status.PAID, session_token="s2"),
+                a_session(Status.EXPIRED),
+                PaymentOutcome.PAID,
+                NotificationAction.RECORD_DOUBLE_PAYMENT,
+                {ReviewReason.POSSIBLE_DOUBLE_PAYMENT},
+            ),
+            (
+                "the old session paid late (the order is PAID with it), then the newer live one paid",
+                an_order(Status.PAID, session_token="s2"),
+                a_session(Status.PENDING),
+                PaymentOutcome.PAID,
+                NotificationAction.RECORD_DOUBLE_PAYMENT,
+                {ReviewReason.POSSIBLE_DOUBLE_PAYMENT},
+            ),
+            (
+                "expired, then ETpay says failed: already ended unpaid",
+                an_order(Status.EXPIRED),
+                a_session(Status.EXPIRED),
+                PaymentOutcome.FAILED,
+                NotificationAction.ALREADY_APPLIED,
+                set(),
+            ),
+            (
+                "expired, then an unpublished status: nothing to keep it for",
+                an_order(Status.EXPIRED),
+                a_session(Status.EXPIRED),
+                PaymentOutcome.UNKNOWN,
+                NotificationAction.IGNORE,
+                set(),
+            ),
+            (
+                "expired, paid late, then the same payment again: already applied",
+                an_order(Status.PAID),
+                a_session(Status.PAID),
+                PaymentOutcome.PAID,
+                NotificationAction.ALREADY_APPLIED,
+                set(),
+            ),
+        ],
+    )
+    def test_the_rule(self, situation, order, session, outcome, expected, reasons):
+        decision = decide_notification(order, session, a_notification(outcome))
+
+        assert (decision.action, decision.reasons) == (expected, reasons), situation
+
+    def test_an_expired_order_takes_a_new_session_like_a_failed_one(self):
+        assert outcome(decide_session_request(stored(an_order(Status.EXPIRED)), 50000, CLAIM_NOW, MAX)) is ClaimNext
+
+
+OPENED = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+class TestCheckSchedule:
+    @pytest.mark.parametrize(
+        ("first_after_minutes", "lifetime_minutes", "check_minutes"),
+        [
+            (15, 30, [15, 30]),  # the defaults: halfway, then at expiry
+            (5, 30, [5, 15, 30]),  # 5, then 10 later, then (20 later would pass expiry) at expiry
+            (1, 30, [1, 3, 7, 15, 30]),
+            (1, 24 * 60, [1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 1440]),  # a day: 11 checks, not 1,440
+            (30, 30, [30]),  # a first check at expiry is the only one
+            (45, 30, [30]),  # ... also when it would come later
+        ],
+    )
+    def test_checks_double_their_interval_and_the_last_is_at_expiry(
+        self, first_after_minutes, lifetime_minutes, check_minutes
+    ):
+        times = check_times(
+            OPENED, OPENED + timedelta(minutes=lifetime_minutes), timedelta(minutes=first_after_minutes)
+        )
+
+        assert times == [OPENED + timedelta(minutes=minutes) for minutes in check_minutes]
+
+    def due(self, checks_done: int) -> DueCheck:
+        return DueCheck("OC-1", "s1", "x", OPENED, OPENED + timedelta(minutes=30), checks_done)
+
+    def following(self, checks_done: int, now_minutes: float) -> float:
+        now = OPENED + timedelta(minutes=now_minutes)
+        following = following_check(
+            self.due(checks_done),
+            now,
+            first_after=timedelta(minutes=5),
+            lease=timedelta(minutes=2),
+            retry=timedelta(minutes=5),
+            max_retry=timedelta(minutes=60),
+        )
+        return (following - OPENED).total_seconds() / 60
+
+    def test_handing_out_a_check_schedules_the_next_one(self):
+        assert self.following(checks_done=0, now_minutes=5) == 15
+        assert self.following(checks_done=1, now_minutes=15) == 30
+
+    def test_a_late_check_still_leases_the_session_long_enough_for_its_worker(self):
+        assert self.following(checks_done=0, now_minutes=14.5) == 16.5
+
+    def test_after_the_final_check_come_only_retries_doubling_to_a_cap(self):
+        assert self.following(checks_done=2, now_minutes=30) == 35
+        assert self.following(checks_done=3, now_minutes=35) == 45
+        assert self.following(checks_done=20, now_minutes=100) == 160
+
+
+class TestStatusChecks:
+    @pytest.mark.parametrize(
+        ("situation", "session", "result", "minutes", "expected", "expire_order"),
+        [
+            ("no result before expiry", a_session(), None, 15, CheckAction.WAIT, False),
+            ("no result at expiry", a_session(), None, 30, CheckAction.EXPIRE, True),
+            ("no result past expiry", a_session(), None, 90, CheckAction.EXPIRE, True),
+            ("paid before expiry", a_session(), a_notification(), 15, CheckAction.APPLY, False),
+            ("paid at expiry: ETpay's word wins", a_session(), a_notification(), 30, CheckAction.APPLY, False),
+            ("failed at expiry", a_session(), a_notification(PaymentOutcome.FAILED), 30, CheckAction.APPLY, False),
+            ("an unpublished status before expiry: kept", a_session(), a_notification(PaymentOutcome.UNKNOWN), 15,
+             CheckAction.APPLY, False),
+            ("an unpublished status at expiry is no result", a_session(), a_notification(PaymentOutcome.UNKNOWN), 30,
+             CheckAction.EXPIRE, True),
+            ("the session ended meanwhile", a_session(Status.PAID), None, 30, CheckAction.ENDED, False),
+            ("the session expired meanwhile", a_session(Status.EXPIRED), None, 30, CheckAction.ENDED, False),
+        ],
+    )  # fmt: skip
+    def test_the_decision(self, situation, session, result, minutes, expected, expire_order):
+        session = PaymentSession(**{**session.__dict__, "expires_at": "2026-11-29T12:30:00.000Z"})
+        decision = decide_status_check(an_order(), session, result, OPENED + timedelta(minutes=minutes))
+
+        assert (decision.action, decision.expire_order) == (expected, expire_order), situation
+
+    def test_an_expiring_session_that_is_no_longer_the_orders_live_one_leaves_the_order_alone(self):
+        session = PaymentSession(**{**a_session().__dict__, "expires_at": "2026-11-29T12:30:00.000Z"})
+        decision = decide_status_check(
+            an_order(Status.PAID, session_token="s0"), session, None, OPENED + timedelta(minutes=30)
+        )
+
+        assert (decision.action, decision.expire_order) == (CheckAction.EXPIRE, False)
+
+    def test_a_session_opened_before_sessions_expired_never_expires_on_its_own(self):
+        decision = decide_status_check(an_order(), a_session(), None, OPENED + timedelta(days=365))
+
+        assert decision.action is CheckAction.WAIT

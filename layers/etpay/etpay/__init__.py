@@ -4,6 +4,7 @@ from etpay.client import CreatedSession, EtpayClient, SessionRequest
 from etpay.credentials import Credentials
 from etpay.errors import (
     EtpayError,
+    EtpayRateLimited,
     EtpayResponseError,
     EtpayTimeout,
     EtpayUnavailable,
@@ -27,6 +28,7 @@ __all__ = [
     "Credentials",
     "EtpayClient",
     "EtpayError",
+    "EtpayRateLimited",
     "EtpayResponseError",
     "EtpayTimeout",
     "EtpayUnavailable",

@@ -9,12 +9,14 @@ session. The caller decides what a retry means.
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import urllib3
 
 from etpay.credentials import Credentials
-from etpay.errors import EtpayResponseError, EtpayTimeout, EtpayUnavailable
+from etpay.errors import EtpayRateLimited, EtpayResponseError, EtpayTimeout, EtpayUnavailable
 
 # ETpay publishes no limits; these keep every call well inside API Gateway's 29 s.
 CONNECT_TIMEOUT_SECONDS = 3.0
@@ -25,11 +27,29 @@ MAX_RESPONSE_BYTES = 256 * 1024
 # Tokens end up in URLs and DynamoDB keys: printable ASCII without spaces, bounded.
 TOKEN_PATTERN = re.compile(r"^[\x21-\x7e]{1,512}$")
 
+TOO_MANY_REQUESTS = 429
+
 INITIALIZE_PATH = "/session/initialize"
 STATUS_PATH = "/merchant/check_payment_status"
 
 # One pool per process: Lambda reuses it across warm invocations (keep-alive to ETpay).
 _POOL = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """RFC 9110's Retry-After: a number of seconds, or an HTTP date; None if absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -152,6 +172,11 @@ class EtpayClient:
             response.release_conn()
         if not 200 <= response.status < 300:
             # ETpay's error bodies are not documented and may echo input: keep only the status.
+            retry_after = response.headers.get("Retry-After")
+            if response.status == TOO_MANY_REQUESTS or retry_after is not None:
+                raise EtpayRateLimited(
+                    f"ETpay answered {response.status} on {path}", response.status, parse_retry_after(retry_after)
+                )
             raise EtpayUnavailable(f"ETpay answered {response.status} on {path}", response.status)
         if len(raw) > MAX_RESPONSE_BYTES:
             raise EtpayResponseError(f"ETpay answer to {path} is too large")

@@ -20,6 +20,15 @@ class EtpayUnavailable(EtpayError):
         self.status = status
 
 
+class EtpayRateLimited(EtpayUnavailable):
+    """ETpay asked us to slow down: a 429, or any refusal carrying Retry-After. `retry_after` is
+    the wait it asked for in seconds (None: it did not say)."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
 class EtpayResponseError(EtpayError):
     """ETpay answered 2xx with a body we cannot use."""
 

@@ -26,3 +26,8 @@ def epoch_seconds(moment: datetime) -> int:
     """Whole seconds since 1970, rounded down: an expiry in whole seconds has passed exactly when
     it is at most this."""
     return math.floor(moment.timestamp())
+
+
+def parse_iso(text: str) -> datetime:
+    """A stored timestamp (iso_utc's form) back as an aware UTC datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

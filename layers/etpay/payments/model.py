@@ -1,14 +1,17 @@
 """Orders, their ETpay sessions, and the rules that move money state. Pure: no I/O here.
 
-An order has at most one live (PENDING) session. A session's outcome (PAID / FAILED) is final;
-PAID is final for the order. A new session is opened only after the current one ended unpaid.
+An order has at most one live (PENDING) session. A session ends PAID or FAILED (ETpay's word,
+final) or EXPIRED (ours: its lifetime passed and ETpay still had no result). PAID is final for the
+order. A new session is opened only after the current one ended unpaid. Because EXPIRED is our
+decision, not ETpay's, a verified payment for an EXPIRED session is still honoured.
 """
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from etpay import Notification, PaymentOutcome
+from payments.clock import iso_utc, parse_iso
 from payments.errors import (
     OrderAlreadyPaid,
     OrderAmountMismatch,
@@ -28,6 +31,8 @@ class Status(enum.StrEnum):
     PENDING = "PENDING", False
     PAID = "PAID", False
     FAILED = "FAILED", True
+    # Ended by us at the end of its lifetime: ETpay's last status check still had no result.
+    EXPIRED = "EXPIRED", True
 
     reopens: bool
 
@@ -72,6 +77,11 @@ class Order:
     updated_at: str
     payment_token: str | None = None
     review_reasons: frozenset[ReviewReason] = frozenset()
+    # When the current session expires (ISO 8601 UTC); "" for one opened before sessions expired.
+    expires_at: str = ""
+    # The session whose status checks are still due (its own, not necessarily the current one:
+    # an expired session paid late makes the order PAID while a newer session may still be live).
+    check_session: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,10 @@ class PaymentSession:
     created_at: str = ""
     updated_at: str = ""
     payment_token: str | None = None
+    # When we end it if ETpay has no result by then (ISO 8601 UTC); "" for an older session.
+    expires_at: str = ""
+    # Where its payer pays: the order shows it again if a late payment makes this session its own.
+    payment_url: str = ""
 
 
 def opened_session(
@@ -96,7 +110,8 @@ def opened_session(
     session_token: str,
     signature_token: str,
     payment_url: str,
-    now: str,
+    now: datetime,
+    lifetime: timedelta,
 ) -> tuple[Order, PaymentSession]:
     """The order, PENDING on the session ETpay just opened for it, and that session. `replaces` is
     the order as it stood before (its last session ended unpaid), None for a new order.
@@ -106,6 +121,7 @@ def opened_session(
     checked against the currency the payer was shown, even if the deployment's has changed since.
     """
     currency = replaces.currency if replaces else configured_currency
+    opened, expires = iso_utc(now), iso_utc(now + lifetime)
     order = Order(
         merchant_order_id=merchant_order_id,
         order_amount=order_amount,
@@ -113,8 +129,10 @@ def opened_session(
         status=Status.PENDING,
         session_token=session_token,
         payment_url=payment_url,
-        created_at=replaces.created_at if replaces else now,
-        updated_at=now,
+        created_at=replaces.created_at if replaces else opened,
+        updated_at=opened,
+        expires_at=expires,
+        check_session=session_token,
     )
     session = PaymentSession(
         session_token=session_token,
@@ -122,8 +140,10 @@ def opened_session(
         order_amount=order_amount,
         currency=currency,
         signature_token=signature_token,
-        created_at=now,
-        updated_at=now,
+        created_at=opened,
+        updated_at=opened,
+        expires_at=expires,
+        payment_url=payment_url,
     )
     return order, session
 
@@ -211,7 +231,11 @@ def decide_session_request(
 
 
 class NotificationAction(enum.Enum):
+    # The session, and the order with it (the order's current session becomes this one).
     MARK_PAID = "mark_paid"
+    # The session is paid, but the order already was, through another session: the order keeps
+    # that payment and is flagged possible_double_payment (one of them is to be refunded).
+    RECORD_DOUBLE_PAYMENT = "record_double_payment"
     MARK_FAILED = "mark_failed"  # the session, and the order if this is its current session
     RECORD_UNKNOWN = "record_unknown"  # no transition; kept for a status-API check
     ALREADY_APPLIED = "already_applied"  # a re-delivery: answer as the first time
@@ -251,18 +275,23 @@ def decide_notification(order: Order, session: PaymentSession, notification: Not
     if outcome is PaymentOutcome.PAID:
         if session.status is Status.PAID:
             return NotificationDecision(NotificationAction.ALREADY_APPLIED)
-        if session.status is Status.PENDING and is_current and order.status is Status.PENDING:
-            return NotificationDecision(NotificationAction.MARK_PAID)
-        # The session was recorded FAILED (or, against our own invariant, is PENDING without
-        # being the order's live one): money may have moved against our record. Keep the
-        # record; a person decides.
-        reasons = {ReviewReason.PAID_AFTER_FAILED}
+        if session.status is Status.FAILED:
+            # ETpay contradicts its own earlier word: money may have moved against our record.
+            # Keep the record; a person decides.
+            reasons = {ReviewReason.PAID_AFTER_FAILED}
+            if order.status is Status.PAID:
+                reasons.add(ReviewReason.POSSIBLE_DOUBLE_PAYMENT)
+            return NotificationDecision(NotificationAction.FLAG_FOR_REVIEW, frozenset(reasons))
+        # PENDING, or EXPIRED (our decision, not ETpay's): the money is real.
         if order.status is Status.PAID:
-            reasons.add(ReviewReason.POSSIBLE_DOUBLE_PAYMENT)
-        return NotificationDecision(NotificationAction.FLAG_FOR_REVIEW, frozenset(reasons))
+            return NotificationDecision(
+                NotificationAction.RECORD_DOUBLE_PAYMENT, frozenset({ReviewReason.POSSIBLE_DOUBLE_PAYMENT})
+            )
+        return NotificationDecision(NotificationAction.MARK_PAID)
 
     # PaymentOutcome.FAILED
-    if session.status is Status.FAILED:
+    if session.status in (Status.FAILED, Status.EXPIRED):
+        # Already ended unpaid: ETpay confirms what the order already shows.
         return NotificationDecision(NotificationAction.ALREADY_APPLIED)
     if session.status is Status.PAID:
         return NotificationDecision(NotificationAction.FLAG_FOR_REVIEW, frozenset({ReviewReason.FAILED_AFTER_PAID}))
@@ -270,3 +299,79 @@ def decide_notification(order: Order, session: PaymentSession, notification: Not
         NotificationAction.MARK_FAILED,
         fail_order=is_current and order.status is Status.PENDING,
     )
+
+
+# -- status checks and the end of a session's lifetime ------------------------------------------------
+def check_times(opened_at: datetime, expires_at: datetime, first_after: timedelta) -> list[datetime]:
+    """When ETpay's status API is asked about a session: a first time `first_after` it opened (a
+    notification may never come), then at doubling intervals, the last at its expiry. Bounded: at
+    most about log2(lifetime / first_after) + 2 checks, none after the session ends."""
+    times = []
+    offset = step = first_after
+    while opened_at + offset < expires_at:
+        times.append(opened_at + offset)
+        step *= 2
+        offset += step
+    times.append(expires_at)
+    return times
+
+
+@dataclass(frozen=True)
+class DueCheck:
+    """A session whose next status check is due, as the pending index lists it."""
+
+    merchant_order_id: str
+    session_token: str
+    next_check_at: str  # as stored: the lease below is conditional on it
+    opened_at: datetime
+    expires_at: datetime
+    checks_done: int  # checks already handed to a worker
+
+
+def following_check(
+    due: DueCheck, now: datetime, first_after: timedelta, lease: timedelta, retry: timedelta, max_retry: timedelta
+) -> datetime:
+    """When the check after the one being handed out now is due. It doubles as a lease: no sweep
+    hands the session out again before then, so it is never later than the next scheduled check
+    and never sooner than `lease` (a worker's time to do this one). After the final check (at
+    expiry) the next is a retry, in case this one gets no answer from ETpay: `retry`, doubling,
+    at most `max_retry`."""
+    times = check_times(due.opened_at, due.expires_at, first_after)
+    following = due.checks_done + 1
+    if following < len(times):
+        return max(times[following], now + lease)
+    retries = following - len(times)
+    return now + min(retry * 2 ** min(retries, 30), max_retry)
+
+
+class CheckAction(enum.Enum):
+    APPLY = "apply"  # ETpay has a result: decided like a notification (decide_notification)
+    EXPIRE = "expire"  # its lifetime is over and ETpay has no result: the session ends EXPIRED
+    WAIT = "wait"  # no result yet; the next check is already scheduled
+    ENDED = "ended"  # the session ended meanwhile (a notification came): nothing to ask
+
+
+@dataclass(frozen=True)
+class CheckDecision:
+    action: CheckAction
+    # For EXPIRE: whether the order follows its session to EXPIRED (its live session, order PENDING).
+    expire_order: bool = False
+
+
+def decide_status_check(
+    order: Order, session: PaymentSession, result: Notification | None, now: datetime
+) -> CheckDecision:
+    """What ETpay's status answer (its decisive record for the session, None: no record) means for
+    a session whose check was due."""
+    if session.status is not Status.PENDING:
+        return CheckDecision(CheckAction.ENDED)
+    if result is not None and result.outcome is not PaymentOutcome.UNKNOWN:
+        return CheckDecision(CheckAction.APPLY)
+    if session.expires_at and now >= parse_iso(session.expires_at):
+        return CheckDecision(
+            CheckAction.EXPIRE,
+            expire_order=order.session_token == session.session_token and order.status is Status.PENDING,
+        )
+    # An unpublished status word is kept for the record like a notification's; no result at all
+    # waits for the next check.
+    return CheckDecision(CheckAction.APPLY if result is not None else CheckAction.WAIT)

@@ -10,11 +10,16 @@ While an invocation asks ETpay for a session it holds a claim on the item (`clai
 `claim_expires`). A brand-new order exists as a claim only (no `session_token`) until its first
 session is stored; such an item is not an order yet for any reader, and carries `expires_at` so
 DynamoDB's TTL removes it if its invocation crashed and nobody retried within a day.
-An order whose current session is PENDING carries `pending_check` / `pending_since`, the keys of
-the sparse index PENDING_INDEX, so reconciliation reads exactly the orders it may need to ask
-ETpay about.
+An order with a session whose status checks are still due carries the keys of the sparse index
+CHECK_INDEX: `pending_shard` (one of PENDING_SHARDS values, from a hash of the order id, so the
+index's writes spread over that many partitions) and `next_check_at`, plus what the sweep needs to
+schedule the check after (`check_session`, `check_opened_at`, `check_expires_at`, `check_count`,
+projected into the index). A session that ends leaves the index in the same write. Orders stored
+before sessions expired carry `pending_check` / `pending_since` (LEGACY_INDEX) instead, until the
+sweep moves them over.
 """
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,22 +31,38 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from payments.clock import epoch_seconds, iso_utc
+from payments.clock import epoch_seconds, iso_utc, parse_iso
 from payments.errors import ConcurrentUpdate, StorageUnavailable
-from payments.model import REOPENING_STATUSES, Order, PaymentSession, ReviewReason, Status, StoredOrder
+from payments.model import (
+    REOPENING_STATUSES,
+    DueCheck,
+    Order,
+    PaymentSession,
+    ReviewReason,
+    Status,
+    StoredOrder,
+)
 from payments.settings import (
     CLAIM_ITEM_TTL_SECONDS,
     DYNAMODB_CONNECT_TIMEOUT_SECONDS,
     DYNAMODB_MAX_ATTEMPTS,
     DYNAMODB_READ_TIMEOUT_SECONDS,
+    PENDING_SHARDS,
     SESSION_CLAIM_SECONDS,
 )
 
 logger = Logger(child=True)
 
 ORDER_PREFIX = "ORDER#"
-PENDING_INDEX = "PendingSessions"
-PENDING_PARTITION = "PENDING"
+CHECK_INDEX = "PendingChecks"
+SHARD_PREFIX = "PENDING#"
+CHECK_ATTRIBUTES = "pending_shard, next_check_at, check_session, check_opened_at, check_expires_at, check_count"
+# Orders stored before sessions expired: one index partition, read oldest first. Only the sweep
+# reads it, to move what is left of it to CHECK_INDEX.
+LEGACY_INDEX = "PendingSessions"
+LEGACY_PARTITION = "PENDING"
+# One item beside the orders: until when ETpay asked the reconciler to slow down (Retry-After).
+BACKOFF_KEY = "RECONCILER#etpay-backoff"
 CONDITION_FAILED_CODES = frozenset({"ConditionalCheckFailedException"})
 # The attributes of the order itself: what GET /orders reads (the sessions map stays behind).
 ORDER_ATTRIBUTES = (
@@ -55,6 +76,8 @@ ORDER_ATTRIBUTES = (
     "created_at",
     "updated_at",
     "review_reasons",
+    "session_expires_at",
+    "check_session",
 )
 ORDER_PROJECTION = ", ".join(ORDER_ATTRIBUTES)
 NAMES = {"#status": "status"}
@@ -76,6 +99,17 @@ def _client_config() -> Config:
 
 def _key(merchant_order_id: str) -> dict[str, Any]:
     return {"pk": {"S": ORDER_PREFIX + merchant_order_id}}
+
+
+def pending_shard(merchant_order_id: str) -> str:
+    """The index partition of an order's checks: a stable hash of its id, so orders spread evenly
+    and every check of one order lands on the same partition."""
+    digest = hashlib.sha256(merchant_order_id.encode()).digest()
+    return f"{SHARD_PREFIX}{int.from_bytes(digest[:4], 'big') % PENDING_SHARDS}"
+
+
+def all_shards() -> list[str]:
+    return [f"{SHARD_PREFIX}{index}" for index in range(PENDING_SHARDS)]
 
 
 def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,6 +139,8 @@ def _order(values: Mapping[str, Any]) -> Order | None:
         updated_at=values["updated_at"],
         payment_token=values.get("payment_token"),
         review_reasons=frozenset(ReviewReason(r) for r in values.get("review_reasons", ())),
+        expires_at=values.get("session_expires_at", ""),
+        check_session=values.get("check_session"),
     )
 
 
@@ -119,6 +155,8 @@ def _session(token: str, order: Mapping[str, Any], values: Mapping[str, Any]) ->
         created_at=values["created_at"],
         updated_at=values["updated_at"],
         payment_token=values.get("payment_token"),
+        expires_at=values.get("expires_at", ""),
+        payment_url=values.get("payment_url", ""),
     )
 
 
@@ -270,8 +308,11 @@ class OrderRepository:
             # The claim expires by itself; the caller's own error is the one worth reporting.
             logger.warning("could not release session claim", extra={"merchant_order_id": merchant_order_id})
 
-    def open_session(self, order: Order, session: PaymentSession, claim_id: str, replaces: str | None) -> None:
-        """Store a new session and point the order at it, releasing our claim, in one write.
+    def open_session(
+        self, order: Order, session: PaymentSession, claim_id: str, replaces: str | None, first_check: datetime
+    ) -> None:
+        """Store a new session and point the order at it, releasing our claim, in one write. The
+        session joins the check index, its first status check due at `first_check`.
 
         `replaces` is the session that ended unpaid being replaced, or None for a brand-new order.
         """
@@ -283,8 +324,11 @@ class OrderRepository:
             "url": order.payment_url,
             "created": order.created_at,
             "now": order.updated_at,
+            "expires": session.expires_at,
             "session": self._session_values(session),
-            "partition": PENDING_PARTITION,
+            "shard": pending_shard(order.merchant_order_id),
+            "first_check": iso_utc(first_check),
+            "zero": 0,
         }
         if replaces is None:
             condition += " AND attribute_not_exists(session_token)"
@@ -295,15 +339,19 @@ class OrderRepository:
         self._update(
             order.merchant_order_id,
             "SET #status = :pending, session_token = :token, payment_url = :url, created_at = :created,"
-            " updated_at = :now, sessions.#token = :session, pending_check = :partition, pending_since = :now"
-            " REMOVE claim_id, claim_expires, expires_at",
+            " updated_at = :now, session_expires_at = :expires, sessions.#token = :session,"
+            " pending_shard = :shard, next_check_at = :first_check, check_session = :token,"
+            " check_opened_at = :now, check_expires_at = :expires, check_count = :zero"
+            " REMOVE claim_id, claim_expires, expires_at, pending_check, pending_since",
             condition,
             values,
             session_token=session.session_token,
         )
 
-    # -- notification outcomes ---------------------------------------------------------------
+    # -- payment outcomes ----------------------------------------------------------------------
     def mark_paid(self, order: Order, session: PaymentSession, payment_token: str | None, now: datetime) -> None:
+        """The session is paid, and the order with it: the order's current session becomes this one
+        (a late payment of an expired session may come after a newer session was opened)."""
         self._settle(order, session, Status.PAID, payment_token, now, settle_order=True)
 
     def mark_failed(
@@ -315,6 +363,23 @@ class OrderRepository:
         fail_order: bool,
     ) -> None:
         self._settle(order, session, Status.FAILED, payment_token, now, settle_order=fail_order)
+
+    def record_double_payment(
+        self,
+        order: Order,
+        session: PaymentSession,
+        payment_token: str | None,
+        reasons: Iterable[ReviewReason],
+        now: datetime,
+    ) -> None:
+        """The session is paid while the order already was through another one: the session's own
+        outcome is recorded, the order keeps its payment and is flagged."""
+        self._settle(order, session, Status.PAID, payment_token, now, settle_order=False, flag=reasons)
+
+    def expire(self, order: Order, session: PaymentSession, now: datetime, expire_order: bool) -> None:
+        """The session's lifetime is over and ETpay has no result: it ends EXPIRED, and so does the
+        order when it was the order's live session."""
+        self._settle(order, session, Status.EXPIRED, None, now, settle_order=expire_order)
 
     def flag_for_review(
         self, order: Order, session: PaymentSession, reasons: Iterable[ReviewReason], now: datetime
@@ -347,30 +412,141 @@ class OrderRepository:
             session_token=session.session_token,
         )
 
-    def requeue_pending(self, session: PaymentSession, now: datetime) -> None:
-        """Move an order whose session is still PENDING to the back of the reconciliation queue."""
+    # -- status checks ---------------------------------------------------------------------------
+    def due_checks(
+        self, shard: str, now: datetime, limit: int, start: dict[str, Any] | None = None
+    ) -> tuple[list[DueCheck], dict[str, Any] | None]:
+        """One page of the shard's checks due by `now`, earliest first, and where the next page
+        starts (None: no more)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": CHECK_INDEX,
+            "KeyConditionExpression": "pending_shard = :shard AND next_check_at <= :now",
+            "ExpressionAttributeValues": _values(shard=shard, now=iso_utc(now)),
+            "Limit": limit,
+        }
+        if start:
+            request["ExclusiveStartKey"] = start
+        response = self._call("query", **request)
+        checks = []
+        for item in response.get("Items", []):
+            values = _from_item(item)
+            checks.append(
+                DueCheck(
+                    merchant_order_id=values["pk"].removeprefix(ORDER_PREFIX),
+                    session_token=values["check_session"],
+                    next_check_at=values["next_check_at"],
+                    opened_at=parse_iso(values["check_opened_at"]),
+                    expires_at=parse_iso(values["check_expires_at"]),
+                    checks_done=values.get("check_count", 0),
+                )
+            )
+        return checks, response.get("LastEvaluatedKey")
+
+    def lease_check(self, due: DueCheck, following: datetime) -> bool:
+        """Hand the due check out: its next one is set to `following` and counted, if nobody else
+        has meanwhile (another sweep, the session ending). True when the lease is ours."""
         try:
             self._update(
-                session.merchant_order_id,
-                "SET pending_since = :now",
-                "#status = :pending AND session_token = :token",
-                {"now": iso_utc(now), "pending": Status.PENDING.value, "token": session.session_token},
+                due.merchant_order_id,
+                "SET next_check_at = :following, check_count = :count",
+                "check_session = :token AND next_check_at = :seen",
+                {
+                    "following": iso_utc(following),
+                    "count": due.checks_done + 1,
+                    "token": due.session_token,
+                    "seen": due.next_check_at,
+                },
             )
         except ConcurrentUpdate:
-            pass  # settled meanwhile: it has left the queue by itself
+            return False
+        return True
 
-    def pending_orders(self, queued_before: datetime, limit: int) -> list[str]:
-        """Ids of orders whose session is PENDING, queued before `queued_before` (opened then, or
-        last checked then), longest-waiting first."""
+    def reschedule_check(self, merchant_order_id: str, session_token: str, at: datetime) -> None:
+        """Move the session's next check to `at` (ETpay asked us to slow down)."""
+        try:
+            self._update(
+                merchant_order_id,
+                "SET next_check_at = :at",
+                "check_session = :token",
+                {"at": iso_utc(at), "token": session_token},
+            )
+        except ConcurrentUpdate:
+            pass  # the session ended meanwhile: nothing left to check
+
+    def clear_check(self, merchant_order_id: str, session_token: str) -> None:
+        """Take a session that has already ended out of the check index."""
+        try:
+            self._update(
+                merchant_order_id, f"REMOVE {CHECK_ATTRIBUTES}", "check_session = :token", {"token": session_token}
+            )
+        except ConcurrentUpdate:
+            pass  # already out
+
+    def legacy_pending(self, limit: int) -> list[str]:
+        """Ids of orders still queued in LEGACY_INDEX (stored before sessions expired)."""
         response = self._call(
             "query",
             TableName=self._table,
-            IndexName=PENDING_INDEX,
-            KeyConditionExpression="pending_check = :pending AND pending_since < :cutoff",
-            ExpressionAttributeValues=_values(pending=PENDING_PARTITION, cutoff=iso_utc(queued_before)),
+            IndexName=LEGACY_INDEX,
+            KeyConditionExpression="pending_check = :pending",
+            ExpressionAttributeValues=_values(pending=LEGACY_PARTITION),
             Limit=limit,
         )
         return [item["pk"]["S"].removeprefix(ORDER_PREFIX) for item in response.get("Items", [])]
+
+    def adopt_legacy(self, order: Order, session: PaymentSession, expires_at: datetime, first_check: datetime) -> None:
+        """Move an order of LEGACY_INDEX to the check index: its session gets the lifetime it would
+        have had, counted from when it opened."""
+        expires = iso_utc(expires_at)
+        try:
+            self._update(
+                order.merchant_order_id,
+                "SET sessions.#token.expires_at = :expires, sessions.#token.payment_url = :url,"
+                " session_expires_at = :expires, pending_shard = :shard, next_check_at = :first_check,"
+                " check_session = :token, check_opened_at = :opened, check_expires_at = :expires,"
+                " check_count = :zero REMOVE pending_check, pending_since",
+                "#status = :pending AND session_token = :token AND sessions.#token.#status = :pending",
+                {
+                    "expires": expires,
+                    "url": order.payment_url,
+                    "shard": pending_shard(order.merchant_order_id),
+                    "first_check": iso_utc(first_check),
+                    "token": session.session_token,
+                    "opened": session.created_at,
+                    "zero": 0,
+                    "pending": Status.PENDING.value,
+                },
+                session_token=session.session_token,
+            )
+        except ConcurrentUpdate:
+            pass  # settled meanwhile: it leaves the old index by itself
+
+    def forget_legacy(self, merchant_order_id: str) -> None:
+        """Take an order whose session has ended out of LEGACY_INDEX."""
+        self._update(merchant_order_id, "REMOVE pending_check, pending_since", "attribute_exists(pk)", {})
+
+    def etpay_backoff_until(self) -> datetime | None:
+        item = self._call(
+            "get_item", TableName=self._table, Key={"pk": {"S": BACKOFF_KEY}}, ConsistentRead=True
+        ).get("Item")
+        return parse_iso(_from_item(item)["until"]) if item else None
+
+    def extend_etpay_backoff(self, until: datetime) -> None:
+        """ETpay asked us to wait until `until`: every worker and the sweep hold back until then.
+        Only ever extended, so the longest wait any answer asked for wins."""
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key={"pk": {"S": BACKOFF_KEY}},
+                UpdateExpression="SET #until = :until",
+                ConditionExpression="attribute_not_exists(#until) OR #until < :until",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=_values(until=iso_utc(until)),
+            )
+        except ConcurrentUpdate:
+            pass  # a longer wait is already in place
 
     # -- item shapes -------------------------------------------------------------------------
     @staticmethod
@@ -382,6 +558,8 @@ class OrderRepository:
             "status": session.status.value,
             "created_at": session.created_at,
             "updated_at": session.updated_at,
+            "expires_at": session.expires_at,
+            "payment_url": session.payment_url,
         }
 
     def _settle(
@@ -392,8 +570,10 @@ class OrderRepository:
         payment_token: str | None,
         now: datetime,
         settle_order: bool,
+        flag: Iterable[ReviewReason] = (),
     ) -> None:
-        """A session's final outcome, and the order's with it when `settle_order`."""
+        """A session's end, and the order's with it when `settle_order`, written only if order and
+        session are still as the decision saw them (a final outcome never changes twice)."""
         assignments = [
             "sessions.#token.#status = :final",
             "sessions.#token.updated_at = :now",
@@ -402,27 +582,38 @@ class OrderRepository:
         values: dict[str, Any] = {
             "final": status.value,
             "now": iso_utc(now),
-            "pending": Status.PENDING.value,
+            "seen_session": session.status.value,
+            "seen": order.status.value,
+            "current": order.session_token,
+            "token": session.session_token,
             "no": False,
         }
         if payment_token is not None:
             assignments.append("sessions.#token.payment_token = :payment")
             values["payment"] = payment_token
-        # A final outcome never changes.
-        condition = "sessions.#token.#status = :pending"
-        removals = ""
+        condition = "sessions.#token.#status = :seen_session AND #status = :seen AND session_token = :current"
         if settle_order:
             assignments += ["#status = :final", "updated_at = :now"]
-            if status is Status.PAID and payment_token is not None:
-                assignments.append("payment_token = :payment")
-            # Only the live session of a PENDING order may settle it.
-            condition += " AND #status = :pending AND session_token = :token"
-            values["token"] = session.session_token
-            # Leaving the pending index: reconciliation has nothing more to ask about it.
-            removals = " REMOVE pending_check, pending_since"
+            if status is Status.PAID:
+                # The session that brought the money becomes the order's own.
+                assignments += ["session_token = :token", "payment_url = :url", "session_expires_at = :expires"]
+                values.update(url=session.payment_url or order.payment_url, expires=session.expires_at)
+                if payment_token is not None:
+                    assignments.append("payment_token = :payment")
+        flags = " ADD review_reasons :reasons" if flag else ""
+        if flag:
+            assignments.append("updated_at = :now")
+            values["reasons"] = {reason.value for reason in flag}
+        removals = ""
+        if order.check_session == session.session_token:
+            # Its checks are over: it leaves the check index in the same write.
+            removals = f" REMOVE {CHECK_ATTRIBUTES}"
+            condition += " AND check_session = :token"
+        else:
+            condition += " AND (attribute_not_exists(check_session) OR check_session <> :token)"
         self._update(
             order.merchant_order_id,
-            "SET " + ", ".join(assignments) + removals,
+            "SET " + ", ".join(assignments) + removals + flags,
             condition,
             values,
             session_token=session.session_token,
@@ -452,9 +643,10 @@ class OrderRepository:
             "Key": _key(merchant_order_id),
             "UpdateExpression": update,
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": _values(**values),
             **options,
         }
+        if values:
+            request["ExpressionAttributeValues"] = _values(**values)
         if names:
             request["ExpressionAttributeNames"] = names
         self._call("update_item", **request)

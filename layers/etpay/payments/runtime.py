@@ -4,7 +4,7 @@ DynamoDB client, the ETpay connection pool and the cached secret."""
 import functools
 
 from etpay import EtpayClient
-from payments import secret_store
+from payments import check_queue, secret_store
 from payments.notification_keys import NotificationKeys
 from payments.repository import OrderRepository
 from payments.service import PaymentsService
@@ -28,4 +28,5 @@ def reset() -> None:
     payments_service.cache_clear()
     get_settings.cache_clear()
     secret_store.secrets_client.cache_clear()
+    check_queue.sqs_client.cache_clear()
     secret_store.store.forget()

@@ -2,17 +2,21 @@
 ETpay's notifications. Knows nothing of API Gateway; speaks to ETpay and DynamoDB only through
 `etpay` and `payments.repository`."""
 
+import enum
 import math
+import random
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from etpay import (
     EtpayClient,
     EtpayError,
+    EtpayRateLimited,
     EtpayResponseError,
     EtpayTimeout,
     EtpayUnavailable,
@@ -27,7 +31,7 @@ from etpay import (
 from etpay.client import TOTAL_TIMEOUT_SECONDS as ETPAY_TOTAL_TIMEOUT_SECONDS
 from etpay.notification import describe_payment_status
 from payments import observability as obs
-from payments.clock import Clock, iso_utc, utc_now
+from payments.clock import Clock, parse_iso, utc_now
 from payments.errors import (
     ConcurrentUpdate,
     EtpayFailed,
@@ -37,7 +41,9 @@ from payments.errors import (
     StorageUnavailable,
 )
 from payments.model import (
+    CheckAction,
     ClaimNext,
+    DueCheck,
     NotificationAction,
     Order,
     PaymentSession,
@@ -46,17 +52,30 @@ from payments.model import (
     ReviewReason,
     Status,
     StoredOrder,
+    check_times,
     decide_notification,
     decide_session_request,
+    decide_status_check,
+    following_check,
     opened_session,
     request_in_progress,
 )
 from payments.notification_keys import NotificationKeys, with_key
-from payments.repository import OrderRepository
+from payments.repository import OrderRepository, all_shards
 from payments.settings import (
+    BACKOFF_CACHE_SECONDS,
+    CHECK_LEASE_SECONDS,
+    ETPAY_BACKOFF_SECONDS,
+    ETPAY_MAX_BACKOFF_SECONDS,
+    FINAL_CHECK_MAX_RETRY_SECONDS,
+    FINAL_CHECK_RETRY_SECONDS,
+    LEGACY_MIGRATION_BATCH,
     MAX_DECISION_ATTEMPTS,
     MAX_SESSIONS_PER_ORDER,
     SESSION_STORE_RESERVE_SECONDS,
+    STUCK_AFTER_EXPIRY_SECONDS,
+    SWEEP_PAGE_SIZE,
+    SWEEP_THREADS,
     Settings,
 )
 from payments.validation import SessionStart
@@ -91,26 +110,45 @@ class NotificationResult:
     action: NotificationAction
 
 
-@dataclass
-class ReconcileReport:
-    checked: int = 0
-    paid: int = 0
-    failed: int = 0
-    still_pending: int = 0
-    flagged: int = 0
-    errors: int = 0
-    deferred: int = 0
+@dataclass(frozen=True)
+class CheckTask:
+    """One status check handed from the sweep to a worker."""
 
-    def record(self, action: NotificationAction | None) -> None:
-        """`None`: ETpay has no result for the session yet."""
-        if action is None or action is NotificationAction.RECORD_UNKNOWN:
-            self.still_pending += 1
-        elif action is NotificationAction.MARK_PAID:
-            self.paid += 1
-        elif action is NotificationAction.MARK_FAILED:
-            self.failed += 1
-        elif action is NotificationAction.FLAG_FOR_REVIEW:
-            self.flagged += 1
+    merchant_order_id: str
+    session_token: str
+
+
+@dataclass
+class SweepReport:
+    handed_out: int = 0  # checks leased and queued for the workers
+    lost_leases: int = 0  # due checks another sweep (or the session's end) took first
+    stuck: int = 0  # sessions past expiry by STUCK_AFTER_EXPIRY_SECONDS and still not ended
+    adopted: int = 0  # orders moved from the legacy index
+    backing_off: bool = False  # ETpay asked us to slow down: nothing handed out
+    out_of_time: bool = False  # the run ended before every due check was handed out
+
+
+class CheckOutcome(enum.Enum):
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    FLAGGED = "flagged"
+    WAITING = "waiting"  # ETpay has no result yet; the next check is scheduled
+    ENDED = "ended"  # the session had already ended: ETpay was not asked
+    DEFERRED = "deferred"  # ETpay asked us to slow down: the check moves to after the wait
+    ERROR = "error"  # ETpay could not be asked; the next scheduled check will
+
+
+OUTCOME_OF_ACTION = {
+    NotificationAction.MARK_PAID: CheckOutcome.PAID,
+    NotificationAction.MARK_FAILED: CheckOutcome.FAILED,
+    NotificationAction.RECORD_DOUBLE_PAYMENT: CheckOutcome.FLAGGED,
+    NotificationAction.FLAG_FOR_REVIEW: CheckOutcome.FLAGGED,
+    NotificationAction.RECORD_UNKNOWN: CheckOutcome.WAITING,
+    # Another worker or a notification got there first.
+    NotificationAction.ALREADY_APPLIED: CheckOutcome.ENDED,
+    NotificationAction.IGNORE: CheckOutcome.ENDED,
+}
 
 
 def _count(name: str) -> None:
@@ -132,6 +170,10 @@ class PaymentsService:
         self._etpay_client = etpay_client
         self._notification_keys = notification_keys
         self._clock = clock
+        self._lifetime = timedelta(seconds=settings.session_lifetime_seconds)
+        self._first_check_after = timedelta(seconds=settings.reconcile_after_seconds)
+        # ETpay's last "slow down", as this environment last read it: (until, read at).
+        self._backoff: tuple[datetime | None, datetime] | None = None
 
     # -- POST /sessions ------------------------------------------------------------------------
     def start_session(
@@ -168,11 +210,18 @@ class PaymentsService:
             session_token=created.token,
             signature_token=created.signature_token,
             payment_url=client.credentials.funnel_url(created.token),
-            now=iso_utc(self._clock()),
+            now=self._clock(),
+            lifetime=self._lifetime,
         )
+        opened = parse_iso(session.created_at)
+        first_check = check_times(opened, parse_iso(session.expires_at), self._first_check_after)[0]
         try:
             self._repository.open_session(
-                new_order, session, claim_id, replaces=previous.session_token if previous else None
+                new_order,
+                session,
+                claim_id,
+                replaces=previous.session_token if previous else None,
+                first_check=first_check,
             )
         except ConcurrentUpdate:
             # Our claim expired and another invocation took over; the session we just opened was
@@ -304,41 +353,153 @@ class PaymentsService:
         # Still contended after several fresh decisions: let the sender try again later.
         raise StorageUnavailable("the order is busy; deliver the notification again")
 
-    # -- scheduled reconciliation ------------------------------------------------------------------
-    def reconcile(self, older_than_seconds: int, limit: int, has_time: Callable[[], bool]) -> "ReconcileReport":
-        """Ask ETpay about sessions still PENDING after `older_than_seconds` (at most `limit` per
-        run) and apply its answers through the same conditional transitions as notifications."""
-        cutoff = self._clock() - timedelta(seconds=older_than_seconds)
-        report = ReconcileReport()
-        order_ids = self._repository.pending_orders(cutoff, limit)
-        if not order_ids:
+    # -- status checks: the sweep hands due checks to workers ---------------------------------------
+    def sweep(self, dispatch: Callable[[list[CheckTask]], None], has_time: Callable[[], bool]) -> SweepReport:
+        """Hand every status check that is due to the workers (`dispatch`, a page at a time), each
+        index shard read in parallel: the work handed out grows with the backlog, not a fixed
+        batch. Each check is leased first (its next one scheduled), so no other sweep hands it out
+        again while a worker has it. Nothing is handed out while ETpay asks us to slow down."""
+        now = self._clock()
+        report = SweepReport()
+        until = self._repository.etpay_backoff_until()
+        if until is not None and until > now:
+            report.backing_off = True
+            logger.warning("ETpay asked to slow down; no checks handed out", extra={"until": until.isoformat()})
             return report
-        client = self._etpay_client()
-        for merchant_order_id in order_ids:
+        report.adopted = self._adopt_legacy(now)
+        with ThreadPoolExecutor(max_workers=SWEEP_THREADS) as pool:
+            shards = list(pool.map(lambda shard: self._sweep_shard(shard, now, dispatch, has_time), all_shards()))
+        for shard in shards:
+            report.handed_out += shard.handed_out
+            report.lost_leases += shard.lost_leases
+            report.stuck += shard.stuck
+            report.out_of_time |= shard.out_of_time
+        return report
+
+    def _sweep_shard(
+        self, shard: str, now: datetime, dispatch: Callable[[list[CheckTask]], None], has_time: Callable[[], bool]
+    ) -> SweepReport:
+        report = SweepReport()
+        stuck_before = now - timedelta(seconds=STUCK_AFTER_EXPIRY_SECONDS)
+        start = None
+        while True:
             if not has_time():
-                report.deferred += 1
-                continue
+                report.out_of_time = True
+                return report
+            due, start = self._repository.due_checks(shard, now, SWEEP_PAGE_SIZE, start)
+            tasks = []
+            for check in due:
+                if check.expires_at < stuck_before:
+                    report.stuck += 1
+                if self._repository.lease_check(check, self._following_check(check, now)):
+                    tasks.append(CheckTask(check.merchant_order_id, check.session_token))
+                else:
+                    report.lost_leases += 1
+            if tasks:
+                dispatch(tasks)
+                report.handed_out += len(tasks)
+            if start is None:
+                return report
+
+    def _following_check(self, check: DueCheck, now: datetime) -> datetime:
+        return following_check(
+            check,
+            now,
+            self._first_check_after,
+            lease=timedelta(seconds=CHECK_LEASE_SECONDS),
+            retry=timedelta(seconds=FINAL_CHECK_RETRY_SECONDS),
+            max_retry=timedelta(seconds=FINAL_CHECK_MAX_RETRY_SECONDS),
+        )
+
+    def _adopt_legacy(self, now: datetime) -> int:
+        """Move orders stored before sessions expired to the check index: each session gets the
+        lifetime it would have had, and its first check is due now."""
+        adopted = 0
+        for merchant_order_id in self._repository.legacy_pending(LEGACY_MIGRATION_BATCH):
             found = self._repository.get_order_and_session(merchant_order_id)
             if found is None or found[1].status is not Status.PENDING:
-                continue  # settled since the index was read
-            order, session = found
-            report.checked += 1
-            try:
-                records = client.check_payment_status(session_token=session.session_token)
-            except EtpayError as error:
-                report.errors += 1
-                logger.warning("ETpay status check failed", extra={"problem": str(error)})
-                if isinstance(error, EtpayTimeout):
-                    break  # ETpay is slow: leave the rest for the next run
+                self._repository.forget_legacy(merchant_order_id)
                 continue
-            result = self._status_result(session, records)
-            action = self._apply_verified(order, session, result).action if result is not None else None
-            report.record(action)
-            if action not in (NotificationAction.MARK_PAID, NotificationAction.MARK_FAILED):
-                # Still PENDING: to the back of the queue, so sessions a payer abandoned (ETpay
-                # publishes no expiry) cannot fill every batch and starve newer ones.
-                self._repository.requeue_pending(session, self._clock())
-        return report
+            order, session = found
+            self._repository.adopt_legacy(order, session, parse_iso(session.created_at) + self._lifetime, now)
+            adopted += 1
+        return adopted
+
+    def check(self, task: CheckTask) -> CheckOutcome:
+        """A worker's status check: ask ETpay about the session and apply its answer through the
+        same conditional transitions as a notification; at the end of the session's lifetime, no
+        result ends it EXPIRED. A session checked by two workers at once is still settled once:
+        each write is conditional on the state its decision saw."""
+        now = self._clock()
+        until = self._etpay_backoff_until(now)
+        if until is not None and until > now:
+            self._defer(task, until)
+            return CheckOutcome.DEFERRED
+        found = self._repository.get_order_and_session(task.merchant_order_id, task.session_token)
+        if found is None:
+            return CheckOutcome.ENDED
+        order, session = found
+        if session.status is not Status.PENDING:
+            if order.check_session == session.session_token:
+                self._repository.clear_check(order.merchant_order_id, session.session_token)
+            return CheckOutcome.ENDED
+        logger.append_keys(merchant_order_id=order.merchant_order_id)
+        try:
+            records = self._etpay_client().check_payment_status(session_token=session.session_token)
+        except EtpayRateLimited as error:
+            wait = min(error.retry_after or ETPAY_BACKOFF_SECONDS, ETPAY_MAX_BACKOFF_SECONDS)
+            until = now + timedelta(seconds=wait)
+            logger.warning("ETpay asked to slow down", extra={"etpay_status": error.status, "wait_seconds": wait})
+            _count(obs.ETPAY_RATE_LIMITED)
+            self._repository.extend_etpay_backoff(until)
+            self._backoff = (until, now)
+            self._defer(task, until)
+            return CheckOutcome.DEFERRED
+        except EtpayError as error:
+            # Its next check is already scheduled (the sweep leased it with the one after).
+            _count(obs.RECONCILE_ERRORS)
+            logger.warning("ETpay status check failed", extra={"problem": str(error)})
+            return CheckOutcome.ERROR
+        return self._apply_check(order, session, self._status_result(session, records))
+
+    def _apply_check(self, order: Order, session: PaymentSession, result: Notification | None) -> CheckOutcome:
+        for _ in range(MAX_DECISION_ATTEMPTS):
+            now = self._clock()
+            decision = decide_status_check(order, session, result, now)
+            if decision.action is CheckAction.ENDED:
+                return CheckOutcome.ENDED
+            if decision.action is CheckAction.WAIT:
+                return CheckOutcome.WAITING
+            if decision.action is CheckAction.APPLY and result is not None:
+                action = self._apply_verified(order, session, result).action
+                return OUTCOME_OF_ACTION[action]
+            try:
+                self._repository.expire(order, session, now, decision.expire_order)
+            except ConcurrentUpdate:
+                logger.info("expiry lost a race; deciding again")
+                found = self._repository.get_order_and_session(order.merchant_order_id, session.session_token)
+                if found is None:
+                    return CheckOutcome.ENDED
+                order, session = found
+                continue
+            _count(obs.SESSION_EXPIRED)
+            logger.info(
+                "payment session expired",
+                extra={"order_status": (Status.EXPIRED if decision.expire_order else order.status).value},
+            )
+            return CheckOutcome.EXPIRED
+        raise StorageUnavailable("the order is busy; check it again")
+
+    def _etpay_backoff_until(self, now: datetime) -> datetime | None:
+        """The shared "slow down" of ETpay, read at most every BACKOFF_CACHE_SECONDS."""
+        if self._backoff is None or now - self._backoff[1] >= timedelta(seconds=BACKOFF_CACHE_SECONDS):
+            self._backoff = (self._repository.etpay_backoff_until(), now)
+        return self._backoff[0]
+
+    def _defer(self, task: CheckTask, until: datetime) -> None:
+        # Spread over a few seconds, so the held-back checks do not all ask again at once.
+        at = until + timedelta(seconds=random.uniform(0, BACKOFF_CACHE_SECONDS))  # noqa: S311 - jitter, not a secret
+        self._repository.reschedule_check(task.merchant_order_id, task.session_token, at)
 
     @staticmethod
     def _status_result(session: PaymentSession, records: list[dict]) -> Notification | None:
@@ -364,6 +525,18 @@ class PaymentsService:
             self._repository.mark_paid(order, session, notification.payment_token, now)
             _count(obs.ORDER_PAID)
             logger.info("order paid", extra={"order_status": Status.PAID.value})
+        elif action is NotificationAction.RECORD_DOUBLE_PAYMENT:
+            self._repository.record_double_payment(
+                order, session, notification.payment_token, decision.reasons - order.review_reasons, now
+            )
+            if decision.reasons - order.review_reasons:
+                _count(obs.ORDER_FLAGGED_FOR_REVIEW)
+            for reason in decision.reasons:
+                _count(REVIEW_METRICS[reason])
+            logger.error(
+                "session paid for an order already paid through another session",
+                extra={"review_reasons": sorted(reason.value for reason in decision.reasons), "order_status": "PAID"},
+            )
         elif action is NotificationAction.MARK_FAILED:
             self._repository.mark_failed(order, session, notification.payment_token, now, decision.fail_order)
             _count(obs.SESSION_FAILED)

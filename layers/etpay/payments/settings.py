@@ -52,12 +52,41 @@ RETRY_AFTER_SECONDS = 1
 # ETpay publishes no limits; a reseller lists CLP 1 to 7,000,000.
 DEFAULT_MAX_ORDER_AMOUNT = 7_000_000
 DEFAULT_CURRENCY = "CLP"
-# Reconciliation: ETpay publishes no session expiry nor notification retry schedule, so a session
-# still PENDING this long after it opened is asked about with the status API.
+# How long a session lives. ETpay publishes no session expiry; a reseller that routes Chilean
+# payments through ETpay documents a 30-minute payment lifetime (docs/ETPAY.md). At its end, a
+# last status check: no result means we end the session EXPIRED.
+DEFAULT_SESSION_LIFETIME_SECONDS = 30 * 60
+# ETpay publishes no notification retry schedule either: a session still PENDING this long after
+# it opened is asked about with the status API, then at doubling intervals, the last at expiry.
 DEFAULT_RECONCILE_AFTER_SECONDS = 15 * 60
-# At most this many sessions per scheduled run: bounded work and bounded ETpay load.
-DEFAULT_RECONCILE_BATCH_SIZE = 50
-# A run stops starting new checks when less than this is left of the Lambda timeout.
+# The pending index's partition key takes this many values (from a hash of the order id): an index
+# partition takes about 1,000 writes a second, and with one key value every session opened and
+# settled would write to the same one. Changing it moves no stored order: keep it fixed.
+PENDING_SHARDS = 32
+# A check handed to a worker is not handed out again before this (its time to ask ETpay).
+CHECK_LEASE_SECONDS = 5 * 60
+# After the final check (at expiry) got no answer from ETpay: again after this, doubling, at most
+# FINAL_CHECK_MAX_RETRY_SECONDS apart, until ETpay answers.
+FINAL_CHECK_RETRY_SECONDS = 5 * 60
+FINAL_CHECK_MAX_RETRY_SECONDS = 60 * 60
+# A session this long past its expiry and still not ended counts as stuck (StuckPendingSessions).
+STUCK_AFTER_EXPIRY_SECONDS = 10 * 60
+# The sweep reads the index a page of this many due checks at a time, each shard in parallel.
+SWEEP_PAGE_SIZE = 100
+SWEEP_THREADS = 8
+# ETpay said 429 (or sent Retry-After) without saying how long: wait this long. Whatever it says,
+# never more than the maximum.
+ETPAY_BACKOFF_SECONDS = 30
+ETPAY_MAX_BACKOFF_SECONDS = 60 * 60
+# Workers read the shared backoff at most this often.
+BACKOFF_CACHE_SECONDS = 5
+# Orders stored before sessions expired are moved to the check index, this many per sweep.
+LEGACY_MIGRATION_BATCH = 100
+# SQS (the check queue): fail fast, as DynamoDB.
+SQS_CONNECT_TIMEOUT_SECONDS = 1
+SQS_READ_TIMEOUT_SECONDS = 2
+SQS_MAX_ATTEMPTS = 3
+# A sweep stops handing out checks when less than this is left of its Lambda timeout.
 RECONCILE_TIME_RESERVE_MS = 15_000
 
 
@@ -73,7 +102,8 @@ class Settings:
     notification_url: str | None
     notification_key_secret_id: str | None = None
     reconcile_after_seconds: int = DEFAULT_RECONCILE_AFTER_SECONDS
-    reconcile_batch_size: int = DEFAULT_RECONCILE_BATCH_SIZE
+    session_lifetime_seconds: int = DEFAULT_SESSION_LIFETIME_SECONDS
+    reconcile_queue_url: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> "Settings":
@@ -91,7 +121,10 @@ class Settings:
             notification_url=_optional(environ, "NOTIFICATION_URL"),
             notification_key_secret_id=_optional(environ, "NOTIFICATION_KEY_SECRET_ID"),
             reconcile_after_seconds=_positive_int(environ, "RECONCILE_AFTER_SECONDS", DEFAULT_RECONCILE_AFTER_SECONDS),
-            reconcile_batch_size=_positive_int(environ, "RECONCILE_BATCH_SIZE", DEFAULT_RECONCILE_BATCH_SIZE),
+            session_lifetime_seconds=_positive_int(
+                environ, "SESSION_LIFETIME_SECONDS", DEFAULT_SESSION_LIFETIME_SECONDS
+            ),
+            reconcile_queue_url=_optional(environ, "RECONCILE_QUEUE_URL"),
         )
 
 

@@ -7,7 +7,7 @@ from payments.model import Order
 
 
 def session_view(order: Order) -> dict[str, Any]:
-    return {
+    view = {
         "merchant_order_id": order.merchant_order_id,
         "order_amount": order.order_amount,
         "currency": order.currency,
@@ -15,6 +15,11 @@ def session_view(order: Order) -> dict[str, Any]:
         "session_token": order.session_token,
         "payment_url": order.payment_url,
     }
+    # When the session ends EXPIRED if ETpay has no result by then (none for sessions opened before
+    # sessions expired).
+    if order.expires_at:
+        view["expires_at"] = order.expires_at
+    return view
 
 
 def order_view(order: Order) -> dict[str, Any]:

@@ -1,0 +1,40 @@
+"""The status checks the sweep hands out, from the check queue (an SQS event source mapping whose
+maximum concurrency caps how many ask ETpay at once): each asks ETpay about one session and
+applies the answer. A check that failed for a reason worth retrying soon (storage) is reported
+back to SQS; one ETpay could not answer waits for the session's next scheduled check."""
+
+from collections import Counter
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+from payments.check_queue import InvalidCheckMessage, task_from_message
+from payments.errors import PaymentsError
+from payments.runtime import payments_service
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    outcomes: Counter[str] = Counter()
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            outcome = payments_service().check(task_from_message(record.get("body", "")))
+        except InvalidCheckMessage as error:
+            # Never a check of ours: retrying it cannot help, so it is dropped, loudly.
+            logger.error("unreadable check message dropped", extra={"problem": str(error)})
+            outcomes["unreadable"] += 1
+            continue
+        except PaymentsError as error:
+            logger.warning("status check to be retried", extra={"error": error.code})
+            failures.append({"itemIdentifier": record["messageId"]})
+            outcomes["retry"] += 1
+            continue
+        outcomes[outcome.value] += 1
+    logger.info("status checks", extra={"outcomes": dict(outcomes)})
+    return {"batchItemFailures": failures}
