@@ -227,7 +227,7 @@ def run(
         DynamoDBLocal() as engine,
         EtpaySandbox("scale-merchant", "scale-api-token-0123456789", port=0, keep_alive=True) as sandbox,
     ):
-        dynamodb = client("dynamodb", engine.endpoint, max_pool_connections=max(SEED_THREADS, concurrency) * 2)
+        dynamodb = client(engine.endpoint, max_pool_connections=max(SEED_THREADS, concurrency) * 2)
         for definition in table_definitions().values():
             dynamodb.create_table(TableName=TABLE, **definition)
         meter = CapacityMeter()

@@ -62,10 +62,10 @@ def jar() -> Path:
     return Path(found[-1])
 
 
-def client(service: str, endpoint: str, **config: Any) -> Any:
-    """A client of the engine: any credentials do, and a failure is answered at once."""
+def client(endpoint: str, **config: Any) -> Any:
+    """A DynamoDB client of the engine: any credentials do, and a failure is answered at once."""
     return boto3.session.Session().client(
-        service,
+        "dynamodb",
         region_name=REGION,
         endpoint_url=endpoint,
         aws_access_key_id="local",
@@ -101,7 +101,7 @@ class DynamoDBLocal:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        probe = client("dynamodb", self.endpoint)
+        probe = client(self.endpoint)
         deadline = time.monotonic() + START_SECONDS
         while True:
             if self._process.poll() is not None:
