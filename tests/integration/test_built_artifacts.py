@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -183,6 +184,7 @@ def seed_example_session(deployed):
         ),
         "seed",
         replaces=None,
+        first_check=utc_now() + timedelta(minutes=15),
     )
 
 

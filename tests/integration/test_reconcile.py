@@ -403,7 +403,7 @@ class TestTheFunctions:
     def test_the_sweep_hands_checks_to_the_queue_and_the_worker_settles_them(
         self, api, stack, monkeypatch, capfd, order_id
     ):
-        queue_url = aws_client("sqs").create_queue(QueueName="checks")["QueueUrl"]
+        queue_url = aws_client("sqs").create_queue(QueueName=f"checks-{new_order_id()}")["QueueUrl"]
         monkeypatch.setenv("RECONCILE_QUEUE_URL", queue_url)
         runtime.reset()
         token = open_session(api, stack, order_id)

@@ -284,7 +284,7 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
     reconciled_order = world.order()
     reconciled_token = world.open(reconciled_order)
     world.jwts.append(stack.complete(reconciled_token, "paid", deliver=False)["jwt"])
-    queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="checks")["QueueUrl"]
+    queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName=f"checks-{uuid.uuid4().hex}")["QueueUrl"]
     monkeypatch.setenv("RECONCILE_QUEUE_URL", queue_url)
     runtime.reset()
     boto3.client("dynamodb", region_name=REGION).update_item(
