@@ -28,6 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from payments.errors import ConcurrentUpdate, StorageUnavailable
+from payments.events import OrderSnapshot, SessionState
 from payments.model import Order, PaymentSession, ReviewReason, Status
 from payments.settings import (
     CLAIM_ITEM_TTL_SECONDS,
@@ -140,6 +141,19 @@ def _stored(values: Mapping[str, Any], now: int) -> StoredOrder:
         session_count=len(values.get("sessions", {})),
         claimed="claim_id" in values and values.get("claim_expires", 0) >= now,
     )
+
+
+def order_snapshot(image: Mapping[str, Any] | None) -> OrderSnapshot | None:
+    """An order's item as a DynamoDB stream image carries it (DynamoDB JSON), for deriving the
+    events of one write; None for no image (the item did not exist, or was deleted)."""
+    if not image:
+        return None
+    values = _from_item(dict(image))
+    sessions = {
+        token: SessionState(session["status"], session["created_at"], session["updated_at"])
+        for token, session in values.get("sessions", {}).items()
+    }
+    return OrderSnapshot(order=_order(values), sessions=sessions)
 
 
 class OrderRepository:
