@@ -21,3 +21,8 @@ ETPAY_ERROR = "EtpayError"
 ETPAY_TIMEOUT = "EtpayTimeout"
 STUCK_PENDING_SESSIONS = "StuckPendingSessions"
 RECONCILE_ERRORS = "ReconcileErrors"
+# Events and webhooks to the merchant.
+EVENT_PUBLISHED = "EventPublished"
+WEBHOOK_DELIVERED = "WebhookDelivered"
+WEBHOOK_ATTEMPT_FAILED = "WebhookAttemptFailed"
+WEBHOOK_DEAD_LETTERED = "WebhookDeadLettered"

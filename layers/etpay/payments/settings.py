@@ -56,8 +56,9 @@ RECONCILE_TIME_RESERVE_MS = 15_000
 # Event ids are "evt_" and this many hex digits of a SHA-256 of the transition: 128 bits.
 EVENT_ID_HEX_DIGITS = 32
 # The stream function stops starting new records when less than this is left of its timeout
-# (60 s in template.yaml); the rest of the batch is retried from the first one not published.
-PUBLISH_TIME_RESERVE_MS = 20_000
+# (60 s in template.yaml): one record with two events can take that long when every AWS call
+# needs its retries. The rest of the batch is retried from the first record not published.
+PUBLISH_TIME_RESERVE_MS = 15_000
 # A webhook counts as delivered when the merchant answers 2xx within this, connecting included.
 WEBHOOK_TIMEOUT_SECONDS = 10
 # The merchant's answer is not used: at most this much of it is read.
