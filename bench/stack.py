@@ -116,8 +116,7 @@ class LocalStack:
 
         os.environ.update(FAKE_AWS, AWS_ENDPOINT_URL=self.aws_endpoint)
         dynamodb = boto3.client("dynamodb")
-        for definition in table_definitions().values():
-            dynamodb.create_table(TableName=TABLE_NAME, **definition)
+        dynamodb.create_table(TableName=TABLE_NAME, **table_definitions()["OrdersTable"])
         boto3.client("secretsmanager").create_secret(Name=SECRET_ID, SecretString=json.dumps(self.etpay_credentials))
 
     def stop(self) -> None:

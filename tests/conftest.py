@@ -28,6 +28,9 @@ from local.template import ROOT, table_definitions
 from payments import runtime
 
 TABLE_NAME = "etpay-orders-test"
+EVENTS_TABLE_NAME = "etpay-events-test"
+# The physical name of each table of template.yaml in these tests.
+TEST_TABLE_NAMES = {"OrdersTable": TABLE_NAME, "EventsTable": EVENTS_TABLE_NAME}
 SECRET_ID = "etpay/credentials-test"
 MERCHANT_CODE = "test-merchant"
 MERCHANT_API_TOKEN = "test-merchant-api-token-0123456789"  # noqa: S105 - a test credential
@@ -48,6 +51,7 @@ def aws_environment(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
+    monkeypatch.setenv("EVENTS_TABLE_NAME", EVENTS_TABLE_NAME)
     monkeypatch.setenv("ETPAY_SECRET_ID", SECRET_ID)
     monkeypatch.setenv("STAGE", "sandbox")
     monkeypatch.setenv("CURRENCY", "CLP")
@@ -76,8 +80,8 @@ def aws():
     """moto in-process, with every table of template.yaml (its own key schema) created."""
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for definition in table_definitions().values():
-            dynamodb.create_table(TableName=TABLE_NAME, **definition)
+        for logical_id, definition in table_definitions().items():
+            dynamodb.create_table(TableName=TEST_TABLE_NAMES[logical_id], **definition)
         yield
 
 

@@ -275,14 +275,18 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server)
     suffix = uuid.uuid4().hex[:12]
     table_name = f"etpay-orders-{suffix}"
+    events_table_name = f"etpay-events-{suffix}"
     secret_id = f"etpay/credentials-{suffix}"
     monkeypatch.setenv("TABLE_NAME", table_name)
+    monkeypatch.setenv("EVENTS_TABLE_NAME", events_table_name)
     monkeypatch.setenv("ETPAY_SECRET_ID", secret_id)
 
     dynamodb = _local_client("dynamodb", dynamodb_local)
-    for definition in table_definitions().values():
-        dynamodb.create_table(TableName=table_name, **definition)
-    dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    names = {"OrdersTable": table_name, "EventsTable": events_table_name}
+    for logical_id, definition in table_definitions().items():
+        dynamodb.create_table(TableName=names[logical_id], **definition)
+    for name in names.values():
+        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
     _local_client("secretsmanager", moto_server).create_secret(
         Name=secret_id, SecretString=json.dumps(sandbox.credentials())
     )
@@ -308,7 +312,8 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
     sandbox.release_hangs()
     runtime.reset()
     boto3.DEFAULT_SESSION = None
-    dynamodb.delete_table(TableName=table_name)
+    for name in names.values():
+        dynamodb.delete_table(TableName=name)
 
 
 @dataclass
