@@ -17,7 +17,9 @@ from local.aws import EmulatorError
 from local.demo import DemoClient, DemoFailed, run_demo
 from local.functions import InvocationError
 from local.stack import DEFAULT_API_PORT, DEFAULT_AWS_PORT, DEFAULT_SANDBOX_PORT, LocalStack, LocalStackError
+from local.stack_events import DEFAULT_WEBHOOK_PORT
 from local.template import ROOT
+from local.webhook_receiver import ReceivedWebhook
 
 DEFAULT_LOG_DIR = ROOT / ".local" / "logs"
 # How often the second order is looked at while a person pays it in a browser.
@@ -37,11 +39,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-port", type=int, default=DEFAULT_API_PORT, help="0 picks a free port")
     parser.add_argument("--sandbox-port", type=int, default=DEFAULT_SANDBOX_PORT, help="0 picks a free port")
     parser.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT, help="0 picks a free port")
+    parser.add_argument(
+        "--webhook-port", type=int, default=DEFAULT_WEBHOOK_PORT, help="the merchant receiver (0: free port)"
+    )
     parser.add_argument("--demo-only", action="store_true", help="run the demo payment and exit 0 (paid) or 1")
     parser.add_argument("--no-demo", action="store_true", help="only serve")
     parser.add_argument("--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="the functions' and moto's logs")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser.parse_args(argv)
+
+
+def report_webhook(webhook: ReceivedWebhook) -> None:
+    """The merchant's receiver, as each webhook arrives."""
+    say(f"   [merchant webhook] {webhook.describe()}")
 
 
 def _raise_stopped(*_: object) -> None:
@@ -68,6 +78,7 @@ def serve(args: argparse.Namespace, stack: LocalStack) -> int:
     say(f"  API            {stack.api_url}")
     say(f"  ETpay sandbox  {stack.sandbox.base_url}  (control API under /_control)")
     say(f"  AWS (moto)     {stack.aws_url}")
+    say(f"  webhooks       {stack.webhooks.url}  (the merchant's receiver; signatures checked with standardwebhooks)")
     say(f"  logs           {stack.log_dir}")
     say()
     client = DemoClient(stack.api_url, stack.sandbox.base_url)
@@ -85,7 +96,7 @@ def _demo_and_serve(args: argparse.Namespace, stack: LocalStack, client: DemoCli
     if not args.no_demo:
         say("Demo payment:")
         try:
-            pending = run_demo(client, say)
+            pending = run_demo(client, say, stack.webhooks)
         except DemoFailed as error:
             say(f"DEMO FAILED: {error}")
             say(f"The functions' logs are in {stack.log_dir}")
@@ -112,12 +123,30 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The stack's own loggers only say what a person needs; request lines go with --log-level DEBUG.
     if args.log_level != "DEBUG":
-        for name in ("local.api", "local.aws", "local.functions", "local.stack", "etpay_sandbox", "botocore"):
+        for name in (
+            "local.api",
+            "local.aws",
+            "local.functions",
+            "local.stack",
+            "local.events",
+            "local.event_sources",
+            "local.webhooks",
+            "etpay_sandbox",
+            "botocore",
+        ):
             logging.getLogger(name).setLevel(logging.WARNING)
     # Set explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps that.
     signal.signal(signal.SIGINT, _raise_stopped)
     signal.signal(signal.SIGTERM, _raise_stopped)
-    stack = LocalStack(args.api_port, args.sandbox_port, args.aws_port, log_dir=args.log_dir, log_level=args.log_level)
+    stack = LocalStack(
+        args.api_port,
+        args.sandbox_port,
+        args.aws_port,
+        log_dir=args.log_dir,
+        log_level=args.log_level,
+        webhook_port=args.webhook_port,
+        on_webhook=report_webhook,
+    )
     try:
         return serve(args, stack)
     except Stopped:

@@ -3,12 +3,16 @@
 1. POST /sessions for a new order (the function asks the ETpay sandbox for a session);
 2. the payer pays: the sandbox's control API completes the session, and the sandbox POSTs the
    signed notification to the stack's own /notifications;
-3. GET /orders/{id} shows the order PAID.
+3. GET /orders/{id} shows the order PAID;
+4. the merchant's webhook receiver gets `payment.succeeded` for it, its signature checked with the
+   `standardwebhooks` library (the table's stream -> the events function -> the webhook queue ->
+   the delivery function -> a signed POST).
 
 Then it opens a second order and leaves it PENDING, for a person to pay in a browser.
 """
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +21,12 @@ from urllib.parse import quote
 
 import urllib3
 
+from local.webhook_receiver import WebhookReceiver
+
 DEMO_AMOUNT = 50_000
+# How long the paid order's webhook may take to arrive before the demo fails (it takes well under
+# a second; the rest is headroom for a loaded machine).
+WEBHOOK_WAIT_SECONDS = 30.0
 HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
 
 Report = Callable[[str], None]
@@ -86,14 +95,16 @@ def _expect(reply: Reply, statuses: tuple[int, ...], what: str) -> dict[str, Any
     return reply.body
 
 
-def run_demo(client: DemoClient, report: Report) -> DemoResult:
-    """Pay one order end to end and open a second one; DemoFailed says which step went wrong."""
+def run_demo(client: DemoClient, report: Report, webhooks: WebhookReceiver | None = None) -> DemoResult:
+    """Pay one order end to end (and, given the merchant's webhook receiver, see its webhook
+    arrive) and open a second one; DemoFailed says which step went wrong."""
     order_id = new_order_id()
     report(f"1. POST /sessions  order {order_id}, {DEMO_AMOUNT} CLP")
     session = _expect(client.create_session(order_id), (201,), "POST /sessions")
     report(f"   -> 201 {session['status']}, payer goes to {session['payment_url']}")
 
     report("2. The payer pays in the ETpay sandbox; the sandbox POSTs the signed notification to /notifications")
+    notified = time.monotonic()
     completed = _expect(client.complete_in_sandbox(session["session_token"]), (200,), "sandbox complete")
     if completed.get("delivery_status") != 200:
         problem = (
@@ -110,7 +121,23 @@ def run_demo(client: DemoClient, report: Report) -> DemoResult:
         raise DemoFailed(f"the order is {order.get('status')}, not PAID")
     report(f"   -> 200 {order['status']} (ETpay payment {order.get('payment_token')})")
 
+    step = 4
+    if webhooks is not None:
+        report("4. The merchant's webhook receiver waits for payment.succeeded (signed, Standard Webhooks)")
+        webhook = webhooks.wait_for(
+            lambda received: received.type == "payment.succeeded" and received.merchant_order_id == order_id,
+            WEBHOOK_WAIT_SECONDS,
+        )
+        if webhook is None:
+            raise DemoFailed(f"no payment.succeeded webhook for {order_id} within {WEBHOOK_WAIT_SECONDS:g} s")
+        if not webhook.verified:
+            raise DemoFailed(f"the payment.succeeded webhook for {order_id} did not verify: {webhook.problem}")
+        report(
+            f"   -> {webhook.describe()} ({webhook.id}, {webhook.received_at - notified:.1f} s after the notification)"
+        )
+        step = 5
+
     pending_id = new_order_id()
     pending = _expect(client.create_session(pending_id), (201,), "POST /sessions (second order)")
-    report(f"4. A second order, {pending_id}, is {pending['status']}: pay it yourself in a browser (below)")
+    report(f"{step}. A second order, {pending_id}, is {pending['status']}: pay it yourself in a browser (below)")
     return DemoResult(order_id, pending_id, pending["payment_url"])

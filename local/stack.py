@@ -13,6 +13,7 @@ import logging
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,10 @@ from local.aws import FAKE_CREDENTIALS, REGION, AwsEmulator, child_environment, 
 from local.etpay_sandbox import EtpaySandbox
 from local.examples import EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN
 from local.functions import FunctionPool, FunctionSpec
+from local.intrinsics import choose, evaluate_conditions, parameter_values
+from local.stack_events import DEFAULT_WEBHOOK_PORT, WEBHOOK_URL_PARAMETER, LocalEvents
 from local.template import ROOT, function_environment, load_template, resources_of_type, routes
+from local.webhook_receiver import ReceivedWebhook, WebhookReceiver
 
 logger = logging.getLogger("local.stack")
 
@@ -54,8 +58,13 @@ class LocalStack:
         log_level: str = "INFO",
         python: str = sys.executable,
         parameters: dict[str, str] | None = None,
+        webhook_port: int = DEFAULT_WEBHOOK_PORT,
+        on_webhook: Callable[[ReceivedWebhook], None] | None = None,
     ):
         self._ports = {"api": api_port, "sandbox": sandbox_port, "aws": aws_port}
+        # The merchant's side of the events: its webhook receiver, and the stack's event sources.
+        self.events = LocalEvents(webhook_port, on_webhook)
+        self._conditions: dict[str, bool] = {}
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="etpay-local-logs-"))
         self._python = python
         self._parameters = {**LOCAL_PARAMETERS, "LogLevel": log_level, **(parameters or {})}
@@ -75,6 +84,11 @@ class LocalStack:
     @property
     def aws_url(self) -> str:
         return self.aws.endpoint_url
+
+    @property
+    def webhooks(self) -> WebhookReceiver:
+        """The merchant's webhook receiver (MerchantWebhookUrl, unless the parameters set it)."""
+        return self.events.receiver
 
     @property
     def notification_url(self) -> str:
@@ -107,23 +121,31 @@ class LocalStack:
             self.sandbox = _start_sandbox(self._ports["sandbox"])
             # Bound now, so the functions can be told where their own /notifications is.
             self.api = LocalApi(routes(), self.invoke, self._ports["api"], self._parameters["Stage"])
+            if WEBHOOK_URL_PARAMETER not in self._parameters:
+                self._parameters[WEBHOOK_URL_PARAMETER] = self.events.start_receiver()
             aws_started.result()
+        template = load_template()
+        self._conditions = evaluate_conditions(template, parameter_values(template, self._parameters))
         self._names = physical_names(STACK_NAME)
         self.aws.create_resources(self._names, self.sandbox.credentials())
+        self._names.update(self.events.create_resources(self.aws, STACK_NAME, self._conditions, self._names))
         # events/create_session.json then opens the session events/notification.json was signed for.
         self.sandbox.reserve_session(EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN)
         # One warm environment per API function before the first request, started side by side.
-        served = sorted({route.function for route in routes()})
+        served = sorted({route.function for route in routes()} | set(self.events.functions(self._conditions)))
         with ThreadPoolExecutor(max_workers=len(served) or 1) as starting:
             for started in [starting.submit(self._pool(name).warm) for name in served]:
                 started.result()
         self.api.start()
+        self.events.start_event_sources(self.invoke, self.aws_url, self._conditions, self._names)
         logger.info("local API on %s", self.api_url)
 
     def stop(self) -> None:
         """Stop everything started, newest first. Safe to call more than once."""
         if self._stopped:
             return
+        # First, while the functions still run: no event source starts an invocation after this.
+        self.events.stop()
         self._stopped = True
         if self.api is not None:
             self.api.stop()
@@ -213,6 +235,7 @@ class LocalStack:
         }
 
     def _resolve(self, key: str, value: Any) -> str:
+        value = choose(value, self._conditions)
         if isinstance(value, bool):
             return str(value).lower()
         if isinstance(value, (str, int, float)):
