@@ -190,15 +190,33 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _attribute(value: Any) -> Any:
+    """An attribute value as DynamoDB writes it. DynamoDB Local's stream writes an empty map as
+    `{}` where DynamoDB writes `{"M": {}}` (an empty list likewise): read as the map it was."""
+    if not isinstance(value, dict):
+        return value
+    if not value:
+        return {"M": {}}
+    if "M" in value:
+        return {"M": {name: _attribute(item) for name, item in value["M"].items()}}
+    if "L" in value:
+        return {"L": [_attribute(item) for item in value["L"]]}
+    return value
+
+
 def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str = REGION) -> dict[str, Any]:
     """A record of DynamoDB Streams' GetRecords as Lambda hands it to the function."""
+    stream = dict(record["dynamodb"])
+    for image in ("Keys", "NewImage", "OldImage"):
+        if image in stream:
+            stream[image] = {name: _attribute(value) for name, value in stream[image].items()}
     return {
         "eventID": record["eventID"],
         "eventName": record["eventName"],
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",
         "awsRegion": record.get("awsRegion", region),
-        "dynamodb": _json_safe(dict(record["dynamodb"])),
+        "dynamodb": _json_safe(stream),
         "eventSourceARN": stream_arn,
     }
 

@@ -3,6 +3,7 @@ transitions become events, each recorded in the events table under its stable id
 EventBridge bus and (with webhooks on) queued for delivery. At least once: what went out is marked
 on the event's record, so a retried batch sends only what did not."""
 
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -65,9 +66,15 @@ class EventPublisher:
                 for event in events:
                     self.publish(event)
             except Exception as error:  # noqa: BLE001 - whatever failed, this record is the batch's failure
+                # Where, not the message or traceback: those could quote the images (signature tokens).
+                frame = traceback.extract_tb(error.__traceback__)[-1]
                 logger.error(
                     "stream record not published; retried",
-                    extra={"error_type": type(error).__name__, "sequence_number": change.sequence_number},
+                    extra={
+                        "error_type": type(error).__name__,
+                        "error_at": f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}",
+                        "sequence_number": change.sequence_number,
+                    },
                 )
                 return [change.sequence_number]
         return []
