@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FREE_PORTS = ["--api-port", "0", "--sandbox-port", "0", "--aws-port", "0"]
+FREE_PORTS = ["--api-port", "0", "--sandbox-port", "0", "--aws-port", "0", "--webhook-port", "0"]
 # Startup must stay under 15 s (the budget); the rest is headroom for a loaded CI machine.
 READY_TIMEOUT_SECONDS = 45
 STOP_TIMEOUT_SECONDS = 15

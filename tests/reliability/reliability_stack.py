@@ -197,7 +197,10 @@ class WriteLedger:
 def describe_writes(operation: str, request: dict[str, Any]) -> str:
     """ "Update ORDER: session outcome": the action, the kind of item it targets (the `pk` prefix)
     and what it did to it, read from its expressions."""
-    kind = (request.get("Key") or request["Item"])["pk"]["S"].split("#", 1)[0]
+    key = request.get("Key") or request["Item"]
+    if "pk" not in key:  # the events table (keyed by event_id): not an order's item
+        return f"{operation.removesuffix('Item')} EVENT"
+    kind = key["pk"]["S"].split("#", 1)[0]
     expression = request.get("UpdateExpression", "")
     if "sessions.#token.#status = " in expression:
         what = "session outcome"
