@@ -291,6 +291,8 @@ class _Poller(threading.Thread):
         # When the last poll that found no work started (time.monotonic()).
         self._idle_poll_started: float | None = None
         self.invocations = 0
+        # How long each invocation took, as the event source saw it (what Lambda bills, roughly).
+        self.invocation_ms: list[float] = []
 
     def stop(self) -> None:
         self._stopping.set()
@@ -319,11 +321,14 @@ class _Poller(threading.Thread):
     def _call(self, event: dict[str, Any]) -> tuple[Any, bool]:
         """(the function's response, whether it failed)."""
         self.invocations += 1
+        started = time.monotonic()
         try:
             return self._invoke(self.mapping.function, event), False
         except InvocationError as error:
             logger.warning("%s: %s failed: %s", self.mapping.name, self.mapping.function, error)
             return None, True
+        finally:
+            self.invocation_ms.append((time.monotonic() - started) * 1000)
 
     def run(self) -> None:
         while not self._stopping.is_set():
