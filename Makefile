@@ -25,7 +25,7 @@ help:
 	@echo "make local       run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order"
 	@echo "make test        install everything, lint, validate + build the SAM stack, run all tests, run the demo"
 	@echo "make unit        only the fast tests (no sam build, no local stack)"
-	@echo "make local-demo  the demo payment only, then exit (0 = the order ended PAID)"
+	@echo "make local-demo  the demo payment only, then exit (0 = the order ended PAID and its webhook arrived)"
 	@echo "make e2e         the end-to-end tests over HTTP and in headless chromium"
 	@echo "make bench       benchmarks, written to docs/BENCHMARKS.md"
 	@echo "make build       sam build into $(BUILD_DIR)"
