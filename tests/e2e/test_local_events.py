@@ -80,9 +80,10 @@ def test_an_event_is_redelivered_on_request(local_stack, http_api, etpay, order_
     # when the merchant asks for it again
     reply = http_api.request("POST", f"/events/{first.id}/redeliver")
 
-    # then it is accepted, and arrives again under the same id, signed
+    # then it is accepted (pending, or already delivered again: the local stack is quick), and
+    # arrives again under the same id, signed
     assert reply.status == 202
-    assert reply.body["delivery"]["state"] == "pending"
+    assert reply.body["delivery"]["state"] in ("pending", "delivered")
     again = webhook_of(local_stack, "payment.failed", order_id, after=seen)
     assert again is not None and again.verified
     assert again.id == first.id

@@ -7,7 +7,17 @@ import re
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from payments.events import EXPIRED, EventType, OrderSnapshot, SessionState, derive_events, event_id
+from payments.events import (
+    EXPIRED,
+    Delivery,
+    DeliveryState,
+    EventType,
+    OrderSnapshot,
+    SessionState,
+    delivery_view,
+    derive_events,
+    event_id,
+)
 from payments.http import order_view
 from payments.model import Order, ReviewReason, Status
 from payments.repository import order_snapshot
@@ -236,3 +246,24 @@ def test_stream_images_become_snapshots_and_no_event_carries_the_signature_token
         assert SIGNATURE_TOKEN not in event.body_json()
         assert "signature_token" not in event.body_json()
     assert json.loads(events[1].body_json())["data"]["order"]["payment_token"] == "p1"
+
+
+# -- the delivery state the merchant sees ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("stored", "last_attempt_at", "requested_at", "seen"),
+    [
+        (DeliveryState.PENDING, None, None, DeliveryState.PENDING),
+        (DeliveryState.DELIVERED, PAID_AT, None, DeliveryState.DELIVERED),
+        # a redelivery asked for after the last attempt: on its way
+        (DeliveryState.DELIVERED, PAID_AT, FLAGGED_AT, DeliveryState.PENDING),
+        (DeliveryState.FAILED, PAID_AT, FLAGGED_AT, DeliveryState.PENDING),
+        # ... and once attempted, whatever that attempt gave (even if written before the request)
+        (DeliveryState.DELIVERED, FLAGGED_AT, PAID_AT, DeliveryState.DELIVERED),
+        (DeliveryState.RETRYING, FLAGGED_AT, PAID_AT, DeliveryState.RETRYING),
+    ],
+)
+def test_a_redelivery_request_shows_pending_until_an_attempt_follows_it(stored, last_attempt_at, requested_at, seen):
+    delivery = Delivery(stored, attempts=1, last_attempt_at=last_attempt_at, requested_at=requested_at)
+
+    assert delivery.current_state is seen
+    assert delivery_view(delivery)["state"] == seen.value

@@ -57,13 +57,16 @@ class EventsService:
         if self._queue is None:
             raise WebhooksDisabled("webhooks are off: this stack was deployed without MerchantWebhookUrl")
         event = self.get_event(event_id)
+        # The request's time is taken before the message can be delivered: a delivery finishing
+        # before the request is noted is still seen as the answer to it.
+        requested_at = self._clock()
         self._queue.send(event.id, redelivery=True)
         try:
-            self._store.request_redelivery(event.id, self._clock())
+            requested = self._store.request_redelivery(event.id, requested_at)
         except ConcurrentUpdate:
             raise EventNotFound(f"no event {event_id}") from None
         logger.info(
             "webhook redelivery queued",
             extra={"event_id": event.id, "event_type": event.type.value, "merchant_order_id": event.merchant_order_id},
         )
-        return self.get_event(event_id)
+        return requested

@@ -64,6 +64,7 @@ def _stored(values: Mapping[str, Any]) -> StoredEvent:
             last_attempt_at=values.get("delivery_last_attempt_at"),
             next_attempt_at=values.get("delivery_next_attempt_at"),
             delivered_at=values.get("delivery_delivered_at"),
+            requested_at=values.get("delivery_requested_at"),
         ),
     )
 
@@ -192,23 +193,27 @@ class EventStore:
             update += " REMOVE " + ", ".join(removals)
         self._update(event_id, update + " ADD delivery_attempts :one", values)
 
-    def request_redelivery(self, event_id: str, now: str) -> None:
-        self._update(
+    def request_redelivery(self, event_id: str, now: str) -> StoredEvent:
+        """Note that a redelivery was asked for at `now`; the event as it stands then."""
+        answer = self._update(
             event_id,
-            "SET delivery_state = :pending, delivery_next_attempt_at = :now ADD delivery_redeliveries :one",
-            {"pending": DeliveryState.PENDING.value, "now": now, "one": 1},
+            "SET delivery_requested_at = :now ADD delivery_redeliveries :one",
+            {"now": now, "one": 1},
+            ReturnValues="ALL_NEW",
         )
+        return _stored(_from_item(answer["Attributes"]))
 
     # -- SDK calls and their errors ------------------------------------------------------------------
-    def _update(self, event_id: str, update: str, values: Mapping[str, Any]) -> None:
+    def _update(self, event_id: str, update: str, values: Mapping[str, Any], **options: Any) -> dict[str, Any]:
         """One UpdateItem of an event that exists (ConcurrentUpdate if it does not)."""
-        self._call(
+        return self._call(
             "update_item",
             TableName=self._table,
             Key=_key(event_id),
             UpdateExpression=update,
             ConditionExpression="attribute_exists(event_id)",
             ExpressionAttributeValues={f":{name}": _serializer.serialize(value) for name, value in values.items()},
+            **options,
         )
 
     def _get(self, event_id: str) -> dict[str, Any] | None:

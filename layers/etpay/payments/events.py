@@ -161,6 +161,7 @@ class DeliveryState(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Delivery:
+    # As the last attempt left it (or as recorded: pending, disabled).
     state: DeliveryState
     attempts: int = 0
     last_status_code: int | None = None
@@ -169,6 +170,17 @@ class Delivery:
     last_attempt_at: str | None = None
     next_attempt_at: str | None = None
     delivered_at: str | None = None
+    # When a redelivery was last asked for (POST /events/{id}/redeliver).
+    requested_at: str | None = None
+
+    @property
+    def current_state(self) -> DeliveryState:
+        """PENDING while a redelivery asked for has not been attempted yet; otherwise as the last
+        attempt left it. Derived, not stored: a redelivery request and a delivery attempt never
+        overwrite each other, whichever is written last."""
+        if self.requested_at is not None and (self.last_attempt_at is None or self.requested_at > self.last_attempt_at):
+            return DeliveryState.PENDING
+        return self.state
 
 
 @dataclass(frozen=True)
@@ -186,7 +198,7 @@ class StoredEvent:
 
 
 def delivery_view(delivery: Delivery) -> dict[str, Any]:
-    view: dict[str, Any] = {"state": delivery.state.value, "attempts": delivery.attempts}
+    view: dict[str, Any] = {"state": delivery.current_state.value, "attempts": delivery.attempts}
     for name in ("last_status_code", "last_error", "last_attempt_at", "next_attempt_at", "delivered_at"):
         value = getattr(delivery, name)
         if value is not None:
