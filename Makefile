@@ -130,7 +130,7 @@ clean: ## remove the venvs and the sam build
 local: $(PY) ## run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order, keep serving
 	$(PY) -m local
 
-local-demo: $(PY) ## the demo payment only, then exit (0 = the order ended PAID)
+local-demo: $(PY) ## the demo payment only, then exit (0 = the order ended PAID and its webhook arrived)
 	$(PY) -m local --demo-only
 
 e2e: $(PY) browser ## the end-to-end tests over HTTP and in headless chromium

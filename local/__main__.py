@@ -23,6 +23,7 @@ from local.demo import DemoClient, DemoFailed, DemoResult, run_demo
 from local.functions import InvocationError
 from local.merchant import DEFAULT_MERCHANT_PORT
 from local.stack import DEFAULT_API_PORT, DEFAULT_AWS_PORT, DEFAULT_SANDBOX_PORT, LocalStack, LocalStackError
+from local.stack_events import DEFAULT_WEBHOOK_PORT
 from local.template import ROOT, rate_seconds
 from local.terminal import LiveTerminal
 
@@ -47,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=DEFAULT_MERCHANT_PORT,
         help="the shop's page ETpay sends the payer back to; 0 picks a free port",
+    )
+    parser.add_argument(
+        "--webhook-port", type=int, default=DEFAULT_WEBHOOK_PORT, help="the merchant receiver (0: free port)"
     )
     parser.add_argument("--demo-only", action="store_true", help="run the demo payment and exit 0 (paid) or 1")
     parser.add_argument("--no-demo", action="store_true", help="only serve")
@@ -88,6 +92,7 @@ def serve(args: argparse.Namespace, stack: LocalStack, terminal: LiveTerminal) -
     say(f"  ETpay sandbox  {sandbox.base_url}  (control API under /_control){moved(sandbox.port)}")
     say(f"  AWS (moto)     {aws.endpoint_url}{moved(aws.port)}")
     say(f"  merchant page  {merchant.url}/orders/<id>/completed{moved(merchant.port)}")
+    say(f"  webhooks       {stack.webhooks.url}  (the merchant's receiver; signatures checked with standardwebhooks)")
     say(f"  logs           {stack.log_dir}")
     say()
     client = DemoClient(api.url, sandbox.base_url)
@@ -130,7 +135,7 @@ def _say_what_to_try(stack: LocalStack, pending: DemoResult | None) -> None:
     """Ready-to-paste commands, with this run's ports and, after the demo, its pending order's
     real session token."""
     api, sandbox = stack.api_url, stack.sandbox_url
-    new_order = f"curl -s -XPOST {api}/sessions -d '{{\"merchant_order_id\": \"OC-1\", \"order_amount\": 50000}}'"
+    new_order = f'curl -s -XPOST {api}/sessions -d \'{{"merchant_order_id": "OC-1", "order_amount": 50000}}\''
     if pending is None:
         order, token = "OC-1", "<session_token>"
         say("Open an order:")
@@ -143,7 +148,7 @@ def _say_what_to_try(stack: LocalStack, pending: DemoResult | None) -> None:
         say("ETpay then sends you back to the shop's page, which shows the order turn PAID:")
         say(f"  {stack.running().merchant.return_urls(order)['payment_completed_url']}")
         say("or pay it with curl, as the funnel's Pay button would:")
-    say(f"  curl -s -XPOST {sandbox}/_control/sessions/{token}/complete -d '{{\"outcome\": \"paid\"}}'")
+    say(f'  curl -s -XPOST {sandbox}/_control/sessions/{token}/complete -d \'{{"outcome": "paid"}}\'')
     say("and read it as the merchant's backend does:")
     say(f"  curl -s {api}/orders/{order}")
     if pending is not None:
@@ -157,7 +162,7 @@ def _demo_and_serve(args: argparse.Namespace, stack: LocalStack, client: DemoCli
     if not args.no_demo:
         say("Demo payment:")
         try:
-            pending = run_demo(client, say, stack.running().merchant.return_urls)
+            pending = run_demo(client, say, stack.running().merchant.return_urls, stack.webhooks)
         except DemoFailed as error:
             say(f"DEMO FAILED: {error}")
             say(f"The functions' logs are in {stack.log_dir}")
@@ -180,7 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     # The stack's own loggers only say what a person needs (the live terminal prints a line per
     # request); their own request lines, with timings, go with --log-level DEBUG.
     if args.log_level != "DEBUG":
-        for name in ("local.api", "local.aws", "local.functions", "local.stack", "etpay_sandbox", "botocore"):
+        for name in (
+            "local.api",
+            "local.aws",
+            "local.functions",
+            "local.stack",
+            "local.events",
+            "local.event_sources",
+            "local.webhooks",
+            "etpay_sandbox",
+            "botocore",
+        ):
             logging.getLogger(name).setLevel(logging.WARNING)
     # Set explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps that.
     signal.signal(signal.SIGINT, _raise_stopped)
@@ -192,9 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         merchant_port=args.merchant_port,
         log_dir=args.log_dir,
         log_level=args.log_level,
+        webhook_port=args.webhook_port,
     )
     terminal = LiveTerminal(say, stack.call, stack.invoke)
     stack.on_request = terminal.observe
+    stack.events.receiver.on_webhook = terminal.webhook
+    stack.on_invocation = terminal.invoked
     try:
         return serve(args, stack, terminal)
     except Stopped:

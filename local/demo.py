@@ -3,13 +3,17 @@
 1. POST /sessions for a new order (the function asks the ETpay sandbox for a session);
 2. the payer pays: the sandbox's control API completes the session, and the sandbox POSTs the
    signed notification to the stack's own /notifications;
-3. GET /orders/{id} shows the order PAID.
+3. GET /orders/{id} shows the order PAID;
+4. the merchant's webhook receiver gets `payment.succeeded` for it, its signature checked with the
+   `standardwebhooks` library (the table's stream -> the events function -> the webhook queue ->
+   the delivery function -> a signed POST).
 
 Then it opens a second order and leaves it PENDING, for a person to pay in a browser (`make
 local` then says how; `make local-demo` exits).
 """
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +22,12 @@ from urllib.parse import quote
 
 import urllib3
 
+from local.webhook_receiver import WebhookReceiver
+
 DEMO_AMOUNT = 50_000
+# How long the paid order's webhook may take to arrive before the demo fails (it takes well under
+# a second; the rest is headroom for a loaded machine).
+WEBHOOK_WAIT_SECONDS = 30.0
 HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
 
 Report = Callable[[str], None]
@@ -90,8 +99,14 @@ def _expect(reply: Reply, statuses: tuple[int, ...], what: str) -> dict[str, Any
     return reply.body
 
 
-def run_demo(client: DemoClient, report: Report, return_urls: ReturnUrls | None = None) -> DemoResult:
-    """Pay one order end to end and open a second one; DemoFailed says which step went wrong.
+def run_demo(
+    client: DemoClient,
+    report: Report,
+    return_urls: ReturnUrls | None = None,
+    webhooks: WebhookReceiver | None = None,
+) -> DemoResult:
+    """Pay one order end to end (and, given the merchant's webhook receiver, see its webhook
+    arrive) and open a second one; DemoFailed says which step went wrong.
 
     `return_urls(order_id)`, if given, is where ETpay sends the payer back after Pay or Cancel
     (the local merchant page). The API's answers themselves are the live terminal's lines
@@ -107,6 +122,7 @@ def run_demo(client: DemoClient, report: Report, return_urls: ReturnUrls | None 
     report(f"   the payer goes to {session['payment_url']}")
 
     report("2. The payer pays in the ETpay sandbox, which POSTs the signed notification to /notifications")
+    notified = time.monotonic()
     completed = _expect(client.complete_in_sandbox(session["session_token"]), (200,), "sandbox complete")
     if completed.get("delivery_status") != 200:
         problem = (
@@ -119,7 +135,23 @@ def run_demo(client: DemoClient, report: Report, return_urls: ReturnUrls | None 
     if order.get("status") != "PAID":
         raise DemoFailed(f"the order is {order.get('status')}, not PAID")
 
+    step = 4
+    if webhooks is not None:
+        report("4. The merchant's webhook receiver waits for payment.succeeded (signed, Standard Webhooks)")
+        webhook = webhooks.wait_for(
+            lambda received: received.type == "payment.succeeded" and received.merchant_order_id == order_id,
+            WEBHOOK_WAIT_SECONDS,
+        )
+        if webhook is None:
+            raise DemoFailed(f"no payment.succeeded webhook for {order_id} within {WEBHOOK_WAIT_SECONDS:g} s")
+        if not webhook.verified:
+            raise DemoFailed(f"the payment.succeeded webhook for {order_id} did not verify: {webhook.problem}")
+        report(
+            f"   -> {webhook.describe()} ({webhook.id}, {webhook.received_at - notified:.1f} s after the notification)"
+        )
+        step = 5
+
     pending_id = new_order_id()
-    report(f"4. A second order, {pending_id}, is left PENDING for a person to pay in a browser")
+    report(f"{step}. A second order, {pending_id}, is left PENDING for a person to pay in a browser")
     pending = _expect(open_session(pending_id), (201,), "POST /sessions (second order)")
     return DemoResult(order_id, pending_id, pending["payment_url"], pending["session_token"])

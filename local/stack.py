@@ -16,6 +16,7 @@ import logging
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,11 @@ from local.aws import FAKE_CREDENTIALS, REGION, AwsEmulator, child_environment, 
 from local.etpay_sandbox import EtpaySandbox
 from local.examples import EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN
 from local.functions import FunctionPool, FunctionSpec
+from local.intrinsics import choose, evaluate_conditions, parameter_values
 from local.merchant import DEFAULT_MERCHANT_PORT, MerchantSite
+from local.stack_events import DEFAULT_WEBHOOK_PORT, WEBHOOK_URL_PARAMETER, LocalEvents
 from local.template import ROOT, function_environment, load_template, resources_of_type, routes, schedules
+from local.webhook_receiver import ReceivedWebhook, WebhookReceiver
 
 logger = logging.getLogger("local.stack")
 
@@ -107,10 +111,17 @@ class LocalStack:
         python: str = sys.executable,
         parameters: dict[str, str] | None = None,
         on_request: Observer | None = None,
+        webhook_port: int = DEFAULT_WEBHOOK_PORT,
+        on_webhook: Callable[[ReceivedWebhook], None] | None = None,
     ):
         # Sees every request the API answers over HTTP (the live terminal of `make local`).
         self.on_request = on_request
+        # Told of each invocation an event source (a queue, the table's stream) made, and its result.
+        self.on_invocation: Callable[[str, Any], None] | None = None
         self._ports = {"api": api_port, "sandbox": sandbox_port, "aws": aws_port, "merchant": merchant_port}
+        # The merchant's side of the events: its webhook receiver, and the stack's event sources.
+        self.events = LocalEvents(webhook_port, on_webhook)
+        self._conditions: dict[str, bool] = {}
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="etpay-local-logs-"))
         self._python = python
         self._parameters = {**LOCAL_PARAMETERS, "LogLevel": log_level, **(parameters or {})}
@@ -139,6 +150,11 @@ class LocalStack:
     def sandbox_url(self) -> str:
         return _started(self.sandbox).base_url
 
+    @property
+    def webhooks(self) -> WebhookReceiver:
+        """The merchant's webhook receiver (MerchantWebhookUrl, unless the parameters set it)."""
+        return self.events.receiver
+
     def running(self) -> "Running":
         """Its parts, once started (LocalStackError before)."""
         return Running(_started(self.api), _started(self.sandbox), _started(self.aws), _started(self.merchant))
@@ -154,6 +170,12 @@ class LocalStack:
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         """Run any function of the template (the reconciliation too) with `event`, as Lambda would."""
         return self._pool(function).invoke(event)
+
+    def _invoke_observed(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        result = self.invoke(function, event)
+        if self.on_invocation is not None:
+            self.on_invocation(function, result)
+        return result
 
     def call(self, method: str, path: str, body: bytes = b"") -> Answer:
         """What the API answers a request made from this process, without HTTP and unobserved."""
@@ -197,26 +219,43 @@ class LocalStack:
             self.merchant.port,
             "the demo's orders are sent back to it there (their return URLs are made from its real port)",
         )
+        # The merchant's webhook receiver, unless the parameters point MerchantWebhookUrl elsewhere.
+        if WEBHOOK_URL_PARAMETER not in self._parameters:
+            self._parameters[WEBHOOK_URL_PARAMETER] = self.events.start_receiver()
+            self.port_fallbacks += _fell_back(
+                "merchant webhook receiver",
+                self.events.receiver.requested_port,
+                self.events.receiver.port,
+                "MerchantWebhookUrl follows it (the functions are told its real port)",
+            )
         self._services = Services(self._ports["aws"], self._ports["sandbox"], self.log_dir, self._python)
         self._services.start()
         self.port_fallbacks += self._services.port_fallbacks
         self.aws, self.sandbox = self._services.aws, self._services.sandbox
         self._names = self._services.names
+        # The template's Conditions for the local parameters: which queues, buses and event
+        # sources exist here (the webhook ones only with a MerchantWebhookUrl).
+        template = load_template()
+        self._conditions = evaluate_conditions(template, parameter_values(template, self._parameters))
+        self._names.update(self.events.create_resources(self.aws, STACK_NAME, self._conditions, self._names))
         # events/create_session.json then opens the session events/notification.json was signed for.
         _started(self.sandbox).reserve_session(EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN)
-        # One warm environment per API function before the first request, started side by side.
-        served = sorted({route.function for route in routes()})
+        # One warm environment per function before the first request or event, started side by side.
+        served = sorted({route.function for route in routes()} | set(self.events.functions(self._conditions)))
         with ThreadPoolExecutor(max_workers=len(served) or 1) as starting:
             for started in [starting.submit(self._pool(name).warm) for name in served]:
                 started.result()
         self.api.start()
         self.merchant.start()
+        self.events.start_event_sources(self._invoke_observed, self.aws_url, self._conditions, self._names)
         logger.info("local API on %s", self.api_url)
 
     def stop(self) -> None:
         """Stop everything started, newest first. Safe to call more than once."""
         if self._stopped:
             return
+        # First, while the functions still run: no event source starts an invocation after this.
+        self.events.stop()
         self._stopped = True
         if self.merchant is not None:
             self.merchant.stop()
@@ -306,6 +345,7 @@ class LocalStack:
         }
 
     def _resolve(self, key: str, value: Any) -> str:
+        value = choose(value, self._conditions)
         if isinstance(value, bool):
             return str(value).lower()
         if isinstance(value, (str, int, float)):

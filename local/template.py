@@ -58,6 +58,10 @@ def table_definitions(template: dict[str, Any] | None = None) -> dict[str, dict[
         }
         if props.get("GlobalSecondaryIndexes"):
             definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        stream = props.get("StreamSpecification")
+        if stream:
+            # CloudFormation's StreamSpecification enables the stream by naming its view type.
+            definition["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
         definitions[name] = definition
     return definitions
 

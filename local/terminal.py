@@ -4,8 +4,9 @@ the order, e.g.
 
     [12:00:01] POST /sessions -> 201  order OC-1 PENDING
     [12:00:09] POST /notifications -> 200  order OC-1 PAID
-    [12:05:00] ReconcileFunction (scheduled) -> checked 1: paid 1
-    [12:05:00] ReconcileFunction (scheduled) -> order OC-2 PAID
+    [12:00:10] webhook payment.succeeded for OC-1, signature ok
+    [12:16:00] ReconcileFunction (scheduled) -> handed out 1
+    [12:16:00] status check -> order OC-2 PAID
 
 A line holds the method, the path (never its query string), the status, and the order with its
 state, or the error code. Tokens, bodies and payer data are never printed. The order is read from:
@@ -38,6 +39,8 @@ ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_PATH_CHARS = 100
 NOTIFICATIONS_PATH = "/notifications"
 PENDING = "PENDING"
+# The function that runs the status checks the scheduled sweep hands out.
+STATUS_CHECK_FUNCTION = "ReconcileWorkerFunction"
 
 Say = Callable[[str], None]
 Call = Callable[[str, str], Answer]
@@ -111,6 +114,19 @@ class LiveTerminal:
             self._print(f"{label} -> failed: {error}")
             return
         self._print(f"{label} -> {describe_counts(result)}")
+        self._refresh_pending(label)
+
+    def invoked(self, function: str, _result: Any) -> None:
+        """A function an event source ran (LocalStack's on_invocation): after a status-check
+        worker, every order it settled gets its line."""
+        if function == STATUS_CHECK_FUNCTION:
+            self._refresh_pending("status check")
+
+    def webhook(self, webhook: Any) -> None:
+        """The merchant's receiver got a webhook (its signature checked)."""
+        self._print(f"webhook {webhook.describe()}")
+
+    def _refresh_pending(self, label: str) -> None:
         with self._lock:
             pending = [order_id for order_id, state in self._states.items() if state == PENDING]
         for order_id in pending:

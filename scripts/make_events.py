@@ -1,4 +1,6 @@
-"""Writes events/*.json: one API Gateway event per route, for `sam local invoke` and the tests.
+"""Writes events/*.json: one API Gateway event per route, for `sam local invoke` and the tests, and
+the events the stream and queue functions take: the example order's payment as a DynamoDB Streams
+record (EventPublisherFunction) and its webhook's queue message (WebhookDeliveryFunction).
 
 The notification is signed here (never pasted) with the example signature_token that the README
 names. A test checks that the committed files equal what this script writes.
@@ -11,18 +13,101 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "etpay"), str(ROOT)]
 
+from boto3.dynamodb.types import TypeSerializer  # noqa: E402
+
 from etpay import sign_notification  # noqa: E402
+from local.event_sources import lambda_sqs_record, lambda_stream_record  # noqa: E402
 from local.events import api_gateway_event  # noqa: E402
 from local.examples import (  # noqa: E402
     EXAMPLE_AMOUNT,
+    EXAMPLE_CURRENCY,
     EXAMPLE_NOTIFICATION_KEY,
     EXAMPLE_ORDER_ID,
+    EXAMPLE_PAYMENT_TOKEN,
+    EXAMPLE_SESSION_TOKEN,
     EXAMPLE_SIGNATURE_TOKEN,
     example_notification_claims,
 )
+from payments.events import EventType, event_id  # noqa: E402
 
 EVENTS_DIR = ROOT / "events"
 FIXED_REQUEST_ID = "00000000-0000-4000-8000-000000000000"
+# The example order's payment event, as the stack derives it.
+EXAMPLE_PAID_EVENT_ID = event_id(EventType.PAYMENT_SUCCEEDED, EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN)
+EXAMPLE_OPENED_AT = "2026-01-01T00:00:00.000Z"
+EXAMPLE_PAID_AT = "2026-01-01T00:01:00.000Z"
+EXAMPLE_STREAM_ARN = (
+    "arn:aws:dynamodb:us-east-1:123456789012:table/etpay-local-OrdersTable/stream/2026-01-01T00:00:00.000"
+)
+EXAMPLE_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:etpay-local-WebhookQueue"
+
+
+def example_order_item(status: str, updated_at: str, **extra) -> dict:
+    """The example order's item in DynamoDB JSON, as the stream's images carry it."""
+    values = {
+        "pk": f"ORDER#{EXAMPLE_ORDER_ID}",
+        "kind": "order",
+        "merchant_order_id": EXAMPLE_ORDER_ID,
+        "order_amount": EXAMPLE_AMOUNT,
+        "currency": EXAMPLE_CURRENCY,
+        "status": status,
+        "session_token": EXAMPLE_SESSION_TOKEN,
+        "payment_url": f"http://127.0.0.1:8700/session/{EXAMPLE_SESSION_TOKEN}",
+        "created_at": EXAMPLE_OPENED_AT,
+        "updated_at": updated_at,
+        "sessions": {
+            EXAMPLE_SESSION_TOKEN: {
+                "currency": EXAMPLE_CURRENCY,
+                "signature_token": EXAMPLE_SIGNATURE_TOKEN,
+                "status": status,
+                "created_at": EXAMPLE_OPENED_AT,
+                "updated_at": updated_at,
+                **({"payment_token": EXAMPLE_PAYMENT_TOKEN} if status == "PAID" else {}),
+            }
+        },
+        **extra,
+    }
+    serializer = TypeSerializer()
+    return {name: serializer.serialize(value) for name, value in values.items()}
+
+
+def order_paid_stream_event() -> dict:
+    """The stream record of the example order's payment, as Lambda hands it over."""
+    record = {
+        "eventID": "00000000000000000000000000000001",
+        "eventName": "MODIFY",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_767_225_660.0,
+            "Keys": {"pk": {"S": f"ORDER#{EXAMPLE_ORDER_ID}"}},
+            "OldImage": example_order_item(
+                "PENDING", EXAMPLE_OPENED_AT, pending_check="PENDING", pending_since=EXAMPLE_OPENED_AT
+            ),
+            "NewImage": example_order_item("PAID", EXAMPLE_PAID_AT, payment_token=EXAMPLE_PAYMENT_TOKEN),
+            "SequenceNumber": "100000000000000000001",
+            "SizeBytes": 1024,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+    return {"Records": [lambda_stream_record(record, EXAMPLE_STREAM_ARN)]}
+
+
+def webhook_queue_event() -> dict:
+    """The webhook queue's message for the example order's payment, as Lambda hands it over."""
+    body = json.dumps({"event_id": EXAMPLE_PAID_EVENT_ID, "redelivery": False}, separators=(",", ":"))
+    message = {
+        "MessageId": "00000000-0000-4000-8000-000000000001",
+        "ReceiptHandle": "example-receipt-handle",
+        "Body": body,
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1767225660000",
+            "SenderId": "AROAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1767225660100",
+        },
+        "MD5OfBody": "",
+    }
+    return {"Records": [lambda_sqs_record(message, EXAMPLE_QUEUE_ARN)]}
 
 
 def build_events() -> dict[str, dict]:
@@ -54,6 +139,29 @@ def build_events() -> dict[str, dict]:
             query={"key": EXAMPLE_NOTIFICATION_KEY},
             **common,
         ),
+        "get_event.json": api_gateway_event(
+            "GET",
+            "/events/{event_id}",
+            f"/events/{EXAMPLE_PAID_EVENT_ID}",
+            path_parameters={"event_id": EXAMPLE_PAID_EVENT_ID},
+            **common,
+        ),
+        "get_order_events.json": api_gateway_event(
+            "GET",
+            "/orders/{merchant_order_id}/events",
+            f"/orders/{EXAMPLE_ORDER_ID}/events",
+            path_parameters={"merchant_order_id": EXAMPLE_ORDER_ID},
+            **common,
+        ),
+        "redeliver_event.json": api_gateway_event(
+            "POST",
+            "/events/{event_id}/redeliver",
+            f"/events/{EXAMPLE_PAID_EVENT_ID}/redeliver",
+            path_parameters={"event_id": EXAMPLE_PAID_EVENT_ID},
+            **common,
+        ),
+        "order_paid_stream.json": order_paid_stream_event(),
+        "webhook_message.json": webhook_queue_event(),
     }
 
 

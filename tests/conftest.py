@@ -27,14 +27,20 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.retries.standard import ExponentialBackoff
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT_ID
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber as moto_stubber
+from moto.events.models import events_backends
+from moto.sqs.models import sqs_backends
 
 from local.events import api_gateway_event
 from local.template import ROOT, table_definitions
 from payments import runtime
 
 TABLE_NAME = "etpay-orders-test"
+EVENTS_TABLE_NAME = "etpay-events-test"
+# The physical name of each table of template.yaml in these tests.
+TEST_TABLE_NAMES = {"OrdersTable": TABLE_NAME, "EventsTable": EVENTS_TABLE_NAME}
 SECRET_ID = "etpay/credentials-test"
 NOTIFICATION_KEY_SECRET_ID = "etpay/notification-key-test"
 # What the stack's generated notification key secret holds in these tests; ETpay's notification
@@ -59,6 +65,7 @@ def aws_environment(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
+    monkeypatch.setenv("EVENTS_TABLE_NAME", EVENTS_TABLE_NAME)
     monkeypatch.setenv("ETPAY_SECRET_ID", SECRET_ID)
     monkeypatch.setenv("NOTIFICATION_KEY_SECRET_ID", NOTIFICATION_KEY_SECRET_ID)
     monkeypatch.setenv("STAGE", "sandbox")
@@ -188,11 +195,15 @@ class AwsEmulator:
         # Every table, also those a test made for itself: nothing of one test is seen by the next.
         for name in self._dynamodb.list_tables()["TableNames"]:
             self._dynamodb.delete_table(TableName=name)
-        for definition in table_definitions().values():
-            self._dynamodb.create_table(TableName=TABLE_NAME, **definition)
+        for logical_id, definition in table_definitions().items():
+            self._dynamodb.create_table(TableName=TEST_TABLE_NAMES[logical_id], **definition)
         for page in self._secrets.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
             for secret in page["SecretList"]:
                 self._secrets.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
+        # Queues, buses and rules have no cheap delete-everything call: moto's own reset of those
+        # two services (the default event bus comes back, as in a fresh account).
+        for backends in (sqs_backends, events_backends):
+            backends[MOTO_ACCOUNT_ID][REGION].reset()
 
 
 @pytest.fixture(scope="session")

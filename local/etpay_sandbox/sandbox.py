@@ -219,9 +219,7 @@ class EtpaySandbox:
         if delay < 0:
             raise ValueError("delay must not be negative")
         with self._lock:
-            self._failures.extend(
-                _InjectedFailure(mode, status, float(delay), retry_after) for _ in range(count)
-            )
+            self._failures.extend(_InjectedFailure(mode, status, float(delay), retry_after) for _ in range(count))
 
     def fail_next_status_checks(self, count: int = 1, status: int = 429, retry_after: int | None = None) -> None:
         """The next `count` calls to /merchant/check_payment_status answer `status` (with

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
+# What the expansion was made from: a later reader (tests/deploy) reuses it only while they match.
+INPUTS_DIGEST = "inputs.sha256"
 TEMPLATES = "templates"
 EXPANDED, REFUSED, FAILED = "expanded", "refused", "failed"
 
@@ -29,6 +31,31 @@ def reset(out: Path) -> None:
     shutil.rmtree(out / TEMPLATES, ignore_errors=True)
     (out / TEMPLATES).mkdir(parents=True)
     (out / MANIFEST).unlink(missing_ok=True)
+    (out / INPUTS_DIGEST).unlink(missing_ok=True)
+
+
+def inputs_digest() -> str:
+    """A digest of everything an expansion depends on: the template, the switches, samconfig.toml
+    and the expansion's own code."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    files = [root / "template.yaml", root / "deploycheck.yaml", root / "samconfig.toml"]
+    files += sorted(Path(__file__).resolve().parent.glob("*.py"))
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def write_inputs_digest(out: Path) -> None:
+    (out / INPUTS_DIGEST).write_text(inputs_digest() + "\n", encoding="utf-8")
+
+
+def is_current(out: Path) -> bool:
+    """Whether `out` holds a complete expansion of the current inputs."""
+    try:
+        return (out / INPUTS_DIGEST).read_text(encoding="utf-8").strip() == inputs_digest()
+    except OSError:
+        return False
 
 
 def store(out: Path, template: dict[str, Any]) -> str:

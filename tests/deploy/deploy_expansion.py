@@ -22,6 +22,8 @@ from scripts.deploycheck import output
 
 SAM_PYTHON = ROOT / os.environ.get("SAM_VENV", ".venv-sam") / "bin" / "python"
 EXPANSION_TIMEOUT_SECONDS = 300
+# Where `make deploycheck` writes its expansion (the Makefile's DEPLOYCHECK_DIR).
+DEPLOYCHECK_OUT = ROOT / ".aws-sam" / "deploycheck"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class Expansion:
 
 @pytest.fixture(scope="session")
 def expansion(tmp_path_factory: pytest.TempPathFactory) -> Expansion:
+    # `make test` has just run `make deploycheck`: its expansion is reused while it is of the
+    # current template, switches and expansion code (output.is_current), else made here.
+    if output.is_current(DEPLOYCHECK_OUT):
+        return Expansion(DEPLOYCHECK_OUT, output.read_manifest(DEPLOYCHECK_OUT))
     if not SAM_PYTHON.exists():
         pytest.fail(f"{SAM_PYTHON} is missing: run make deps")
     out = tmp_path_factory.mktemp("deploycheck")

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from local.template import routes
+
 pytest_plugins = ["deploy_expansion"]
 
 SESSIONS = ("POST", "/sessions")
@@ -18,9 +20,14 @@ NOTIFICATIONS = ("POST", "/notifications")
 
 # (authorization type, API key required) of every API method, per ApiAuth. The merchant backend
 # signs (SigV4) or sends a key; ETpay can do neither, its notification's JWT is the proof.
+# Every other route of the template is the merchant's (sessions, orders, events).
+MERCHANT_ROUTE = {"AWS_IAM": ("AWS_IAM", False), "API_KEY": ("NONE", True)}
 EXPECTED = {
-    "AWS_IAM": {SESSIONS: ("AWS_IAM", False), ORDERS: ("AWS_IAM", False), NOTIFICATIONS: ("NONE", False)},
-    "API_KEY": {SESSIONS: ("NONE", True), ORDERS: ("NONE", True), NOTIFICATIONS: ("NONE", False)},
+    mode: {
+        (route.method, route.path): ("NONE", False) if (route.method, route.path) == NOTIFICATIONS else merchant
+        for route in routes()
+    }
+    for mode, merchant in MERCHANT_ROUTE.items()
 }
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method"}

@@ -9,14 +9,11 @@ from typing import Any
 import botocore.session
 from expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
 
-from local.template import resources_of_type
 from scripts.deploycheck.project import ACCOUNT_ID
 
 pytest_plugins = ["deploy_expansion"]
 
 ROOT_PRINCIPAL = f"arn:aws:iam::{ACCOUNT_ID}:root"
-# The template's functions: each has its role and its log group.
-FUNCTIONS = resources_of_type("AWS::Serverless::Function")
 # KMS operations that read or make ciphertext: an administrator gets them only through the stack's
 # services (a condition), never outright.
 CRYPTOGRAPHIC = {
@@ -145,7 +142,7 @@ def test_the_key_admits_the_stacks_roles_by_path_and_administrators_only_to_mana
             for role in of_type(template, "AWS::IAM::Role").values()
             if "lambda.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
         ]
-        assert len(function_roles) == len(FUNCTIONS), entry.overrides
+        assert len(function_roles) == len(of_type(template, "AWS::Lambda::Function")), entry.overrides
         for role in function_roles:
             path = resolve(role["Properties"]["Path"], entry, template)
             if isinstance(path, dict):
@@ -163,8 +160,8 @@ def test_log_groups_and_secrets_outlive_the_stack_and_logs_expire(deployed):
                 assert resource.get("DeletionPolicy") == "Retain", (name, entry.overrides)
                 assert resource.get("UpdateReplacePolicy") == "Retain", (name, entry.overrides)
         groups = of_type(template, "AWS::Logs::LogGroup")
-        # One per function, and the API's access log.
-        assert len(groups) == len(FUNCTIONS) + 1, sorted(groups)
+        # One per function of this deploy, and the API's access log.
+        assert len(groups) == len(of_type(template, "AWS::Lambda::Function")) + 1, sorted(groups)
         for name, group in groups.items():
             retention = resolve(group["Properties"].get("RetentionInDays"), entry, template)
             assert int(retention) == int(entry.parameters["LogRetentionDays"]), (name, entry.overrides)

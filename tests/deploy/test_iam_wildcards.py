@@ -23,10 +23,6 @@ MANAGED_POLICIES = {
     # The account's API Gateway logging role: one per account and region, used for the access
     # logs of every API there, so it cannot name this stack's log group.
     "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
-    # SAM attaches it to a function with an SQS event (the status-check workers): Lambda's event
-    # source mapping polls the queue with the function's role. Its SQS actions name no queue; the
-    # only queue the worker is mapped to is the check queue.
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
 }
 
 KEY_ADMIN_WILDCARDS = ("kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*")

@@ -24,7 +24,12 @@ HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory):
     with LocalStack(
-        api_port=0, sandbox_port=0, aws_port=0, merchant_port=0, log_dir=tmp_path_factory.mktemp("local-stack-logs")
+        api_port=0,
+        sandbox_port=0,
+        aws_port=0,
+        merchant_port=0,
+        webhook_port=0,
+        log_dir=tmp_path_factory.mktemp("local-stack-logs"),
     ) as stack:
         yield stack
 

@@ -18,7 +18,18 @@ import pytest
 import urllib3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FREE_PORTS = ["--api-port", "0", "--sandbox-port", "0", "--aws-port", "0", "--merchant-port", "0"]
+FREE_PORTS = [
+    "--api-port",
+    "0",
+    "--sandbox-port",
+    "0",
+    "--aws-port",
+    "0",
+    "--merchant-port",
+    "0",
+    "--webhook-port",
+    "0",
+]
 # Startup must stay under 15 s (the budget); the rest is headroom for a loaded CI machine.
 READY_TIMEOUT_SECONDS = 45
 STOP_TIMEOUT_SECONDS = 15
@@ -145,7 +156,7 @@ def test_the_terminal_shows_a_line_for_any_order_and_each_reconciliation(running
 
     assert reply.status == 201
     assert output.wait_for("POST /sessions -> 201  order MINE-1 PENDING", READY_TIMEOUT_SECONDS), output.text
-    assert output.wait_for("ReconcileFunction (scheduled) -> checked", READY_TIMEOUT_SECONDS), output.text
+    assert output.wait_for("ReconcileFunction (scheduled) -> handed out", READY_TIMEOUT_SECONDS), output.text
     assert "not-printed" not in output.text
     assert reply.json()["session_token"] not in output.text
     process.send_signal(signal.SIGINT)

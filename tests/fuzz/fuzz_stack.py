@@ -16,6 +16,7 @@ import pytest
 from local.aws import FAKE_CREDENTIALS, REGION
 from local.stack import LocalStack
 from local.template import resources_of_type
+from payments.clock import iso_utc, utc_now
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,20 @@ class StoredState:
 
     items: dict[str, list[dict[str, Any]]]
     etpay_session_requests: int
+    # When this was read (ISO 8601 UTC, as the tables' timestamps).
+    taken_at: str = ""
+    # The events table is written after the fact by the stack's event sources: the events (and
+    # webhook attempts) of transitions earlier requests made arrive whenever they do.
+    events_table: str = ""
 
-    def changes_since(self, before: "StoredState") -> str:
-        """What changed, by table and count only: items hold signature tokens, which stay out of reports."""
+    def changes_since(self, before: "StoredState", transitions_after: str = "") -> str:
+        """What changed, by table and count only: items hold signature tokens, which stay out of
+        reports. In the events table only events of transitions after `transitions_after` count."""
         changes = []
         for table in sorted(set(before.items) | set(self.items)):
             old, new = before.items.get(table, []), self.items.get(table, [])
+            if table == self.events_table:
+                old, new = _transitions_after(old, transitions_after), _transitions_after(new, transitions_after)
             gone = [item for item in old if item not in new]
             written = [item for item in new if item not in old]
             if gone or written:
@@ -38,6 +47,10 @@ class StoredState:
         if self.etpay_session_requests != before.etpay_session_requests:
             changes.append(f"ETpay: {self.etpay_session_requests - before.etpay_session_requests} session requests")
         return "; ".join(changes)
+
+
+def _transitions_after(items: list[dict[str, Any]], moment: str) -> list[dict[str, Any]]:
+    return [item for item in items if item.get("created_at", {}).get("S", "") > moment]
 
 
 class StackProbe:
@@ -57,9 +70,12 @@ class StackProbe:
         )
 
     def state(self) -> StoredState:
+        taken_at = iso_utc(utc_now())
         return StoredState(
             items={table: self._scan(table) for table in self._tables},
             etpay_session_requests=len(self._stack.sandbox.initialize_requests),
+            taken_at=taken_at,
+            events_table=self._stack.resource_name("EventsTable"),
         )
 
     def _scan(self, table: str) -> list[dict[str, Any]]:
@@ -73,7 +89,12 @@ class StackProbe:
 @pytest.fixture(scope="session")
 def fuzzed_stack(tmp_path_factory) -> Iterator[LocalStack]:
     with LocalStack(
-        api_port=0, sandbox_port=0, aws_port=0, merchant_port=0, log_dir=tmp_path_factory.mktemp("fuzz-stack-logs")
+        api_port=0,
+        sandbox_port=0,
+        aws_port=0,
+        merchant_port=0,
+        webhook_port=0,
+        log_dir=tmp_path_factory.mktemp("fuzz-stack-logs"),
     ) as stack:
         yield stack
 

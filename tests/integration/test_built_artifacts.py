@@ -100,8 +100,7 @@ def deployed(moto_server, sandbox, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     table = f"built-{os.getpid()}-{free_port()}"
     dynamodb = boto3.client("dynamodb")
-    for definition in table_definitions().values():
-        dynamodb.create_table(TableName=table, **definition)
+    dynamodb.create_table(TableName=table, **table_definitions()["OrdersTable"])
     secret_id = f"etpay/{table}"
     secrets = boto3.client("secretsmanager")
     secrets.create_secret(Name=secret_id, SecretString=json.dumps(sandbox.credentials()))

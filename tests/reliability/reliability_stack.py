@@ -197,7 +197,10 @@ class WriteLedger:
 def describe_writes(operation: str, request: dict[str, Any]) -> str:
     """ "Update ORDER: session outcome": the action, the kind of item it targets (the `pk` prefix)
     and what it did to it, read from its expressions."""
-    kind = (request.get("Key") or request["Item"])["pk"]["S"].split("#", 1)[0]
+    key = request.get("Key") or request["Item"]
+    if "pk" not in key:  # the events table (keyed by event_id): not an order's item
+        return f"{operation.removesuffix('Item')} EVENT"
+    kind = key["pk"]["S"].split("#", 1)[0]
     expression = request.get("UpdateExpression", "")
     if "sessions.#token.#status = " in expression:
         what = "session outcome"
@@ -275,16 +278,20 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server)
     suffix = uuid.uuid4().hex[:12]
     table_name = f"etpay-orders-{suffix}"
+    events_table_name = f"etpay-events-{suffix}"
     secret_id = f"etpay/credentials-{suffix}"
     key_secret_id = f"etpay/notification-key-{suffix}"
     monkeypatch.setenv("TABLE_NAME", table_name)
+    monkeypatch.setenv("EVENTS_TABLE_NAME", events_table_name)
     monkeypatch.setenv("ETPAY_SECRET_ID", secret_id)
     monkeypatch.setenv("NOTIFICATION_KEY_SECRET_ID", key_secret_id)
 
     dynamodb = _local_client("dynamodb", dynamodb_local)
-    for definition in table_definitions().values():
-        dynamodb.create_table(TableName=table_name, **definition)
-    dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    names = {"OrdersTable": table_name, "EventsTable": events_table_name}
+    for logical_id, definition in table_definitions().items():
+        dynamodb.create_table(TableName=names[logical_id], **definition)
+    for name in names.values():
+        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
     secrets = _local_client("secretsmanager", moto_server)
     secrets.create_secret(Name=secret_id, SecretString=json.dumps(sandbox.credentials()))
     secrets.create_secret(Name=key_secret_id, SecretString=NOTIFICATION_KEY)
@@ -310,7 +317,8 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
     sandbox.release_hangs()
     runtime.reset()
     boto3.DEFAULT_SESSION = None
-    dynamodb.delete_table(TableName=table_name)
+    for name in names.values():
+        dynamodb.delete_table(TableName=name)
 
 
 @dataclass

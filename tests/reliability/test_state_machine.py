@@ -108,8 +108,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         # A table of its own per example: reconciliation scans every PENDING session of the table.
         self.table = f"etpay-orders-{uuid.uuid4().hex[:12]}"
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for definition in table_definitions().values():
-            self.dynamodb.create_table(TableName=self.table, **definition)
+        self.dynamodb.create_table(TableName=self.table, **table_definitions()["OrdersTable"])
         self.env.setenv("TABLE_NAME", self.table)
         runtime.reset()
         self.orders_by_id: dict[str, ModelOrder] = {}

@@ -73,13 +73,12 @@ def main() -> int:
     xray_recorder.configure(emitter=emitter, context_missing="LOG_ERROR", streaming_threshold=0)
     forbidden = {"merchant_api_token": MERCHANT_API_TOKEN, "notification key": NOTIFICATION_KEY, "user_rut": PAYER_RUT}
     with mock_aws(), EtpaySandbox("trace-merchant", MERCHANT_API_TOKEN, port=0) as sandbox:
-        dynamodb = boto3.client("dynamodb")
-        for definition in table_definitions().values():
-            dynamodb.create_table(TableName=TABLE_NAME, **definition)
+        boto3.client("dynamodb").create_table(TableName=TABLE_NAME, **table_definitions()["OrdersTable"])
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(sandbox.credentials()))
         secrets.create_secret(Name=KEY_SECRET_ID, SecretString=NOTIFICATION_KEY)
         payments, notifications, reconcile = handler("payments"), handler("notifications"), handler("reconcile")
+        worker = handler("reconcile_worker")
 
         order_id = f"OC-{uuid.uuid4().hex[:10]}"
         body = {"merchant_order_id": order_id, "order_amount": 50_000, "user_rut": PAYER_RUT, "is_rut_block": True}
@@ -108,6 +107,28 @@ def main() -> int:
             Context(),
         )  # fmt: skip
         reconcile({"source": "aws.scheduler"}, Context())
+
+        # A second payer's session that ETpay never notifies: a status-check worker settles it.
+        checked_id = f"OC-{uuid.uuid4().hex[:10]}"
+        body = {"merchant_order_id": checked_id, "order_amount": 20_000, "user_rut": PAYER_RUT, "is_rut_block": True}
+        created = payments(
+            api_gateway_event("POST", "/sessions", "/sessions", json.dumps(body), domain=DOMAIN), Context()
+        )
+        checked_token = json.loads(created["body"])["session_token"]
+        forbidden["checked session_token"] = checked_token
+        forbidden["checked signature_token"] = sandbox.session(checked_token).signature_token
+        sandbox.complete(checked_token, "paid", deliver=False)
+        message = json.dumps({"merchant_order_id": checked_id, "session_token": checked_token})
+        worker({"Records": [{"messageId": str(uuid.uuid4()), "body": message}]}, Context())
+        checked = payments(
+            api_gateway_event(
+                "GET", "/orders/{merchant_order_id}", f"/orders/{checked_id}",
+                path_parameters={"merchant_order_id": checked_id}, domain=DOMAIN,
+            ),
+            Context(),
+        )  # fmt: skip
+        if json.loads(checked["body"]).get("status") != "PAID":
+            raise SystemExit(f"the status check did not settle the order: {checked['body']}")
     print(json.dumps({"entities": emitter.entities, "forbidden": forbidden}))  # noqa: T201 - the protocol
     return 0
 

@@ -75,3 +75,17 @@ class ConcurrentUpdate(Exception):
     def __init__(self, item: dict | None = None):
         super().__init__("a conditional write was refused")
         self.item = item or {}
+
+
+class EventNotFound(PaymentsError):
+    code = "not_found"
+
+
+class WebhooksDisabled(PaymentsError):
+    """The stack was deployed without MerchantWebhookUrl: there is nothing to deliver to."""
+
+    code = "webhooks_disabled"
+
+
+class PublishFailed(StorageUnavailable):
+    """EventBridge or SQS refused or failed a call: nothing was marked as sent, so a retry sends it."""

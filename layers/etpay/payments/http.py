@@ -29,6 +29,7 @@ STATUS_BY_CODE = {
     "order_already_paid": 409,
     "request_in_progress": 409,
     "session_limit_reached": 409,
+    "webhooks_disabled": 409,
     "internal_error": 500,
     "etpay_error": 502,
     "configuration_unavailable": 503,

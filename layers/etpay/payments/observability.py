@@ -24,3 +24,8 @@ SESSION_EXPIRED = "SessionExpired"
 ETPAY_RATE_LIMITED = "EtpayRateLimited"
 CHECKS_HANDED_OUT = "StatusChecksHandedOut"
 RECONCILE_ERRORS = "ReconcileErrors"
+# Events and webhooks to the merchant.
+EVENT_PUBLISHED = "EventPublished"
+WEBHOOK_DELIVERED = "WebhookDelivered"
+WEBHOOK_ATTEMPT_FAILED = "WebhookAttemptFailed"
+WEBHOOK_DEAD_LETTERED = "WebhookDeadLettered"

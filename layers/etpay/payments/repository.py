@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from payments.clock import epoch_seconds, iso_utc, parse_iso
 from payments.errors import ConcurrentUpdate, StorageUnavailable
+from payments.events import OrderSnapshot, SessionState
 from payments.model import (
     REOPENING_STATUSES,
     DueCheck,
@@ -178,6 +179,19 @@ def _reopening_statuses() -> dict[str, str]:
 
 def _is_reopening(values: Mapping[str, str]) -> str:
     return f"#status IN ({', '.join(':' + name for name in values)})"
+
+
+def order_snapshot(image: Mapping[str, Any] | None) -> OrderSnapshot | None:
+    """An order's item as a DynamoDB stream image carries it (DynamoDB JSON), for deriving the
+    events of one write; None for no image (the item did not exist, or was deleted)."""
+    if not image:
+        return None
+    values = _from_item(dict(image))
+    sessions = {
+        token: SessionState(session["status"], session["created_at"], session["updated_at"])
+        for token, session in values.get("sessions", {}).items()
+    }
+    return OrderSnapshot(order=_order(values), sessions=sessions)
 
 
 class OrderRepository:
@@ -527,9 +541,9 @@ class OrderRepository:
         self._update(merchant_order_id, "REMOVE pending_check, pending_since", "attribute_exists(pk)", {})
 
     def etpay_backoff_until(self) -> datetime | None:
-        item = self._call(
-            "get_item", TableName=self._table, Key={"pk": {"S": BACKOFF_KEY}}, ConsistentRead=True
-        ).get("Item")
+        item = self._call("get_item", TableName=self._table, Key={"pk": {"S": BACKOFF_KEY}}, ConsistentRead=True).get(
+            "Item"
+        )
         return parse_iso(_from_item(item)["until"]) if item else None
 
     def extend_etpay_backoff(self, until: datetime) -> None:

@@ -89,6 +89,45 @@ SQS_MAX_ATTEMPTS = 3
 # A sweep stops handing out checks when less than this is left of its Lambda timeout.
 RECONCILE_TIME_RESERVE_MS = 15_000
 
+# -- events and webhooks to the merchant (payments/events.py, payments/webhooks.py) ----------------
+# Event ids are "evt_" and this many hex digits of a SHA-256 of the transition: 128 bits.
+EVENT_ID_HEX_DIGITS = 32
+# The stream function stops starting new records when less than this is left of its timeout
+# (60 s in template.yaml): one record with two events can take that long when every AWS call
+# needs its retries. The rest of the batch is retried from the first record not published.
+PUBLISH_TIME_RESERVE_MS = 15_000
+# A webhook counts as delivered when the merchant answers 2xx within this, connecting included.
+WEBHOOK_TIMEOUT_SECONDS = 10
+# The merchant's answer is not used: at most this much of it is read.
+WEBHOOK_MAX_RESPONSE_BYTES = 4096
+# The retry schedule, in one place (template.yaml's WebhookQueue repeats two of these numbers and
+# tests/unit/test_webhook_schedule.py holds them together). After the n-th receive of a webhook's
+# queue message fails, the message stays invisible for min(BASE * 2**(n-1), CAP) seconds,
+# shortened by a random fraction of up to JITTER so that retries after an outage spread out.
+# CAP stays under SQS's 12-hour visibility limit.
+WEBHOOK_RETRY_BASE_SECONDS = 30
+WEBHOOK_RETRY_CAP_SECONDS = 6 * 3600
+WEBHOOK_RETRY_JITTER = 0.2
+# A webhook is retried for at least this long, even when every wait draws the shortest jitter ...
+WEBHOOK_MIN_RETRY_SECONDS = 3 * 24 * 3600
+# ... and this many receives were lost without an attempt (a throttled or crashed invocation still
+# counts a receive; SQS then shows the message again after the queue's visibility timeout).
+WEBHOOK_SPARE_RECEIVES = 3
+# The queue's redrive maxReceiveCount: the smallest count meeting the two lines above
+# (payments.webhooks.receives_needed). The message then moves to the dead-letter queue.
+WEBHOOK_MAX_RECEIVES = 28
+# SQS keeps a message at most 14 days (the queue's retention; also where a dead-lettered message's
+# clock starts): the schedule's longest run must end well inside it.
+WEBHOOK_QUEUE_RETENTION_SECONDS = 14 * 24 * 3600
+# The delivery function's timeout (template.yaml) and how long SQS hides a message it is working on
+# (six times the timeout, as AWS advises for SQS event sources).
+WEBHOOK_FUNCTION_TIMEOUT_SECONDS = 30
+WEBHOOK_QUEUE_VISIBILITY_SECONDS = 6 * WEBHOOK_FUNCTION_TIMEOUT_SECONDS
+# Messages one delivery invocation takes (the event source's BatchSize); they are sent in parallel.
+WEBHOOK_BATCH_SIZE = 10
+# Standard Webhooks recommends keys of 24 to 64 bytes; a shorter one is refused, not used.
+WEBHOOK_MIN_KEY_BYTES = 24
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -1,0 +1,25 @@
+"""The orders table's change stream: each transition it records becomes an event on the stack's
+EventBridge bus and, with webhooks on, a webhook queued for the merchant. Only this function may
+read the stream (its images hold each session's signature_token)."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+from payments.event_runtime import event_publisher
+from payments.publishing import changes_from_stream_event
+from payments.settings import PUBLISH_TIME_RESERVE_MS
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    failed = event_publisher().publish_changes(
+        changes_from_stream_event(event),
+        has_time=lambda: context.get_remaining_time_in_millis() > PUBLISH_TIME_RESERVE_MS,
+    )
+    # ReportBatchItemFailures: the stream is retried from the first record not published.
+    return {"batchItemFailures": [{"itemIdentifier": sequence_number} for sequence_number in failed]}

@@ -1,0 +1,238 @@
+"""DynamoDB storage of published events: the only code that speaks DynamoDB for events.
+
+One item per event, key `event_id`: the body exactly as published (EventBridge's `detail` and the
+webhook's body are these bytes), when it went to EventBridge and to the webhook queue, and its
+delivery record (flat `delivery_*` attributes, so each attempt is one UpdateItem). The sparse
+part of the listing is the index ORDER_INDEX (merchant_order_id, created_at), keys only: an
+attempt's update never writes to the index.
+"""
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from payments.errors import ConcurrentUpdate, StorageUnavailable
+from payments.events import Delivery, DeliveryState, EventType, OrderEvent, StoredEvent
+from payments.settings import DYNAMODB_CONNECT_TIMEOUT_SECONDS, DYNAMODB_MAX_ATTEMPTS, DYNAMODB_READ_TIMEOUT_SECONDS
+
+logger = Logger(child=True)
+
+ORDER_INDEX = "OrderEvents"
+# BatchGetItem takes at most this many keys per call.
+BATCH_GET_KEYS = 100
+# Unprocessed keys of a BatchGetItem (DynamoDB throttled part of it) are asked for again this often.
+BATCH_GET_ROUNDS = 3
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    values = {name: _deserializer.deserialize(value) for name, value in item.items()}
+    return {name: int(value) if isinstance(value, Decimal) else value for name, value in values.items()}
+
+
+def _key(event_id: str) -> dict[str, Any]:
+    return {"event_id": {"S": event_id}}
+
+
+def _stored(values: Mapping[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        id=values["event_id"],
+        type=EventType(values["event_type"]),
+        merchant_order_id=values["merchant_order_id"],
+        created_at=values["created_at"],
+        body=values["body"],
+        published_at=values.get("published_at"),
+        queued_at=values.get("queued_at"),
+        delivery=Delivery(
+            state=DeliveryState(values["delivery_state"]),
+            attempts=values.get("delivery_attempts", 0),
+            last_status_code=values.get("delivery_last_status_code"),
+            last_error=values.get("delivery_last_error"),
+            last_attempt_at=values.get("delivery_last_attempt_at"),
+            next_attempt_at=values.get("delivery_next_attempt_at"),
+            delivered_at=values.get("delivery_delivered_at"),
+            requested_at=values.get("delivery_requested_at"),
+        ),
+    )
+
+
+class EventStore:
+    def __init__(self, table_name: str, client: Any = None):
+        self._table = table_name
+        self._client = client or boto3.client(
+            "dynamodb",
+            config=Config(
+                connect_timeout=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
+                read_timeout=DYNAMODB_READ_TIMEOUT_SECONDS,
+                retries={"mode": "standard", "max_attempts": DYNAMODB_MAX_ATTEMPTS},
+            ),
+        )
+
+    # -- publishing ----------------------------------------------------------------------------
+    def record(self, event: OrderEvent, webhooks: bool, now: str) -> StoredEvent:
+        """Store the event unless it is stored already; either way, the event as stored (a retried
+        batch finds what it did the first time, and the body first recorded is the one kept)."""
+        values = {
+            "event_id": event.id,
+            "event_type": event.type.value,
+            "merchant_order_id": event.merchant_order_id,
+            "created_at": event.created_at,
+            "body": event.body_json(),
+            "recorded_at": now,
+            "delivery_state": (DeliveryState.PENDING if webhooks else DeliveryState.DISABLED).value,
+            "delivery_attempts": 0,
+        }
+        try:
+            self._call(
+                "put_item",
+                TableName=self._table,
+                Item=_to_item(values),
+                ConditionExpression="attribute_not_exists(event_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConcurrentUpdate as refused:
+            stored = refused.item or self._get(event.id)
+            if not stored:
+                raise StorageUnavailable("the event record could not be read back") from None
+            return _stored(stored)
+        return _stored(values)
+
+    def mark_sent(self, event_id: str, published: bool, queued: bool, now: str) -> None:
+        """Note what went out, so that a retried batch does not send it again."""
+        assignments = []
+        if published:
+            assignments.append("published_at = :now")
+        if queued:
+            assignments.append(
+                "queued_at = :now, delivery_next_attempt_at = if_not_exists(delivery_next_attempt_at, :now)"
+            )
+        if assignments:
+            self._update(event_id, "SET " + ", ".join(assignments), {"now": now})
+
+    # -- reading -------------------------------------------------------------------------------------
+    def get(self, event_id: str) -> StoredEvent | None:
+        values = self._get(event_id)
+        return _stored(values) if values else None
+
+    def for_order(self, merchant_order_id: str) -> list[StoredEvent]:
+        """Every event of an order, oldest first."""
+        event_ids: list[str] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._call(
+                "query",
+                TableName=self._table,
+                IndexName=ORDER_INDEX,
+                KeyConditionExpression="merchant_order_id = :order",
+                ExpressionAttributeValues={":order": {"S": merchant_order_id}},
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            event_ids.extend(item["event_id"]["S"] for item in page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        events = [_stored(values) for values in self._batch_get(event_ids)]
+        return sorted(events, key=lambda event: (event.created_at, event.id))
+
+    def _batch_get(self, event_ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = list(dict.fromkeys(event_ids))
+        found: list[dict[str, Any]] = []
+        for first in range(0, len(ids), BATCH_GET_KEYS):
+            keys = [_key(event_id) for event_id in ids[first : first + BATCH_GET_KEYS]]
+            wanted: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            for _ in range(BATCH_GET_ROUNDS):
+                answer = self._call("batch_get_item", RequestItems=wanted)
+                found.extend(_from_item(item) for item in answer.get("Responses", {}).get(self._table, []))
+                wanted = answer.get("UnprocessedKeys") or {}
+                if not wanted:
+                    break
+            if wanted:
+                raise StorageUnavailable("storage is temporarily unavailable; retry the request")
+        return found
+
+    # -- delivery ------------------------------------------------------------------------------------
+    def record_attempt(
+        self,
+        event_id: str,
+        state: DeliveryState,
+        now: str,
+        status_code: int | None,
+        error: str | None,
+        next_attempt_at: str | None,
+    ) -> None:
+        """One webhook attempt: its outcome, and when the next one is due (None: no other)."""
+        values: dict[str, Any] = {"state": state.value, "now": now, "one": 1}
+        assignments = ["delivery_state = :state", "delivery_last_attempt_at = :now"]
+        removals = []
+        for attribute, placeholder, value in (
+            ("delivery_last_status_code", "code", status_code),
+            ("delivery_last_error", "error", error),
+            ("delivery_next_attempt_at", "next", next_attempt_at),
+        ):
+            if value is None:
+                removals.append(attribute)
+            else:
+                assignments.append(f"{attribute} = :{placeholder}")
+                values[placeholder] = value
+        if state is DeliveryState.DELIVERED:
+            assignments.append("delivery_delivered_at = :now")
+        update = "SET " + ", ".join(assignments)
+        if removals:
+            update += " REMOVE " + ", ".join(removals)
+        self._update(event_id, update + " ADD delivery_attempts :one", values)
+
+    def request_redelivery(self, event_id: str, now: str) -> StoredEvent:
+        """Note that a redelivery was asked for at `now`; the event as it stands then."""
+        answer = self._update(
+            event_id,
+            "SET delivery_requested_at = :now ADD delivery_redeliveries :one",
+            {"now": now, "one": 1},
+            ReturnValues="ALL_NEW",
+        )
+        return _stored(_from_item(answer["Attributes"]))
+
+    # -- SDK calls and their errors ------------------------------------------------------------------
+    def _update(self, event_id: str, update: str, values: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        """One UpdateItem of an event that exists (ConcurrentUpdate if it does not)."""
+        return self._call(
+            "update_item",
+            TableName=self._table,
+            Key=_key(event_id),
+            UpdateExpression=update,
+            ConditionExpression="attribute_exists(event_id)",
+            ExpressionAttributeValues={f":{name}": _serializer.serialize(value) for name, value in values.items()},
+            **options,
+        )
+
+    def _get(self, event_id: str) -> dict[str, Any] | None:
+        item = self._call("get_item", TableName=self._table, Key=_key(event_id), ConsistentRead=True).get("Item")
+        return _from_item(item) if item else None
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """One SDK call; a refused condition becomes ConcurrentUpdate, any other failure
+        StorageUnavailable."""
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == CONDITION_FAILED:
+                old = error.response.get("Item")
+                raise ConcurrentUpdate(_from_item(old) if isinstance(old, dict) else {}) from error
+            logger.error("DynamoDB call failed", extra={"error_type": type(error).__name__, "error_code": code})
+            raise StorageUnavailable("storage is temporarily unavailable; retry the request") from error
+        except BotoCoreError as error:
+            logger.error("DynamoDB call failed", extra={"error_type": type(error).__name__, "error_code": None})
+            raise StorageUnavailable("storage is temporarily unavailable; retry the request") from error

@@ -1,0 +1,106 @@
+"""From the orders table's change stream to the merchant's systems: each stream record's
+transitions become events, each recorded in the events table under its stable id, put on the
+EventBridge bus and (with webhooks on) queued for delivery. At least once: what went out is marked
+on the event's record, so a retried batch sends only what did not."""
+
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from payments import observability as obs
+from payments.clock import Clock, iso_utc, utc_now
+from payments.errors import PublishFailed
+from payments.event_channels import EventBus, WebhookQueue
+from payments.event_store import EventStore
+from payments.events import OrderEvent, derive_events
+from payments.repository import order_snapshot
+
+logger = obs.logger
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """One stream record: an order's item before and after one write (DynamoDB JSON images)."""
+
+    sequence_number: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+
+
+def changes_from_stream_event(event: Mapping[str, Any]) -> list[ItemChange]:
+    """The records of a Lambda DynamoDB Streams event, in stream order."""
+    changes = []
+    for record in event.get("Records") or []:
+        stream = record.get("dynamodb") or {}
+        changes.append(
+            ItemChange(str(stream.get("SequenceNumber", "")), stream.get("OldImage"), stream.get("NewImage"))
+        )
+    return changes
+
+
+class EventPublisher:
+    def __init__(
+        self,
+        store: EventStore,
+        bus: EventBus,
+        queue: WebhookQueue | None,
+        clock: Clock = utc_now,
+    ):
+        self._store = store
+        self._bus = bus
+        # None: the stack has no MerchantWebhookUrl.
+        self._queue = queue
+        self._clock = clock
+
+    def publish_changes(self, changes: list[ItemChange], has_time: Callable[[], bool]) -> list[str]:
+        """Publish every event of `changes`, in order. Returns the sequence number of the first
+        record not fully published (the event source retries from it), or nothing."""
+        for change in changes:
+            if not has_time():
+                logger.warning("too little time left; the rest of the batch is retried")
+                return [change.sequence_number]
+            try:
+                events = derive_events(order_snapshot(change.before), order_snapshot(change.after))
+                for event in events:
+                    self.publish(event)
+            except Exception as error:  # noqa: BLE001 - whatever failed, this record is the batch's failure
+                # Where, not the message or traceback: those could quote the images (signature tokens).
+                frame = traceback.extract_tb(error.__traceback__)[-1]
+                logger.error(
+                    "stream record not published; retried",
+                    extra={
+                        "error_type": type(error).__name__,
+                        "error_at": f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}",
+                        "sequence_number": change.sequence_number,
+                    },
+                )
+                return [change.sequence_number]
+        return []
+
+    def publish(self, event: OrderEvent) -> None:
+        context = {"event_id": event.id, "event_type": event.type.value, "merchant_order_id": event.merchant_order_id}
+        stored = self._store.record(event, webhooks=self._queue is not None, now=iso_utc(self._clock()))
+        publish = stored.published_at is None
+        queue = self._queue if stored.queued_at is None else None
+        enqueue = queue is not None
+        if not (publish or enqueue):
+            logger.info("event already published", extra=context)
+            return
+        published = False
+        try:
+            if publish:
+                self._bus.put(stored)
+                published = True
+            if queue is not None:
+                queue.send(stored.id)
+        except PublishFailed:
+            if published:
+                # Keep what did go out, so the retry does not put it on the bus twice.
+                self._store.mark_sent(stored.id, published=True, queued=False, now=iso_utc(self._clock()))
+            raise
+        self._store.mark_sent(stored.id, published=publish, queued=enqueue, now=iso_utc(self._clock()))
+        obs.metrics.add_metric(name=obs.EVENT_PUBLISHED, unit=MetricUnit.Count, value=1)
+        logger.info("event published", extra={**context, "queued_for_webhook": enqueue})

@@ -1,0 +1,198 @@
+"""The stream function, driven by the orders table's own stream (moto) through the template's event
+source settings: one event per transition on the bus and in the webhook queue, each recorded under
+its stable id; a retried batch sends nothing twice; a failure is the failing record's alone."""
+
+import json
+
+import boto3
+import pytest
+from conftest import new_order_id, open_session
+
+from payments import event_runtime
+from payments.events import EventType, event_id
+
+pytest_plugins = ["events_stack"]
+
+
+def pay(api, sandbox, merchant_order_id: str, outcome: str = "paid") -> str:
+    token = open_session(api, sandbox, merchant_order_id)
+    assert api.notify_jwt(sandbox.notification_jwt(token, outcome)).status == 200
+    return token
+
+
+class PutEventsFaults:
+    """EventBridge answering 200 with FailedEntryCount (it refuses entries one by one, accepting
+    the call), on the calls a test plans, and a count of the PutEvents calls made."""
+
+    def __init__(self):
+        # One entry per coming call: True refuses it. Calls past the plan are accepted.
+        self.plan: list[bool] = []
+        self.calls = 0
+        boto3.setup_default_session()
+        boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", self._before_call)
+        event_runtime.reset()  # clients must be built from the hooked session
+
+    def _before_call(self, **_):
+        self.calls += 1
+        if not (self.plan and self.plan.pop(0)):
+            return None
+
+        class _Http:
+            status_code = 200
+            headers: dict = {}
+
+        refused = [{"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}]
+        return _Http(), {"FailedEntryCount": 1, "Entries": refused, "ResponseMetadata": {}}
+
+
+@pytest.fixture
+def put_events(events_stack):
+    faults = PutEventsFaults()
+    yield faults
+    boto3.DEFAULT_SESSION = None
+
+
+def sequence_numbers(batch: dict) -> list[str]:
+    return [record["dynamodb"]["SequenceNumber"] for record in batch["Records"]]
+
+
+def test_a_paid_order_publishes_its_session_then_its_payment(api, stack, events_stack):
+    # given an order opened and paid through the handlers
+    order_id = new_order_id()
+    token = pay(api, stack, order_id)
+
+    # when the stream is handed to the stream function
+    events_stack.publish()
+
+    # then the bus got one event per transition, in order, with the documented detail-types ...
+    on_bus = events_stack.bus_events()
+    assert [(event["source"], event["detail-type"]) for event in on_bus] == [
+        ("etpay.payments", "Payment Session Created"),
+        ("etpay.payments", "Payment Succeeded"),
+    ]
+    created, paid = (event["detail"] for event in on_bus)
+    assert created["id"] == event_id(EventType.SESSION_CREATED, order_id, token)
+    assert paid["id"] == event_id(EventType.PAYMENT_SUCCEEDED, order_id, token)
+    # ... the payment's order is what GET /orders shows after it, at the transition's own time
+    order = api.get_order(order_id).body
+    assert paid["data"]["order"] == order
+    assert paid["created_at"] == order["updated_at"]
+    # ... each is recorded as published and queued, and the queue holds one webhook per event
+    stored = events_stack.stored_events()
+    assert [item["event_id"] for item in stored] == [created["id"], paid["id"]]
+    assert all(item["published_at"] and item["queued_at"] for item in stored)
+    assert json.loads(stored[1]["body"]) == paid
+    assert events_stack.queue_counts() == (2, 0)
+
+
+def test_a_failed_session_and_its_replacement_are_events_too(api, stack, events_stack):
+    order_id = new_order_id()
+    pay(api, stack, order_id, "failed")
+    second = open_session(api, stack, order_id)
+
+    events_stack.publish()
+
+    assert [event["detail"]["type"] for event in events_stack.bus_events()] == [
+        "session.created",
+        "payment.failed",
+        "session.created",
+    ]
+    assert events_stack.stored_events()[-1]["event_id"] == event_id(EventType.SESSION_CREATED, order_id, second)
+
+
+def test_a_refused_session_request_publishes_nothing(api, stack, events_stack):
+    # given ETpay refusing a new order's session: its claim is written, then deleted
+    stack.fail_next_initialize("error", status=500)
+    assert api.create_session({"merchant_order_id": new_order_id(), "order_amount": 1000}).status == 502
+
+    events_stack.publish()
+
+    assert events_stack.bus_events() == []
+    assert events_stack.stored_events() == []
+
+
+def test_a_retried_batch_sends_nothing_twice_and_keeps_every_id(api, stack, events_stack, put_events):
+    # given an order's events, published once
+    pay(api, stack, new_order_id())
+    events_stack.publish()
+    first = [event["detail"]["id"] for event in events_stack.bus_events()]
+    calls = put_events.calls
+
+    # when Lambda hands the same records over again (a retry, or a replay of the stream)
+    assert events_stack.invoke("EventPublisherFunction", events_stack.stream_batch()) == {"batchItemFailures": []}
+
+    # then nothing new went out, and the records are as they were
+    assert put_events.calls == calls
+    assert events_stack.bus_events() == []
+    assert events_stack.queue_counts() == (2, 0)
+    assert [item["event_id"] for item in events_stack.stored_events()] == first
+
+
+def test_an_entry_eventbridge_refuses_fails_its_record_only_and_goes_out_once_on_retry(
+    api, stack, events_stack, put_events
+):
+    # given two paid orders' records in one batch, and EventBridge refusing the second entry
+    pay(api, stack, new_order_id())
+    pay(api, stack, new_order_id())
+    batch = events_stack.stream_batch()
+    put_events.plan = [False, True]
+
+    # when the batch is handed over
+    answer = events_stack.invoke("EventPublisherFunction", batch)
+
+    # then the record whose event was refused is the batch's failure, with what precedes it done
+    (failure,) = answer["batchItemFailures"]
+    failed_at = sequence_numbers(batch).index(failure["itemIdentifier"])
+    assert failed_at > 0
+    refused = [item["event_id"] for item in events_stack.stored_events() if "published_at" not in item]
+    assert len(refused) == 1
+    assert refused[0] not in [event["detail"]["id"] for event in events_stack.bus_events()]
+
+    # when Lambda retries from that record
+    calls = put_events.calls
+    retry = {"Records": batch["Records"][failed_at:]}
+    assert events_stack.invoke("EventPublisherFunction", retry) == {"batchItemFailures": []}
+
+    # then the refused event goes out once, followed by those not attempted yet, nothing twice
+    second_round = [event["detail"]["id"] for event in events_stack.bus_events()]
+    assert second_round[0] == refused[0]
+    assert len(second_round) == len(set(second_round)) == put_events.calls - calls == 3
+    assert all("published_at" in item for item in events_stack.stored_events())
+    assert events_stack.queue_counts() == (4, 0)
+
+
+def test_sqs_failing_after_eventbridge_accepted_does_not_put_the_event_twice(api, stack, events_stack, aws_faults):
+    # given the webhook queue failing once, after EventBridge accepted the event
+    event_runtime.reset()  # clients from the session the faults hook
+    pay(api, stack, new_order_id())
+    aws_faults.fail_next("sqs", "SendMessage", "InternalError")
+
+    # when the stream is handed over (the failed record retried, as the event source does)
+    events_stack.publish()
+
+    # then every event is on the bus once and queued once
+    ids = [event["detail"]["id"] for event in events_stack.bus_events()]
+    assert len(ids) == len(set(ids)) == 2
+    assert events_stack.queue_counts() == (2, 0)
+    assert len(events_stack.invocations["EventPublisherFunction"]) >= 2
+
+
+def test_with_webhooks_off_the_events_still_reach_the_bus(api, stack, events_stack, monkeypatch):
+    monkeypatch.delenv("WEBHOOK_QUEUE_URL")
+    event_runtime.reset()
+    pay(api, stack, new_order_id())
+
+    events_stack.publish()
+
+    assert len(events_stack.bus_events()) == 2
+    assert events_stack.queue_counts() == (0, 0)
+    assert {item["delivery_state"] for item in events_stack.stored_events()} == {"disabled"}
+
+
+def test_an_item_of_another_kind_never_reaches_the_function(stack, events_stack):
+    # given an item that is not an order (the filter admits pk ORDER#... only)
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName="etpay-orders-test", Item={"pk": {"S": "MERCHANT#settings"}, "kind": {"S": "settings"}}
+    )
+
+    assert events_stack.publish() == 0

@@ -1,0 +1,155 @@
+"""The webhook delivery function, driven by the webhook queue (moto) through the template's event
+source settings, POSTing to a merchant's endpoint on 127.0.0.1 that checks every signature with
+standardwebhooks: delivered once on a 2xx, retried after anything else, each attempt on the
+event's delivery record, dead-lettered after the last; a rotated secret signs beside the old."""
+
+import json
+
+import boto3
+import pytest
+from conftest import REGION, new_order_id, open_session
+from standardwebhooks.webhooks import Webhook
+
+from payments import event_runtime
+from payments.settings import WEBHOOK_MAX_RECEIVES
+
+pytest_plugins = ["events_stack"]
+
+
+def paid_order_published(api, sandbox, events_stack) -> str:
+    """An order paid through the handlers and its events published; its id."""
+    order_id = new_order_id()
+    token = open_session(api, sandbox, order_id)
+    assert api.notify_jwt(sandbox.notification_jwt(token, "paid")).status == 200
+    events_stack.publish()
+    return order_id
+
+
+def test_each_event_is_delivered_signed_and_recorded(api, stack, events_stack):
+    # given a paid order's two events queued for the merchant
+    order_id = paid_order_published(api, stack, events_stack)
+
+    # when the queue is handed to the delivery function
+    events_stack.deliver()
+
+    # then the merchant got both (sent in parallel: in any order), each verified by the
+    # standardwebhooks library ...
+    received = sorted(events_stack.receiver.of_order(order_id), key=lambda webhook: webhook.type)
+    assert [(webhook.type, webhook.verified) for webhook in received] == [
+        ("payment.succeeded", True),
+        ("session.created", True),
+    ]
+    # ... the body is exactly the event as published, the id header its id
+    stored = {item["event_id"]: item for item in events_stack.stored_events()}
+    for webhook in received:
+        assert webhook.body == stored[webhook.id]["body"]
+    # ... the queue is empty and each delivery record says delivered after one attempt
+    assert events_stack.queue_counts() == (0, 0)
+    status, event = events_stack.get_event(received[0].id)
+    assert status == 200
+    assert event["delivery"]["state"] == "delivered"
+    assert event["delivery"]["attempts"] == 1
+    assert event["delivery"]["last_status_code"] == 204
+    assert "next_attempt_at" not in event["delivery"]
+
+
+def test_a_500_is_retried_after_its_backoff_and_then_delivered(api, stack, events_stack):
+    # given the merchant answering 500 to the first two webhooks
+    order_id = paid_order_published(api, stack, events_stack)
+    events_stack.receiver.answer_next(500, times=2)
+
+    # when the queue is handed over
+    events_stack.deliver()
+
+    # then both wait, hidden, for their next attempt, and their records say why and when
+    assert events_stack.queue_counts() == (0, 2)
+    for item in events_stack.stored_events():
+        assert item["delivery_state"] == "retrying"
+        assert item["delivery_last_status_code"] == 500
+        assert item["delivery_next_attempt_at"] > item["delivery_last_attempt_at"]
+
+    # when their wait has passed
+    events_stack.show_hidden_messages()
+    events_stack.deliver()
+
+    # then both are delivered, on their second attempt
+    assert events_stack.queue_counts() == (0, 0)
+    assert {item["delivery_state"] for item in events_stack.stored_events()} == {"delivered"}
+    assert {item["delivery_attempts"] for item in events_stack.stored_events()} == {2}
+    received = events_stack.receiver.of_order(order_id)
+    assert [webhook.type for webhook in received].count("payment.succeeded") == 2
+    assert all(webhook.verified for webhook in received)
+
+
+def test_a_receiver_that_is_down_is_recorded_as_a_connection_error(api, stack, events_stack):
+    paid_order_published(api, stack, events_stack)
+    events_stack.receiver.stop()
+
+    events_stack.deliver()
+
+    events_stack.receiver.start()
+    assert {item["delivery_last_error"] for item in events_stack.stored_events()} == {"connection_error"}
+    assert events_stack.queue_counts() == (0, 2)
+
+
+def test_a_second_message_for_a_delivered_event_sends_nothing(api, stack, events_stack):
+    # given a delivered event, and its message sent again (a retried stream batch would)
+    paid_order_published(api, stack, events_stack)
+    events_stack.deliver()
+    delivered = events_stack.stored_events()[-1]["event_id"]
+    boto3.client("sqs", region_name=REGION).send_message(
+        QueueUrl=events_stack.queue_url, MessageBody=json.dumps({"event_id": delivered, "redelivery": False})
+    )
+    before = len(events_stack.receiver.received)
+
+    events_stack.deliver()
+
+    assert len(events_stack.receiver.received) == before
+    assert events_stack.queue_counts() == (0, 0)
+
+
+def test_the_last_receive_dead_letters_the_webhook(api, stack, events_stack):
+    # given the merchant refusing everything, and a webhook on its last receive
+    paid_order_published(api, stack, events_stack)
+    events_stack.receiver.answer_next(503, times=100)
+    for _ in range(WEBHOOK_MAX_RECEIVES):
+        events_stack.deliver()
+        events_stack.show_hidden_messages()
+
+    # then its record says failed, and SQS moves it to the dead-letter queue on the next receive
+    assert {item["delivery_state"] for item in events_stack.stored_events()} == {"failed"}
+    assert {item["delivery_attempts"] for item in events_stack.stored_events()} == {WEBHOOK_MAX_RECEIVES}
+    assert all("delivery_next_attempt_at" not in item for item in events_stack.stored_events())
+    events_stack.deliver()
+    assert events_stack.queue_counts() == (0, 0)
+    assert events_stack.queue_counts(events_stack.dead_letter_url)[0] == 2
+
+
+def test_after_a_rotation_both_secrets_sign_each_webhook(api, stack, events_stack):
+    # given the secret rotated with put-secret-value (the old one becomes AWSPREVIOUS)
+    new_secret = "N" * 24 + "ew0123456789abcdefABCDEF"
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=events_stack.secret_id, SecretString=new_secret
+    )
+    event_runtime.reset()  # a new execution environment (or 5 minutes later): no cached keys
+    order_id = paid_order_published(api, stack, events_stack)
+
+    events_stack.deliver()
+
+    # then a merchant on either secret verifies every webhook
+    received = events_stack.receiver.of_order(order_id)
+    assert len(received) == 2
+    for webhook in received:
+        assert len(webhook.headers["webhook-signature"].split(" ")) == 2
+        for secret in (events_stack.secret, new_secret):
+            assert Webhook("whsec_" + secret).verify(webhook.body, webhook.headers)
+
+
+@pytest.mark.parametrize("body", ["not json", "{}", json.dumps({"event_id": "evt_" + "0" * 32})])
+def test_a_message_naming_no_known_event_is_dropped(events_stack, body):
+    boto3.client("sqs", region_name=REGION).send_message(QueueUrl=events_stack.queue_url, MessageBody=body)
+
+    events_stack.deliver()
+
+    assert events_stack.queue_counts() == (0, 0)
+    assert events_stack.receiver.received == []
