@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.events import api_gateway_event
 from local.functions import FunctionTimeout, InvocationError
+from local.serving import serve_in_background, stop_serving
 from local.template import Route
 
 logger = logging.getLogger("local.api")
@@ -29,8 +30,6 @@ logger = logging.getLogger("local.api")
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 # A keep-alive connection left idle this long is closed, so stop() never waits on a browser.
 IDLE_CONNECTION_SECONDS = 5.0
-# How often the serving loop looks for stop(): the longest stop() waits for an idle server.
-SHUTDOWN_POLL_SECONDS = 0.1
 # API Gateway's own answers when no function result can be returned.
 MISSING_ROUTE = (403, {"message": "Missing Authentication Token"}, "MissingAuthenticationTokenException")
 FUNCTION_FAILED = (502, {"message": "Internal server error"}, None)
@@ -304,21 +303,12 @@ class LocalApi:
         return f"http://{self.host_and_port}"
 
     def start(self) -> "LocalApi":
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
-            name="local-api",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "local-api")
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        stop_serving(self._server, self._thread)
+        self._thread = None
 
 
 def _bind(port: int, api: LocalApi) -> _Server:

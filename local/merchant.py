@@ -22,6 +22,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import urllib3
 
+from local.serving import serve_in_background, stop_serving
+
 logger = logging.getLogger("local.merchant")
 
 DEFAULT_MERCHANT_PORT = 8800
@@ -29,8 +31,6 @@ RETURN_PAGES = {"completed": "You pressed Pay at ETpay.", "cancelled": "You pres
 # How often the page asks for the order's status while it is PENDING.
 POLL_INTERVAL_MS = 1000
 API_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
-# How often the serving loop looks for stop(): the longest stop() waits for an idle server.
-SHUTDOWN_POLL_SECONDS = 0.1
 # What the status route passes on from the order (the order view holds tokens: never those).
 SHOWN_FIELDS = ("merchant_order_id", "status", "order_amount", "currency")
 STYLE = """
@@ -101,21 +101,12 @@ class MerchantSite:
         return 200, {name: order.get(name) for name in SHOWN_FIELDS}
 
     def start(self) -> "MerchantSite":
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
-            name="merchant-site",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "merchant-site")
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        stop_serving(self._server, self._thread)
+        self._thread = None
         self._http.clear()
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from local.serving import serve_in_background, stop_serving
+
 logger = logging.getLogger("local.webhooks")
 
 SECRET_PREFIX = "whsec_"
@@ -26,7 +28,6 @@ SECRET_PREFIX = "whsec_"
 MAX_BODY_BYTES = 1024 * 1024
 # How long a stopped receiver's port is retried on start() (another process may hold it briefly).
 REBIND_SECONDS = 5.0
-SHUTDOWN_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,7 @@ class WebhookReceiver:
     def start(self) -> "WebhookReceiver":
         self._server = self._bind()
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
-            name="merchant-webhooks",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "merchant-webhooks")
         return self
 
     def _bind(self) -> _Server:
@@ -162,11 +157,8 @@ class WebhookReceiver:
         the same port."""
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+            stop_serving(server, self._thread)
+        self._thread = None
 
     # -- behaviour for tests ---------------------------------------------------------------------
     def answer_next(self, status: int, times: int = 1) -> None:

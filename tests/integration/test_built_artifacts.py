@@ -109,24 +109,20 @@ def deployed(moto_server, sandbox, monkeypatch):
     return {"table": table, "secret_id": secret_id, "key_secret_id": key_secret_id, "endpoint": moto_server}
 
 
-def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
+def run_built(built, runtime_dir, function: str, event_name: str, environment: dict[str, str], tmp_path):
+    """The handler's answer to events/<event_name>, the built function run as Lambda runs it (in
+    a process of its own, with `environment` on top of fake credentials), after checking that every
+    module it imported came from the build."""
     env = {
         "PATH": os.environ["PATH"],
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": deployed["endpoint"],
-        "TABLE_NAME": deployed["table"],
-        "ETPAY_SECRET_ID": deployed["secret_id"],
-        "NOTIFICATION_KEY_SECRET_ID": deployed["key_secret_id"],
-        "STAGE": "sandbox",
-        "CURRENCY": "CLP",
-        "MAX_ORDER_AMOUNT": "7000000",
         "POWERTOOLS_SERVICE_NAME": function,
         "POWERTOOLS_METRICS_NAMESPACE": "EtpayPaymentsBuilt",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "NOTIFICATION_URL": "https://example.invalid/notifications",
+        **environment,
     }
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER)
@@ -152,7 +148,21 @@ def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
     result = json.loads(line[len("RESULT ") :])
     for name, origin in result["origins"].items():
         assert origin.startswith(str(built)), f"{name} was loaded from {origin}, not from the build"
-    response = result["response"]
+    return result["response"]
+
+
+def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
+    environment = {
+        "AWS_ENDPOINT_URL": deployed["endpoint"],
+        "TABLE_NAME": deployed["table"],
+        "ETPAY_SECRET_ID": deployed["secret_id"],
+        "NOTIFICATION_KEY_SECRET_ID": deployed["key_secret_id"],
+        "STAGE": "sandbox",
+        "CURRENCY": "CLP",
+        "MAX_ORDER_AMOUNT": "7000000",
+        "NOTIFICATION_URL": "https://example.invalid/notifications",
+    }
+    response = run_built(built, runtime_dir, function, event_name, environment, tmp_path)
     return response["statusCode"], json.loads(response["body"])
 
 

@@ -4,46 +4,23 @@ from events/: the example order's payment as a stream record, its events through
 its webhook's queue message delivered to a merchant endpoint on 127.0.0.1."""
 
 import json
-import os
-import subprocess
-import sys
 
 import boto3
 import pytest
 from test_built_artifacts import (  # noqa: F401 - fixtures
-    BUILD_DIR,
     built,
     deployed,
     moto_server,
+    run_built,
     runtime_dir,
     seed_example_session,
 )
 
-from local.template import ROOT, table_definitions
+from local.template import table_definitions
 from local.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.built
 
-RUNNER = """
-import json, sys
-function_dir, layer_dir, runtime_dir, event_path = sys.argv[1:5]
-sys.path[:0] = [function_dir, layer_dir]
-sys.path.append(runtime_dir)
-import app, payments
-
-class Context:
-    function_name = "built"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:built"
-    aws_request_id = "built-request"
-
-    @staticmethod
-    def get_remaining_time_in_millis():
-        return 30_000
-
-result = app.lambda_handler(json.load(open(event_path)), Context())
-print("RESULT " + json.dumps({"response": result, "origins": [app.__file__, payments.__file__]}))
-"""
 WEBHOOK_SECRET = "Built0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"[:48]  # noqa: S105 - a test secret
 
 
@@ -73,43 +50,12 @@ def events_deployed(deployed, moto_server, monkeypatch):  # noqa: F811 - the imp
 
 
 def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):  # noqa: F811 - the imported fixtures
-    env = {
-        "PATH": os.environ["PATH"],
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
+    environment = {
         "AWS_ENDPOINT_URL": deployed["endpoint"],
         "TABLE_NAME": deployed["table"],
-        "POWERTOOLS_SERVICE_NAME": function,
-        "POWERTOOLS_METRICS_NAMESPACE": "EtpayPaymentsBuilt",
-        "POWERTOOLS_TRACE_DISABLED": "true",
         **{name: value for name, value in deployed.items() if name.isupper()},
     }
-    runner = tmp_path / "runner.py"
-    runner.write_text(RUNNER)
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and files
-        [
-            sys.executable,
-            "-I",
-            "-B",
-            str(runner),
-            str(built / function),
-            str(built / "EtpayLayer" / "python"),
-            str(runtime_dir),
-            str(ROOT / "events" / event_name),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT ") :])
-    assert all(origin.startswith(str(BUILD_DIR)) for origin in result["origins"]), result["origins"]
-    return result["response"]
+    return run_built(built, runtime_dir, function, event_name, environment, tmp_path)
 
 
 def test_the_built_event_functions_publish_serve_and_deliver_the_example_payment(

@@ -40,14 +40,21 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _local_client(service: str, endpoint: str):
+def local_client(service: str, endpoint: str, total_attempts: int = 2):
+    """A client of a local server (DynamoDB Local, the moto server): any key does, no account id
+    in the endpoint, and a failure answered at once (one retry by default)."""
     return boto3.session.Session().client(
         service,
         region_name=REGION,
         endpoint_url=endpoint,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}),
+        aws_secret_access_key="testing",  # noqa: S106 - local servers accept any key
+        config=Config(
+            connect_timeout=1,
+            read_timeout=5,
+            account_id_endpoint_mode="disabled",
+            retries={"mode": "standard", "total_max_attempts": total_attempts},
+        ),
     )
 
 
@@ -207,13 +214,13 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
     monkeypatch.setenv("ETPAY_SECRET_ID", secret_id)
     monkeypatch.setenv("NOTIFICATION_KEY_SECRET_ID", key_secret_id)
 
-    dynamodb = _local_client("dynamodb", dynamodb_local)
+    dynamodb = local_client("dynamodb", dynamodb_local)
     names = {"OrdersTable": table_name, "EventsTable": events_table_name}
     for logical_id, definition in table_definitions().items():
         dynamodb.create_table(TableName=names[logical_id], **definition)
     for name in names.values():
         dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
-    secrets = _local_client("secretsmanager", moto_server)
+    secrets = local_client("secretsmanager", moto_server)
     secrets.create_secret(Name=secret_id, SecretString=json.dumps(sandbox.credentials()))
     secrets.create_secret(Name=key_secret_id, SecretString=NOTIFICATION_KEY)
 

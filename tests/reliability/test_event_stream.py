@@ -10,8 +10,8 @@ from collections import Counter
 
 import boto3
 import pytest
-from botocore.config import Config
-from conftest import REGION, load_handler, new_order_id, open_session
+from conftest import load_handler, new_order_id, open_session
+from reliability_stack import local_client
 
 from local.event_sources import StreamPoller, event_source_mappings
 from local.functions import InvocationError
@@ -62,14 +62,7 @@ class BusLedger:
 
 
 def client(service: str, endpoint: str):
-    return boto3.session.Session().client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - local servers accept any key
-        config=Config(account_id_endpoint_mode="disabled", retries={"max_attempts": 2}),
-    )
+    return local_client(service, endpoint, total_attempts=3)
 
 
 @pytest.fixture
