@@ -77,7 +77,7 @@ class EventStore:
             config=Config(
                 connect_timeout=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
                 read_timeout=DYNAMODB_READ_TIMEOUT_SECONDS,
-                retries={"mode": "standard", "max_attempts": DYNAMODB_MAX_ATTEMPTS},
+                retries={"mode": "standard", "total_max_attempts": DYNAMODB_MAX_ATTEMPTS},
             ),
         )
 
