@@ -17,7 +17,7 @@ from conftest import (
     stored_items,
 )
 
-from payments import secret_store
+from payments import runtime, secret_store
 from payments.settings import NOTIFICATION_KEY_RECHECK_SECONDS
 
 ROTATED_KEY = "RotatedNotificationKey0123456789abcdefghijklmnopq"
@@ -117,3 +117,21 @@ def test_a_key_rotated_after_the_cache_was_filled_is_accepted_once_the_cache_is_
 
     assert too_soon.status == 401
     assert later.status == 200
+
+
+def test_without_the_key_secret_configured_a_keyed_notification_is_a_503_to_retry(
+    api, stack, order_id, aws_faults, monkeypatch
+):
+    # A deployment mistake must not turn every ETpay notification into a permanent refusal: ETpay
+    # is told to try again, and nothing is read or written.
+    token = open_session(api, stack, order_id)
+    before = stored_items()
+    monkeypatch.delenv("NOTIFICATION_KEY_SECRET_ID")
+    runtime.reset()
+    aws_faults.heal()
+
+    reply = api.notify(paid(stack, token), key=NOTIFICATION_KEY)
+
+    assert (reply.status, reply.error) == (503, "configuration_unavailable")
+    assert aws_faults.count("dynamodb", "GetItem") == 0
+    assert stored_items() == before

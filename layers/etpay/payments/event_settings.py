@@ -23,10 +23,6 @@ class EventSettings:
     webhook_url: str | None = None
     webhook_secret_id: str | None = None
 
-    @property
-    def webhooks_enabled(self) -> bool:
-        return self.webhook_queue_url is not None
-
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> "EventSettings":
         events_table = _optional(environ, "EVENTS_TABLE_NAME")

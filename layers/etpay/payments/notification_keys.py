@@ -35,8 +35,8 @@ class NotificationKeys:
             return False
         if self._matches(presented):
             return True
-        if self._secret_id is None:
-            return False
+        # _matches read the secret: unconfigured, it raised ConfigurationUnavailable.
+        assert self._secret_id is not None
         if self._store.age_seconds(self._secret_id, NOTIFICATION_KEY) < self._recheck_seconds:
             return False
         self._store.forget_secret(self._secret_id)
