@@ -137,3 +137,9 @@ def test_a_request_to_slow_down_is_its_own_error_with_the_wait_asked_for(status,
 def test_retry_after_as_an_http_date_counts_from_now():
     now = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("Sun, 29 Nov 2026 12:01:30 GMT", now) == 90.0
+
+
+@pytest.mark.parametrize("value", ["Sun, 29 Nov 2026 12:01:30 -0000", "Sun, 29 Nov 2026 12:01:30", "soon"])
+def test_a_retry_after_date_with_no_known_zone_is_unreadable(value):
+    # "-0000" is RFC 5322's "zone unknown": the wait it asks for is unknowable, so the default applies.
+    assert parse_retry_after(value, datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)) is None

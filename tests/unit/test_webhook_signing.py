@@ -92,3 +92,8 @@ def test_a_secret_that_is_no_usable_key_is_refused_without_showing_it(bad):
         signing_key(bad)
     if bad:
         assert bad.removeprefix("whsec_") not in refused.value.message
+
+
+def test_no_key_is_refused_rather_than_sending_an_unsigned_webhook():
+    with pytest.raises(ConfigurationUnavailable):
+        webhook_headers("evt_0123", 1_767_225_600, BODY, [])
