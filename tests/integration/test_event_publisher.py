@@ -6,10 +6,12 @@ import json
 
 import boto3
 import pytest
-from conftest import new_order_id, open_session
+from conftest import LambdaContext, new_order_id, open_session
 
 from payments import event_runtime
+from payments.errors import ConfigurationUnavailable
 from payments.events import EventType, event_id
+from payments.settings import PUBLISH_TIME_RESERVE_MS
 
 pytest_plugins = ["events_stack"]
 
@@ -54,6 +56,15 @@ def put_events(events_stack):
 
 def sequence_numbers(batch: dict) -> list[str]:
     return [record["dynamodb"]["SequenceNumber"] for record in batch["Records"]]
+
+
+def from_failure(batch: dict, answer: dict) -> dict:
+    """The batch Lambda hands over again after `answer`: from its one failed record on (the first
+    record carrying an event: the session's creation)."""
+    (failure,) = answer["batchItemFailures"]
+    failed_at = sequence_numbers(batch).index(failure["itemIdentifier"])
+    assert batch["Records"][failed_at]["eventName"] == "MODIFY"
+    return {"Records": batch["Records"][failed_at:]}
 
 
 def test_a_paid_order_publishes_its_session_then_its_payment(api, stack, events_stack):
@@ -196,3 +207,83 @@ def test_an_item_of_another_kind_never_reaches_the_function(stack, events_stack)
     )
 
     assert events_stack.publish() == 0
+
+
+def test_eventbridge_down_fails_the_record_and_the_retry_publishes_it_once(
+    api, stack, events_stack, aws_faults, caplog
+):
+    # given EventBridge answering every attempt of one PutEvents call with a 5xx
+    event_runtime.reset()  # clients from the session the faults hook
+    pay(api, stack, new_order_id())
+    batch = events_stack.stream_batch()
+    aws_faults.fail_next("eventbridge", "PutEvents", "InternalFailure", times=3)
+
+    # when the batch is handed over
+    answer = events_stack.invoke("EventPublisherFunction", batch)
+
+    # then the session's record is the batch's failure: its event is stored, but neither
+    # published nor queued, and the outage is logged with its code
+    retry = from_failure(batch, answer)
+    assert aws_faults.count("eventbridge", "PutEvents") == 3
+    (stored,) = events_stack.stored_events()
+    assert "published_at" not in stored and "queued_at" not in stored
+    assert events_stack.bus_events() == []
+    assert events_stack.queue_counts() == (0, 0)
+    assert "EventBridge call failed" in [record.getMessage() for record in caplog.records]
+
+    # when Lambda retries from that record, EventBridge back: each event goes out once
+    assert events_stack.invoke("EventPublisherFunction", retry) == {"batchItemFailures": []}
+    assert len(events_stack.bus_events()) == 2
+    assert events_stack.queue_counts() == (2, 0)
+
+
+def test_an_event_dynamodb_says_exists_but_cannot_be_read_back_is_retried_not_sent(
+    api, stack, events_stack, aws_faults
+):
+    # given DynamoDB refusing the event's PutItem as already there, and no item to read back
+    event_runtime.reset()
+    pay(api, stack, new_order_id())
+    batch = events_stack.stream_batch()
+    aws_faults.fail_next("dynamodb", "PutItem", "ConditionalCheckFailedException")
+
+    # when the batch is handed over
+    answer = events_stack.invoke("EventPublisherFunction", batch)
+
+    # then nothing goes out with a body nobody recorded; the record is retried
+    retry = from_failure(batch, answer)
+    assert events_stack.bus_events() == []
+    assert events_stack.queue_counts() == (0, 0)
+    assert events_stack.invoke("EventPublisherFunction", retry) == {"batchItemFailures": []}
+    assert len(events_stack.bus_events()) == 2
+
+
+class ShortOfTime(LambdaContext):
+    """An invocation with less time left than the function keeps in reserve."""
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return PUBLISH_TIME_RESERVE_MS - 1
+
+
+def test_with_too_little_time_left_nothing_is_started_and_the_whole_batch_is_retried(api, stack, events_stack):
+    pay(api, stack, new_order_id())
+    batch = events_stack.stream_batch()
+
+    answer = events_stack.handlers["EventPublisherFunction"].lambda_handler(batch, ShortOfTime())
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": sequence_numbers(batch)[0]}]}
+    assert events_stack.stored_events() == []
+    assert events_stack.bus_events() == []
+
+
+def test_without_a_bus_configured_the_function_fails_and_publishes_nothing(api, stack, events_stack, monkeypatch):
+    # Every record stays on the stream (retried) rather than being acknowledged unpublished.
+    monkeypatch.delenv("EVENT_BUS_NAME")
+    event_runtime.reset()
+    pay(api, stack, new_order_id())
+
+    with pytest.raises(ConfigurationUnavailable, match="EVENT_BUS_NAME"):
+        events_stack.handlers["EventPublisherFunction"].lambda_handler(events_stack.stream_batch(), LambdaContext())
+
+    assert events_stack.stored_events() == []
+    assert events_stack.queue_counts() == (0, 0)

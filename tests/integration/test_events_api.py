@@ -3,11 +3,14 @@ and POST /events/{event_id}/redeliver, through the events API handler as API Gat
 
 import json
 
+import boto3
 import pytest
-from conftest import new_order_id, open_session
+from conftest import EVENTS_TABLE_NAME, aws_client, errors_logged, new_order_id, open_session
 
 from payments import event_runtime
+from payments.event_store import BATCH_GET_ROUNDS, ORDER_INDEX
 from payments.events import EventType, event_id
+from payments.settings import DYNAMODB_MAX_ATTEMPTS
 
 pytest_plugins = ["events_stack"]
 
@@ -121,3 +124,176 @@ def test_redelivery_when_sqs_fails_is_a_503_to_retry(api, stack, events_stack, a
     # nothing was queued, and the record does not claim a redelivery is on its way
     assert events_stack.queue_counts() == (2, 0)
     assert all("delivery_redeliveries" not in item for item in events_stack.stored_events())
+
+
+@pytest.mark.parametrize("fault", ["ProvisionedThroughputExceededException", "InternalServerError", "ReadTimeoutError"])
+def test_storage_down_is_a_503_to_retry(api, stack, events_stack, aws_faults, caplog, fault):
+    # given a published event, and every attempt to read it failing
+    event_runtime.reset()  # clients from the session the faults hook
+    order_id, token = paid_order_published(api, stack, events_stack)
+    aws_faults.fail_always("dynamodb", "GetItem", fault)
+    before = aws_faults.count("dynamodb", "GetItem")
+
+    status, body = events_stack.get_event(event_id(EventType.PAYMENT_SUCCEEDED, order_id, token))
+
+    assert (status, body["error"]) == (503, "storage_unavailable")
+    assert aws_faults.count("dynamodb", "GetItem") - before == DYNAMODB_MAX_ATTEMPTS
+    assert "DynamoDB call failed" in errors_logged(caplog)
+
+
+def test_an_event_removed_while_its_redelivery_is_asked_for_is_a_404(api, stack, events_stack, aws_faults):
+    # given an event deleted from the table (an operator's clean-up) between its read and the
+    # note of the redelivery
+    event_runtime.reset()
+    order_id, token = paid_order_published(api, stack, events_stack)
+    paid = event_id(EventType.PAYMENT_SUCCEEDED, order_id, token)
+    aws_faults.before_next("dynamodb", "UpdateItem", lambda: delete_event(paid))
+
+    status, body = events_stack.redeliver(paid)
+
+    # then the merchant is told it does not exist (as a GET now says), nothing is recreated,
+    # and the message already queued for it is dropped rather than sent
+    assert (status, body["error"]) == (404, "not_found")
+    assert events_stack.get_event(paid)[0] == 404
+    events_stack.deliver()
+    assert paid not in [webhook.id for webhook in events_stack.receiver.received]
+
+
+def test_an_orders_events_are_all_listed_across_pages(api, stack, events_stack, query_page_size):
+    # given an order with five events, and the index answering one key per page
+    order_id = new_order_id()
+    first = open_session(api, stack, order_id)
+    assert api.notify_jwt(stack.notification_jwt(first, "failed")).status == 200
+    second = open_session(api, stack, order_id)
+    assert api.notify_jwt(stack.notification_jwt(second, "failed")).status == 200
+    third = open_session(api, stack, order_id)
+    events_stack.publish()
+    query_page_size(1)
+
+    status, body = events_stack.order_events(order_id)
+
+    assert status == 200
+    assert [event["type"] for event in body["events"]] == [
+        "session.created",
+        "payment.failed",
+        "session.created",
+        "payment.failed",
+        "session.created",
+    ]
+    assert body["events"][-1]["id"] == event_id(EventType.SESSION_CREATED, order_id, third)
+    assert query_page_size.pages >= 5
+
+
+def test_keys_dynamodb_leaves_unprocessed_are_asked_for_again(api, stack, events_stack, unprocessed_keys):
+    order_id, _ = paid_order_published(api, stack, events_stack)
+    unprocessed_keys(rounds=1)
+
+    status, body = events_stack.order_events(order_id)
+
+    assert status == 200
+    assert [event["type"] for event in body["events"]] == ["session.created", "payment.succeeded"]
+    assert unprocessed_keys.calls == 2
+
+
+def test_keys_still_unprocessed_after_every_round_are_a_503_not_a_short_list(
+    api, stack, events_stack, unprocessed_keys
+):
+    # A list missing events would tell the merchant they never happened.
+    order_id, _ = paid_order_published(api, stack, events_stack)
+    unprocessed_keys(rounds=BATCH_GET_ROUNDS)
+
+    status, body = events_stack.order_events(order_id)
+
+    assert (status, body["error"]) == (503, "storage_unavailable")
+    assert unprocessed_keys.calls == BATCH_GET_ROUNDS
+
+
+def test_without_the_orders_table_configured_the_events_api_answers_503(api, stack, events_stack, monkeypatch):
+    order_id, _ = paid_order_published(api, stack, events_stack)
+    monkeypatch.delenv("TABLE_NAME")
+    event_runtime.reset()
+
+    status, body = events_stack.order_events(order_id)
+
+    assert (status, body["error"]) == (503, "configuration_unavailable")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def delete_event(event_id_: str) -> None:
+    aws_client("dynamodb").delete_item(TableName=EVENTS_TABLE_NAME, Key={"event_id": {"S": event_id_}})
+
+
+class SessionHooks:
+    """Handlers on the emulator's boto3 session, for clients built after they are registered (the
+    events' clients are rebuilt with event_runtime.reset()), removed after the test."""
+
+    def __init__(self):
+        self._events = boto3.DEFAULT_SESSION.events
+        self._registered: list[tuple[str, object]] = []
+
+    def register(self, name: str, handler) -> None:
+        self._events.register(name, handler)
+        self._registered.append((name, handler))
+        event_runtime.reset()
+
+    def remove(self) -> None:
+        for name, handler in self._registered:
+            self._events.unregister(name, handler)
+
+
+@pytest.fixture
+def session_hooks(events_stack):
+    hooks = SessionHooks()
+    yield hooks
+    hooks.remove()
+
+
+@pytest.fixture
+def query_page_size(session_hooks):
+    """query_page_size(n): every Query of the events' index answers at most n items a page, as
+    DynamoDB does past 1 MB; `.pages` counts the pages read."""
+
+    class PageSize:
+        pages = 0
+
+        def __call__(self, limit: int) -> None:
+            def limit_pages(params, **_):
+                if params.get("IndexName") == ORDER_INDEX:
+                    params["Limit"] = limit
+                    PageSize.pages += 1
+
+            session_hooks.register("provide-client-params.dynamodb.Query", limit_pages)
+
+    return PageSize()
+
+
+@pytest.fixture
+def unprocessed_keys(session_hooks):
+    """unprocessed_keys(rounds=n): the next n BatchGetItem calls serve nothing and return every key
+    as unprocessed, as DynamoDB does when it throttles a batch; `.calls` counts the calls."""
+
+    class Unprocessed:
+        calls = 0
+        left = 0
+
+        def __call__(self, rounds: int) -> None:
+            Unprocessed.left = rounds
+            session_hooks.register("provide-client-params.dynamodb.BatchGetItem", self._capture)
+            session_hooks.register("before-call.dynamodb.BatchGetItem", self._answer)
+
+        def _capture(self, params, **_):
+            Unprocessed.calls += 1
+            self.request_items = params["RequestItems"]
+
+        def _answer(self, **_):
+            if Unprocessed.left <= 0:
+                return None
+            Unprocessed.left -= 1
+            return Http200(), {"Responses": {}, "UnprocessedKeys": self.request_items, "ResponseMetadata": {}}
+
+    return Unprocessed()
+
+
+class Http200:
+    status_code = 200
+    headers: dict = {}

@@ -81,3 +81,19 @@ def test_an_unusable_secret_is_refused_without_quoting_it_and_not_kept(store, ki
 def test_a_secret_that_is_not_configured_is_refused_without_a_call(store):
     with pytest.raises(ConfigurationUnavailable):
         store.load(None, SIGNING_KEY)
+
+
+def test_a_secret_never_read_counts_as_infinitely_old_and_one_read_as_its_age(store, clock):
+    # What lets an unknown notification key be checked against Secrets Manager at once on a
+    # fresh cache, and at most every recheck interval after.
+    secrets().create_secret(Name="hook-key", SecretString="key-0123456789")
+
+    never_read = store.age_seconds("hook-key", SIGNING_KEY)
+    store.load("hook-key", SIGNING_KEY)
+    clock.now += 42
+    read = store.age_seconds("hook-key", SIGNING_KEY)
+    store.forget_secret("hook-key")
+
+    assert never_read == float("inf")
+    assert read == 42
+    assert store.age_seconds("hook-key", SIGNING_KEY) == float("inf")

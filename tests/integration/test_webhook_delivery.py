@@ -7,13 +7,24 @@ import json
 
 import boto3
 import pytest
-from conftest import REGION, new_order_id, open_session
+from conftest import REGION, LambdaContext, errors_logged, new_order_id, open_session
 from standardwebhooks.webhooks import Webhook
 
+from local.event_sources import lambda_sqs_record
 from payments import event_runtime
+from payments.errors import ConfigurationUnavailable
 from payments.settings import WEBHOOK_MAX_RECEIVES
 
 pytest_plugins = ["events_stack"]
+
+
+def received_messages(events_stack, count: int) -> list[dict]:
+    """`count` messages of the webhook queue, received as Lambda's event source does, each as the
+    record of the function's event."""
+    answer = boto3.client("sqs", region_name=REGION).receive_message(
+        QueueUrl=events_stack.queue_url, MaxNumberOfMessages=count, AttributeNames=["All"]
+    )
+    return [lambda_sqs_record(message, events_stack.webhooks.queue_arn) for message in answer["Messages"]]
 
 
 def paid_order_published(api, sandbox, events_stack) -> str:
@@ -152,4 +163,91 @@ def test_a_message_naming_no_known_event_is_dropped(events_stack, body):
     events_stack.deliver()
 
     assert events_stack.queue_counts() == (0, 0)
+    assert events_stack.receiver.received == []
+
+
+def test_when_sqs_cannot_postpone_a_failed_webhook_its_record_still_says_retrying(
+    api, stack, events_stack, aws_faults, caplog
+):
+    # given the merchant answering 500 once, and SQS refusing to hide the message for its wait
+    event_runtime.reset()  # clients from the session the faults hook
+    open_session(api, stack, new_order_id())
+    events_stack.publish()
+    events_stack.receiver.answer_next(500)
+    aws_faults.fail_always("sqs", "ChangeMessageVisibility", "InternalError")
+
+    # when the webhook is attempted
+    (message,) = received_messages(events_stack, 1)
+    answer = events_stack.invoke("WebhookDeliveryFunction", {"Records": [message]})
+
+    # then it is reported failed (SQS offers it again after the queue's own visibility timeout,
+    # merely early), its attempt is recorded with its next one, and the lost wait is logged
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
+    (item,) = events_stack.stored_events()
+    assert (item["delivery_state"], item["delivery_last_status_code"]) == ("retrying", 500)
+    assert item["delivery_next_attempt_at"] > item["delivery_last_attempt_at"]
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert "could not postpone the webhook's next attempt" in warnings
+
+
+def put_webhook_secret(events_stack, value: str) -> None:
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=events_stack.secret_id, SecretString=value
+    )
+    event_runtime.reset()  # a new execution environment: no cached keys
+
+
+def test_a_rotation_whose_old_value_is_no_usable_key_signs_with_the_new_one_only(api, stack, events_stack, caplog):
+    # given a mistyped value put first, then the right one: the mistyped one is now AWSPREVIOUS
+    put_webhook_secret(events_stack, "not base64 !")
+    new_secret = "N" * 24 + "ew0123456789abcdefABCDEF"
+    put_webhook_secret(events_stack, new_secret)
+    events_stack.receiver.set_secret(new_secret)
+    order_id = paid_order_published(api, stack, events_stack)
+
+    events_stack.deliver()
+
+    # then every webhook is delivered, signed once, with the current secret; the old value is
+    # reported without being quoted
+    received = events_stack.receiver.of_order(order_id)
+    assert len(received) == 2
+    for webhook in received:
+        assert webhook.verified
+        assert len(webhook.headers["webhook-signature"].split(" ")) == 1
+    ignored = [record for record in caplog.records if record.getMessage() == "previous webhook secret ignored"]
+    assert ignored and all(record.levelname == "WARNING" for record in ignored)
+    assert "not base64 !" not in caplog.text
+
+
+@pytest.mark.parametrize("value", ["short", "not base64 !"])
+def test_a_current_secret_that_is_no_usable_key_sends_nothing_and_keeps_the_webhooks(
+    api, stack, events_stack, caplog, value
+):
+    # given the secret's current value replaced by something that is no key
+    put_webhook_secret(events_stack, value)
+    paid_order_published(api, stack, events_stack)
+
+    # when the queue is handed over once
+    message = received_messages(events_stack, 1)[0]
+    answer = events_stack.invoke("WebhookDeliveryFunction", {"Records": [message]})
+
+    # then nothing is sent unsigned or wrongly signed: the message is returned to the queue,
+    # no attempt is recorded, and the secret's problem is logged without quoting it
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
+    assert events_stack.receiver.received == []
+    assert {item["delivery_attempts"] for item in events_stack.stored_events()} == {0}
+    assert "secret incomplete" in errors_logged(caplog)
+    assert value not in caplog.text
+
+
+def test_without_a_webhook_secret_configured_the_function_fails_and_sends_nothing(
+    api, stack, events_stack, monkeypatch
+):
+    paid_order_published(api, stack, events_stack)
+    monkeypatch.delenv("WEBHOOK_SECRET_ID")
+    event_runtime.reset()
+
+    with pytest.raises(ConfigurationUnavailable, match="WEBHOOK_SECRET_ID"):
+        events_stack.handlers["WebhookDeliveryFunction"].lambda_handler({"Records": []}, LambdaContext())
+
     assert events_stack.receiver.received == []
