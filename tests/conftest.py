@@ -35,7 +35,7 @@ from moto.sqs.models import sqs_backends
 
 from local.events import api_gateway_event
 from local.template import ROOT, table_definitions
-from payments import runtime
+from payments import event_runtime, runtime
 
 TABLE_NAME = "etpay-orders-test"
 EVENTS_TABLE_NAME = "etpay-events-test"
@@ -382,6 +382,40 @@ def aws_faults(aws_emulator, aws, monkeypatch):
     on a real one; only its wait between attempts (up to seconds for a throttle) is skipped."""
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
     return aws_emulator.faults
+
+
+class SessionHooks:
+    """botocore handlers on the emulator's boto3 session (an answer in place of AWS's, a parameter
+    changed), for the functions' clients: they are rebuilt when a handler is registered, since a
+    client copies its session's handlers when built. Removed after the test."""
+
+    def __init__(self):
+        self._events = boto3.DEFAULT_SESSION.events
+        self._registered: list[tuple[str, Callable[..., Any]]] = []
+
+    def register(self, name: str, handler: Callable[..., Any]) -> None:
+        self._events.register(name, handler)
+        self._registered.append((name, handler))
+        runtime.reset()
+        event_runtime.reset()
+
+    def remove(self) -> None:
+        for name, handler in self._registered:
+            self._events.unregister(name, handler)
+
+
+@pytest.fixture
+def session_hooks(aws):
+    hooks = SessionHooks()
+    yield hooks
+    hooks.remove()
+
+
+class Http200:
+    """The HTTP response of an answer a `before-call` handler gives in place of AWS's."""
+
+    status_code = 200
+    headers: dict[str, str] = {}
 
 
 def emitted_metrics(text: str) -> list[str]:

@@ -3,9 +3,8 @@ and POST /events/{event_id}/redeliver, through the events API handler as API Gat
 
 import json
 
-import boto3
 import pytest
-from conftest import EVENTS_TABLE_NAME, aws_client, errors_logged, new_order_id, open_session
+from conftest import EVENTS_TABLE_NAME, Http200, aws_client, errors_logged, new_order_id, open_session
 
 from payments import event_runtime
 from payments.event_store import BATCH_GET_ROUNDS, ORDER_INDEX
@@ -223,31 +222,6 @@ def delete_event(event_id_: str) -> None:
     aws_client("dynamodb").delete_item(TableName=EVENTS_TABLE_NAME, Key={"event_id": {"S": event_id_}})
 
 
-class SessionHooks:
-    """Handlers on the emulator's boto3 session, for clients built after they are registered (the
-    events' clients are rebuilt with event_runtime.reset()), removed after the test."""
-
-    def __init__(self):
-        self._events = boto3.DEFAULT_SESSION.events
-        self._registered: list[tuple[str, object]] = []
-
-    def register(self, name: str, handler) -> None:
-        self._events.register(name, handler)
-        self._registered.append((name, handler))
-        event_runtime.reset()
-
-    def remove(self) -> None:
-        for name, handler in self._registered:
-            self._events.unregister(name, handler)
-
-
-@pytest.fixture
-def session_hooks(events_stack):
-    hooks = SessionHooks()
-    yield hooks
-    hooks.remove()
-
-
 @pytest.fixture
 def query_page_size(session_hooks):
     """query_page_size(n): every Query of the events' index answers at most n items a page, as
@@ -292,8 +266,3 @@ def unprocessed_keys(session_hooks):
             return Http200(), {"Responses": {}, "UnprocessedKeys": self.request_items, "ResponseMetadata": {}}
 
     return Unprocessed()
-
-
-class Http200:
-    status_code = 200
-    headers: dict = {}

@@ -17,27 +17,33 @@ from conftest import (
     REGION,
     SECRET_ID,
     TABLE_NAME,
+    Http200,
     LambdaContext,
     aws_client,
     emitted_metrics,
+    errors_logged,
     load_handler,
     new_order_id,
     open_session,
     session_payload,
+    stored_items,
     stored_order,
 )
 
-from etpay import EtpayClient, EtpayUnavailable
+from etpay import EtpayClient, EtpayRateLimited, EtpayUnavailable
 from local.etpay_sandbox import rules
 from payments import runtime, secret_store
 from payments.check_queue import message_body
 from payments.clock import utc_now
+from payments.errors import StorageUnavailable
 from payments.notification_keys import NotificationKeys
 from payments.repository import LEGACY_PARTITION, OrderRepository, pending_shard
 from payments.service import CheckOutcome, CheckTask, PaymentsService, SweepReport
 from payments.settings import (
     ETPAY_BACKOFF_SECONDS,
+    MAX_DECISION_ATTEMPTS,
     PENDING_SHARDS,
+    SQS_MAX_ATTEMPTS,
     STUCK_AFTER_EXPIRY_SECONDS,
     get_settings,
 )
@@ -224,6 +230,35 @@ class TestExpiry:
         assert order["review"] == {"required": True, "reasons": ["possible_double_payment"]}
         assert stored_order(order_id)["sessions"][old]["status"] == "PAID"
         assert {"PossibleDoublePayment", "OrderFlaggedForReview"} <= set(emitted_metrics(capfd.readouterr().out))
+
+    def test_a_second_possible_double_payment_is_recorded_without_flagging_the_order_again(
+        self, api, stack, reconciler, order_id, capfd
+    ):
+        # given an order paid through its third session, and flagged when its first expired
+        # session was paid too
+        first = open_session(api, stack, order_id)
+        reconciler.run(minutes=30)
+        second = api.create_session(session_payload(order_id)).body["session_token"]
+        reconciler.run(minutes=30)
+        third = api.create_session(session_payload(order_id)).body["session_token"]
+        assert api.notify_jwt(stack.notification_jwt(third, "paid")).status == 200
+        assert api.notify_jwt(stack.notification_jwt(first, "paid")).status == 200
+        flagged = api.get_order(order_id).body["review"]
+        capfd.readouterr()
+
+        # when the second expired session turns out paid as well
+        reply = api.notify_jwt(stack.notification_jwt(second, "paid"))
+
+        # then its payment is recorded, the order keeps its payment and its flag, and the
+        # payment is counted again without counting a new flag
+        assert reply.status == 200
+        order = api.get_order(order_id).body
+        assert flagged == {"required": True, "reasons": ["possible_double_payment"]}
+        assert (order["status"], order["session_token"], order["review"]) == ("PAID", third, flagged)
+        assert stored_order(order_id)["sessions"][second]["status"] == "PAID"
+        metrics = emitted_metrics(capfd.readouterr().out)
+        assert "PossibleDoublePayment" in metrics
+        assert "OrderFlaggedForReview" not in metrics
 
     def test_a_payment_found_at_the_final_check_wins_over_expiry(self, api, stack, reconciler, order_id):
         token = open_session(api, stack, order_id)
@@ -443,6 +478,194 @@ class TestTheFunctions:
         assert status(api, order_id) == "PENDING"
 
 
+class TestTheSweepCutShort:
+    def test_a_sweep_out_of_time_stops_and_leaves_every_check_due(self, api, stack, reconciler, order_id):
+        open_session(api, stack, order_id)
+        reconciler.clock.advance(15)
+
+        report = reconciler.service.sweep(dispatch=reconciler.queue.extend, has_time=lambda: False)
+
+        assert (report.out_of_time, report.handed_out, reconciler.queue) == (True, 0, [])
+        # nothing was leased: the next sweep hands it out at once
+        assert reconciler.sweep().handed_out == 1
+
+    def test_a_check_another_sweep_leased_first_is_not_handed_out_twice(
+        self, api, stack, reconciler, aws_faults, order_id
+    ):
+        open_session(api, stack, order_id)
+        reconciler.clock.advance(15)
+        aws_faults.before_next("dynamodb", "UpdateItem", lambda: leased_by_another_sweep(order_id))
+
+        report = reconciler.sweep()
+
+        assert (report.lost_leases, report.handed_out, reconciler.queue) == (1, 0, [])
+        assert stored_order(order_id)["check_count"] == 1  # the other sweep's lease only
+
+    def test_a_legacy_order_whose_session_ended_leaves_the_old_index_unchecked(self, api, stack, reconciler, order_id):
+        token = open_session(api, stack, order_id)
+        as_before_this_release(order_id, token)
+        assert api.notify_jwt(stack.notification_jwt(token, "paid")).status == 200
+
+        report = reconciler.sweep()
+
+        assert (report.adopted, report.handed_out) == (0, 0)
+        stored = stored_order(order_id)
+        assert "pending_check" not in stored and "next_check_at" not in stored
+        assert status(api, order_id) == "PAID"
+
+    def test_a_legacy_order_paid_while_being_adopted_is_not_put_back_in_the_check_index(
+        self, api, stack, reconciler, aws_faults, order_id
+    ):
+        token = open_session(api, stack, order_id)
+        as_before_this_release(order_id, token)
+        paid = stack.notification_jwt(token, "paid")
+        aws_faults.before_next("dynamodb", "UpdateItem", lambda: api.notify_jwt(paid))
+
+        reconciler.sweep()
+
+        stored = stored_order(order_id)
+        assert (stored["status"], stored["sessions"][token]["status"]) == ("PAID", "PAID")
+        assert "next_check_at" not in stored and "check_session" not in stored
+        assert reconciler.queue == []
+        # ... and the next sweep takes it out of the old index
+        reconciler.sweep()
+        assert "pending_check" not in stored_order(order_id)
+
+
+class TestTheCheckQueue:
+    def test_without_a_queue_configured_the_sweep_fails_and_loses_no_check(self, api, stack, order_id):
+        token = open_session(api, stack, order_id)
+        make_due_now(order_id)
+
+        with pytest.raises(StorageUnavailable, match="RECONCILE_QUEUE_URL"):
+            load_handler("reconcile").lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+
+        # leased, so handed out again at its next scheduled check
+        stored = stored_order(order_id)
+        assert stored["check_session"] == token and stored["next_check_at"] > utc_now().isoformat()
+
+    def test_sqs_down_fails_the_sweep_after_its_retries(self, api, stack, aws_faults, caplog, monkeypatch, order_id):
+        queue_url = check_queue(monkeypatch)
+        open_session(api, stack, order_id)
+        make_due_now(order_id)
+        aws_faults.fail_always("sqs", "SendMessageBatch", "ServiceUnavailable")
+
+        with pytest.raises(StorageUnavailable, match="unavailable"):
+            load_handler("reconcile").lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+
+        assert aws_faults.count("sqs", "SendMessageBatch") == SQS_MAX_ATTEMPTS
+        assert "check queue unavailable" in errors_logged(caplog)
+        aws_faults.heal()
+        assert "Messages" not in aws_client("sqs").receive_message(QueueUrl=queue_url)
+
+    def test_messages_sqs_refuses_fail_the_sweep(self, api, stack, session_hooks, caplog, monkeypatch, order_id):
+        check_queue(monkeypatch)
+        open_session(api, stack, order_id)
+        make_due_now(order_id)
+        refused = {"Id": "0", "SenderFault": False, "Code": "InternalError", "Message": "injected"}
+        session_hooks.register(
+            "before-call.sqs.SendMessageBatch",
+            lambda **_: (Http200(), {"Successful": [], "Failed": [refused], "ResponseMetadata": {}}),
+        )
+
+        with pytest.raises(StorageUnavailable, match="refused"):
+            load_handler("reconcile").lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+
+        (logged,) = [record for record in caplog.records if record.getMessage() == "check queue refused messages"]
+        assert logged.levelname == "ERROR" and logged.codes == ["InternalError"]
+
+
+class TestChecksOfSessionsThatEnded:
+    def test_a_check_for_an_order_that_no_longer_exists_ends_without_asking_etpay(self, stack, reconciler):
+        assert reconciler.service.check(CheckTask("OC-gone", "session-gone")) is CheckOutcome.ENDED
+        assert "session-gone" not in stack.status_requests
+
+    def test_an_ended_session_still_in_the_check_index_is_taken_out_without_asking_etpay(
+        self, api, stack, reconciler, order_id
+    ):
+        # given a paid order whose item still schedules checks of its session (as written by hand)
+        token = open_session(api, stack, order_id)
+        ended_but_still_scheduled(order_id, token)
+
+        outcome = reconciler.service.check(CheckTask(order_id, token))
+
+        assert outcome is CheckOutcome.ENDED
+        assert token not in stack.status_requests
+        stored = stored_order(order_id)
+        assert "check_session" not in stored and "next_check_at" not in stored
+        reconciler.clock.advance(60)
+        assert reconciler.sweep().handed_out == 0
+
+    def test_two_workers_taking_the_same_ended_session_out_of_the_index_both_end_quietly(
+        self, api, stack, reconciler, aws_faults, order_id
+    ):
+        token = open_session(api, stack, order_id)
+        ended_but_still_scheduled(order_id, token)
+        other_worker = Reconciler(reconciler.clock)
+        task = CheckTask(order_id, token)
+        aws_faults.before_next("dynamodb", "UpdateItem", lambda: other_worker.service.check(task))
+
+        assert reconciler.service.check(task) is CheckOutcome.ENDED
+        assert "check_session" not in stored_order(order_id)
+
+    def test_an_order_deleted_while_its_session_expires_ends_the_check(
+        self, api, stack, reconciler, aws_faults, order_id
+    ):
+        token = open_session(api, stack, order_id)
+        reconciler.clock.advance(30)
+        aws_faults.before_next("dynamodb", "UpdateItem", lambda: delete_order(order_id))
+
+        assert reconciler.service.check(CheckTask(order_id, token)) is CheckOutcome.ENDED
+        assert stored_items() == []
+
+    def test_an_expiry_that_keeps_losing_races_is_retried_later_not_forced(
+        self, api, stack, reconciler, aws_faults, order_id
+    ):
+        token = open_session(api, stack, order_id)
+        reconciler.clock.advance(30)
+        aws_faults.fail_next("dynamodb", "UpdateItem", "ConditionalCheckFailedException", times=MAX_DECISION_ATTEMPTS)
+
+        with pytest.raises(StorageUnavailable, match="busy"):
+            reconciler.service.check(CheckTask(order_id, token))
+
+        assert status(api, order_id) == "PENDING"
+        assert stack.status_requests[token] == 1  # re-decided on fresh reads, ETpay asked once
+        assert reconciler.service.check(CheckTask(order_id, token)) is CheckOutcome.EXPIRED
+
+
+class TestBackoffRaces:
+    def test_a_deferred_check_of_a_session_that_ended_meanwhile_is_not_scheduled_again(self, api, stack, reconciler):
+        first, second = new_order_id(), new_order_id()
+        first_token, second_token = open_session(api, stack, first), open_session(api, stack, second)
+        stack.fail_next_status_checks(count=1, status=429, retry_after=120)
+        reconciler.clock.advance(15)
+        reconciler.sweep()
+        assert api.notify_jwt(stack.notification_jwt(second_token, "paid")).status == 200
+
+        outcomes = [reconciler.service.check(CheckTask(first, first_token))]
+        outcomes.append(reconciler.service.check(CheckTask(second, second_token)))
+
+        assert outcomes == [CheckOutcome.DEFERRED, CheckOutcome.DEFERRED]
+        assert "next_check_at" in stored_order(first)
+        assert "next_check_at" not in stored_order(second) and status(api, second) == "PAID"
+
+    def test_the_longest_wait_etpay_asked_for_wins(self, api, stack, clock):
+        orders = [new_order_id() for _ in range(3)]
+        waiting, slow, slower = (open_session(api, stack, order) for order in orders)
+        long_wait = Reconciler(clock, etpay_client=lambda: StatusApi({slow: rate_limited(300)}))
+        short_wait = Reconciler(clock, etpay_client=lambda: StatusApi({waiting: [], slower: rate_limited(60)}))
+        clock.advance(15)
+        # the second worker has read "no backoff" before the first one heard ETpay's 429
+        assert short_wait.service.check(CheckTask(orders[0], waiting)) is CheckOutcome.WAITING
+
+        long_wait.service.check(CheckTask(orders[1], slow))
+        short_wait.service.check(CheckTask(orders[2], slower))
+
+        backoff = OrderRepository(TABLE_NAME).etpay_backoff_until()
+        # stored to the millisecond
+        assert clock() + timedelta(seconds=299) < backoff <= clock() + timedelta(seconds=300)
+
+
 # -- helpers ---------------------------------------------------------------------------------------
 class StatusApi:
     """ETpay's status API as a test needs it: the answer for each session, or an error."""
@@ -520,3 +743,39 @@ def sqs_event(messages: list[dict]) -> dict:
             for message in messages
         ]
     }
+
+
+def leased_by_another_sweep(order_id: str) -> None:
+    """What a second sweep's lease of the order's check writes."""
+    aws_client("dynamodb").update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": f"ORDER#{order_id}"}},
+        UpdateExpression="SET next_check_at = :later, check_count = :one",
+        ExpressionAttributeValues={":later": {"S": "2999-01-01T00:00:00.000Z"}, ":one": {"N": "1"}},
+    )
+
+
+def ended_but_still_scheduled(order_id: str, token: str) -> None:
+    aws_client("dynamodb").update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": f"ORDER#{order_id}"}},
+        UpdateExpression="SET #status = :paid, sessions.#token.#status = :paid",
+        ExpressionAttributeNames={"#status": "status", "#token": token},
+        ExpressionAttributeValues={":paid": {"S": "PAID"}},
+    )
+
+
+def delete_order(order_id: str) -> None:
+    aws_client("dynamodb").delete_item(TableName=TABLE_NAME, Key={"pk": {"S": f"ORDER#{order_id}"}})
+
+
+def check_queue(monkeypatch) -> str:
+    """A check queue for the sweep function; its URL."""
+    queue_url = aws_client("sqs").create_queue(QueueName=f"checks-{new_order_id()}")["QueueUrl"]
+    monkeypatch.setenv("RECONCILE_QUEUE_URL", queue_url)
+    runtime.reset()
+    return queue_url
+
+
+def rate_limited(seconds: int) -> EtpayRateLimited:
+    return EtpayRateLimited("ETpay answered 429 on /merchant/check_payment_status", 429, retry_after=seconds)
