@@ -288,6 +288,8 @@ class PaymentsService:
             user_bank_code=request.user_bank_code,
             user_rut=request.user_rut,
             is_rut_block=request.is_rut_block,
+            target_flow=request.target_flow,
+            customer_phone=request.customer_phone,
         )
         try:
             return client.initialize_session(etpay_request)
