@@ -126,12 +126,15 @@ clean: ## remove the venvs and the sam build
 .PHONY: local local-demo e2e
 
 # Serves on 127.0.0.1 (API 3000, ETpay sandbox 8700, moto 5055, merchant page 8800) after one demo
-# payment; Ctrl-C stops it.
-local: $(PY) ## run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order, keep serving
-	$(PY) -m local
+# payment; Ctrl-C stops it. COUNTRY=mx runs it as ETpay Mexico (Currency=MXN), cl (the default) as Chile.
+COUNTRY ?= cl
+LOCAL_CURRENCY = $(or $(if $(filter cl CL,$(COUNTRY)),CLP),$(if $(filter mx MX,$(COUNTRY)),MXN),$(error COUNTRY must be cl (Chile) or mx (Mexico), not "$(COUNTRY)"))
 
-local-demo: $(PY) ## the demo payment only, then exit (0 = the order ended PAID and its webhook arrived)
-	$(PY) -m local --demo-only
+local: $(PY) ## run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order, keep serving; COUNTRY=mx for Mexico
+	$(PY) -m local --currency $(LOCAL_CURRENCY)
+
+local-demo: $(PY) ## the demo payment only, then exit (0 = the order ended PAID and its webhook arrived); COUNTRY=mx for Mexico
+	$(PY) -m local --demo-only --currency $(LOCAL_CURRENCY)
 
 e2e: $(PY) browser ## the end-to-end tests over HTTP and in headless chromium
 	$(PY) -m pytest tests/e2e

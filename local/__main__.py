@@ -9,6 +9,7 @@ scheduled reconciliation, for every order (local/terminal.py).
 
 import argparse
 import functools
+import json
 import logging
 import signal
 import sys
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.aws import EmulatorError
-from local.demo import DemoClient, DemoFailed, DemoResult, run_demo
+from local.demo import DEMO_ORDERS, DemoClient, DemoFailed, DemoResult, run_demo
 from local.functions import InvocationError
 from local.merchant import DEFAULT_MERCHANT_PORT
 from local.stack import DEFAULT_API_PORT, DEFAULT_AWS_PORT, DEFAULT_SANDBOX_PORT, LocalStack, LocalStackError
@@ -28,6 +29,7 @@ from local.template import ROOT, rate_seconds
 from local.terminal import LiveTerminal
 
 DEFAULT_LOG_DIR = ROOT / ".local" / "logs"
+COUNTRY_NAMES = {"CLP": "Chile", "MXN": "Mexico"}
 
 
 class Stopped(Exception):
@@ -51,6 +53,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--webhook-port", type=int, default=DEFAULT_WEBHOOK_PORT, help="the merchant receiver (0: free port)"
+    )
+    parser.add_argument(
+        "--currency",
+        choices=sorted(DEMO_ORDERS),
+        default="CLP",
+        help="the stack's Currency, and so ETpay's market: CLP (Chile, the default) or MXN (Mexico: MX banks, "
+        "SPEI and CoDi); make local COUNTRY=mx",
     )
     parser.add_argument("--demo-only", action="store_true", help="run the demo payment and exit 0 (paid) or 1")
     parser.add_argument("--no-demo", action="store_true", help="only serve")
@@ -94,6 +103,7 @@ def serve(args: argparse.Namespace, stack: LocalStack, terminal: LiveTerminal) -
     say(f"  merchant page  {merchant.url}/orders/<id>/completed{moved(merchant.port)}")
     say(f"  webhooks       {stack.webhooks.url}  (the merchant's receiver; signatures checked with standardwebhooks)")
     say(f"  logs           {stack.log_dir}")
+    say(f"  currency       {stack.currency} (ETpay {COUNTRY_NAMES[stack.currency]}; --currency changes it)")
     say()
     client = DemoClient(api.url, sandbox.base_url)
     stop = threading.Event()
@@ -135,7 +145,8 @@ def _say_what_to_try(stack: LocalStack, pending: DemoResult | None) -> None:
     """Ready-to-paste commands, with this run's ports and, after the demo, its pending order's
     real session token."""
     api, sandbox = stack.api_url, stack.sandbox_url
-    new_order = f'curl -s -XPOST {api}/sessions -d \'{{"merchant_order_id": "OC-1", "order_amount": 50000}}\''
+    body = json.dumps({"merchant_order_id": "OC-1", **DEMO_ORDERS[stack.currency]})
+    new_order = f"curl -s -XPOST {api}/sessions -d '{body}'"
     if pending is None:
         order, token = "OC-1", "<session_token>"
         say("Open an order:")
@@ -162,12 +173,12 @@ def _demo_and_serve(args: argparse.Namespace, stack: LocalStack, client: DemoCli
     if not args.no_demo:
         say("Demo payment:")
         try:
-            pending = run_demo(client, say, stack.running().merchant.return_urls, stack.webhooks)
+            pending = run_demo(client, say, stack.running().merchant.return_urls, stack.webhooks, stack.currency)
         except DemoFailed as error:
             say(f"DEMO FAILED: {error}")
             say(f"The functions' logs are in {stack.log_dir}")
             return 1
-        say("Demo OK: the order was paid end to end.")
+        say(f"Demo OK: the {stack.currency} order was paid end to end.")
     if args.demo_only:
         return 0
     if pending is not None:
@@ -208,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         log_dir=args.log_dir,
         log_level=args.log_level,
         webhook_port=args.webhook_port,
+        parameters={"Currency": args.currency},
     )
     terminal = LiveTerminal(say, stack.call, stack.invoke)
     stack.on_request = terminal.observe

@@ -25,6 +25,12 @@ import urllib3
 from local.webhook_receiver import WebhookReceiver
 
 DEMO_AMOUNT = 50_000
+# What the demo's orders carry on a stack of each currency: Chile's plain order, and Mexico's with
+# its own fields (a SPEI payment, the payer's phone: a fake one).
+DEMO_ORDERS: dict[str, dict[str, Any]] = {
+    "CLP": {"order_amount": DEMO_AMOUNT},
+    "MXN": {"order_amount": 1_500, "target_flow": "spei", "customer_phone": "5500000000"},
+}
 # How long the paid order's webhook may take to arrive before the demo fails (it takes well under
 # a second; the rest is headroom for a loaded machine).
 WEBHOOK_WAIT_SECONDS = 30.0
@@ -104,6 +110,7 @@ def run_demo(
     report: Report,
     return_urls: ReturnUrls | None = None,
     webhooks: WebhookReceiver | None = None,
+    currency: str = "CLP",
 ) -> DemoResult:
     """Pay one order end to end (and, given the merchant's webhook receiver, see its webhook
     arrive) and open a second one; DemoFailed says which step went wrong.
@@ -112,12 +119,18 @@ def run_demo(
     (the local merchant page). The API's answers themselves are the live terminal's lines
     (local/terminal.py): `report` only says what each step is."""
 
+    fields = dict(DEMO_ORDERS[currency])
+    amount = fields.pop("order_amount")
+
     def open_session(merchant_order_id: str) -> Reply:
         urls = return_urls(merchant_order_id) if return_urls else {}
-        return client.create_session(merchant_order_id, DEMO_AMOUNT, **urls)
+        return client.create_session(merchant_order_id, amount, **fields, **urls)
 
     order_id = new_order_id()
-    report(f"1. The merchant's backend opens an ETpay session: POST /sessions, order {order_id}, {DEMO_AMOUNT} CLP")
+    flow = f" by {fields['target_flow'].upper()}" if "target_flow" in fields else ""
+    report(
+        f"1. The merchant's backend opens an ETpay session: POST /sessions, order {order_id}, {amount} {currency}{flow}"
+    )
     session = _expect(open_session(order_id), (201,), "POST /sessions")
     report(f"   the payer goes to {session['payment_url']}")
 
@@ -134,6 +147,8 @@ def run_demo(
     order = _expect(client.get_order(order_id), (200,), "GET /orders")
     if order.get("status") != "PAID":
         raise DemoFailed(f"the order is {order.get('status')}, not PAID")
+    if (order.get("currency"), order.get("order_amount")) != (currency, amount):
+        raise DemoFailed(f"the order is {order.get('order_amount')} {order.get('currency')}, not {amount} {currency}")
 
     step = 4
     if webhooks is not None:

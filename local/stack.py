@@ -45,6 +45,8 @@ LOCAL_PARAMETERS = {"Stage": "sandbox", "LogLevel": "INFO"}
 # The sandbox's merchant: local test credentials, never real ones.
 SANDBOX_MERCHANT_CODE = "local-merchant"
 SANDBOX_MERCHANT_API_TOKEN = "local-merchant-api-token"
+# ETpay Mexico's merchant codes look like mx_...: the local Mexican merchant's does too.
+SANDBOX_MERCHANT_CODES = {"CLP": SANDBOX_MERCHANT_CODE, "MXN": "mx_local-merchant"}
 # Lambda's defaults where the template says nothing.
 DEFAULT_TIMEOUT_SECONDS = 3
 DEFAULT_MEMORY_MB = 128
@@ -160,6 +162,11 @@ class LocalStack:
         return Running(_started(self.api), _started(self.sandbox), _started(self.aws), _started(self.merchant))
 
     @property
+    def currency(self) -> str:
+        """The template's Currency as this stack runs it: CLP (ETpay Chile) or MXN (ETpay Mexico)."""
+        return self.parameter("Currency")
+
+    @property
     def notification_url(self) -> str:
         return f"{self.api_url}/notifications"
 
@@ -228,7 +235,16 @@ class LocalStack:
                 self.events.receiver.port,
                 "MerchantWebhookUrl follows it (the functions are told its real port)",
             )
-        self._services = Services(self._ports["aws"], self._ports["sandbox"], self.log_dir, self._python)
+        # The sandbox is a merchant of the country the stack's Currency parameter serves.
+        currency = self.parameter("Currency")
+        self._services = Services(
+            self._ports["aws"],
+            self._ports["sandbox"],
+            self.log_dir,
+            self._python,
+            merchant_code=SANDBOX_MERCHANT_CODES.get(currency, SANDBOX_MERCHANT_CODE),
+            currency=currency,
+        )
         self._services.start()
         self.port_fallbacks += self._services.port_fallbacks
         self.aws, self.sandbox = self._services.aws, self._services.sandbox
@@ -373,10 +389,12 @@ class Services:
         merchant_code: str = SANDBOX_MERCHANT_CODE,
         merchant_api_token: str = SANDBOX_MERCHANT_API_TOKEN,
         sandbox_keep_alive: bool = False,
+        currency: str = "CLP",
     ):
         self.aws = AwsEmulator(aws_port, Path(log_dir) / "aws-emulator.log", python)
         self._sandbox_port = sandbox_port
         self._merchant = (merchant_code, merchant_api_token)
+        self._currency = currency
         self._keep_alive = sandbox_keep_alive
         self.sandbox: EtpaySandbox | None = None
         # What `!Ref` of each table and secret gives here (names are per stack, as in AWS).
@@ -389,7 +407,9 @@ class Services:
             with ThreadPoolExecutor(max_workers=1) as background:
                 aws_started = background.submit(self.aws.start)
                 try:
-                    self.sandbox = start_sandbox(self._sandbox_port, *self._merchant, keep_alive=self._keep_alive)
+                    self.sandbox = start_sandbox(
+                        self._sandbox_port, *self._merchant, keep_alive=self._keep_alive, currency=self._currency
+                    )
                 finally:
                     aws_started.result()
             self.aws.create_resources(self.names, self.sandbox.credentials())
@@ -432,12 +452,13 @@ def start_sandbox(
     merchant_code: str = SANDBOX_MERCHANT_CODE,
     merchant_api_token: str = SANDBOX_MERCHANT_API_TOKEN,
     keep_alive: bool = False,
+    currency: str = "CLP",
 ) -> EtpaySandbox:
     """The ETpay sandbox on `port`, or on a free port when that one is taken (Services warns)."""
     try:
-        sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=port, keep_alive=keep_alive)
+        sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=port, keep_alive=keep_alive, currency=currency)
     except OSError:
         if port == 0:
             raise
-        sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=0, keep_alive=keep_alive)
+        sandbox = EtpaySandbox(merchant_code, merchant_api_token, port=0, keep_alive=keep_alive, currency=currency)
     return sandbox.start()

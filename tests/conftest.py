@@ -90,6 +90,17 @@ def sandbox():
         yield running
 
 
+@pytest.fixture(scope="session")
+def mx_sandbox():
+    """ETpay Mexico as a real HTTP server on 127.0.0.1: a merchant whose currency is MXN."""
+    from local.etpay_sandbox import EtpaySandbox
+
+    with EtpaySandbox(
+        merchant_code="mx_" + MERCHANT_CODE, merchant_api_token=MERCHANT_API_TOKEN, port=0, currency="MXN"
+    ) as running:
+        yield running
+
+
 class AwsFaults:
     """Makes the next attempts of an AWS operation fail as AWS would: throttling, a 5xx, a refused
     condition. The fault is answered in botocore's `before-send`, as the HTTP response the service
@@ -229,6 +240,18 @@ def stack(aws, sandbox):
     sandbox.release_hangs()
     yield sandbox
     sandbox.release_hangs()
+
+
+@pytest.fixture
+def mx_stack(aws, mx_sandbox, monkeypatch):
+    """The stack deployed with Currency=MXN, its secret holding ETpay Mexico's (sandbox) merchant."""
+    monkeypatch.setenv("CURRENCY", "MXN")
+    monkeypatch.delenv("MAX_ORDER_AMOUNT")  # the template's default, 0: the currency's own limit
+    runtime.reset()
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(mx_sandbox.credentials()))
+    secrets.create_secret(Name=NOTIFICATION_KEY_SECRET_ID, SecretString=NOTIFICATION_KEY)
+    yield mx_sandbox
 
 
 @dataclass

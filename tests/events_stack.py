@@ -10,6 +10,7 @@ helpers with `from conftest import ...`, which a second conftest module would sh
 
 import json
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,8 +170,18 @@ def receiver():
 
 
 @pytest.fixture
-def events_stack(stack, receiver, monkeypatch) -> EventsStack:
+def events_stack(stack, receiver, monkeypatch) -> Iterator[EventsStack]:
     """The root conftest's stack (moto, the sandbox's secret) plus the events side of the template."""
+    yield from _events_side(receiver, monkeypatch)
+
+
+@pytest.fixture
+def mx_events_stack(mx_stack, receiver, monkeypatch) -> Iterator[EventsStack]:
+    """The same on the stack deployed with Currency=MXN (ETpay Mexico's sandbox)."""
+    yield from _events_side(receiver, monkeypatch)
+
+
+def _events_side(receiver, monkeypatch) -> Iterator[EventsStack]:
     monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
     sqs = boto3.client("sqs", region_name=REGION)
     dead_letter_url = sqs.create_queue(QueueName="webhooks-dlq")["QueueUrl"]

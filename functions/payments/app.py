@@ -19,7 +19,7 @@ router = Router()
 def create_session(request: Request):
     settings = get_settings()
     payload = parse_json_object(request.body(MAX_SESSION_BODY_BYTES))
-    start = parse_session_start(payload, settings.max_order_amount)
+    start = parse_session_start(payload, settings.max_order_amount, settings.market)
     logger.append_keys(merchant_order_id=start.merchant_order_id)
     result = payments_service().start_session(
         start, notification_url(request, settings), seconds_left=request.remaining_seconds

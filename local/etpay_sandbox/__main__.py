@@ -23,7 +23,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--merchant-code", default="sandbox-merchant")
     parser.add_argument("--merchant-api-token", default="sandbox-api-token")
     parser.add_argument("--merchant-name", default="Sandbox Shop")
-    parser.add_argument("--currency", default=rules.DEFAULT_CURRENCY)
+    parser.add_argument(
+        "--currency",
+        default=rules.DEFAULT_CURRENCY,
+        choices=sorted(rules.COUNTRIES),
+        help="the merchant's country: CLP (ETpay Chile) or MXN (ETpay Mexico: MX banks, SPEI and CoDi)",
+    )
     parser.add_argument(
         "--credentials-file",
         type=Path,

@@ -58,7 +58,9 @@ class SandboxSession:
     status: str = "pending"  # pending | paid | failed | unknown (a payment_status of unpublished meaning)
     payment_token: str | None = None
     payment_status: Any = None
-    user_bank: str = rules.DEFAULT_USER_BANK
+    user_bank: str = rules.CHILE.test_bank
+    # Mexico: the flow the payer paid with, `spei` or `codi` (target_flow, else the payer's pick).
+    flow: str | None = None
     notifications: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -68,6 +70,10 @@ class SandboxSession:
     @property
     def webhook_url(self) -> str | None:
         return self.request.get("payment_webhook_url")
+
+    @property
+    def target_flow(self) -> str | None:
+        return self.request.get("target_flow")
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,9 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def known_bank(code: Any) -> str | None:
-    """The sandbox's spelling of a bank code (ETpay's docs and SDK differ in case), or None."""
+def known_bank(code: Any, country: rules.Country) -> str | None:
+    """The sandbox's spelling of one of the country's bank codes (ETpay's docs and SDK differ in
+    case), or None."""
     if not isinstance(code, str):
         return None
-    return next((known for known, _ in rules.BANKS if known.lower() == code.lower()), None)
+    return next((known for known, _ in country.banks if known.lower() == code.lower()), None)

@@ -31,9 +31,12 @@ def _page(body: str) -> str:
     )
 
 
-def format_amount(amount: int, currency: str) -> str:
-    """Chilean style: a dot between thousands, e.g. `$50.000 CLP`."""
-    return f"${amount:,}".replace(",", ".") + f" {currency}"
+FLOW_NAMES = {"spei": "SPEI transfer", "codi": "CoDi"}
+
+
+def format_amount(amount: int, country: rules.Country) -> str:
+    """Whole pesos as the country writes them: `$50.000 CLP`, `$1,500 MXN`."""
+    return f"${amount:,}".replace(",", country.thousands_separator) + f" {country.currency}"
 
 
 def _summary(sandbox: Any, session: Any) -> str:
@@ -44,14 +47,20 @@ def _summary(sandbox: Any, session: Any) -> str:
     )
     return (
         f"<h1 id='merchant'>{escape(sandbox.merchant_name)}</h1>"
-        f"<div class='amount' id='amount'>{escape(format_amount(session.order_amount, sandbox.currency))}</div>"
+        f"<div class='amount' id='amount'>{escape(format_amount(session.order_amount, sandbox.country))}</div>"
         f"<dl id='details'><dt>Order</dt><dd id='order'>{escape(session.merchant_order_id)}</dd>{shown}</dl>"
     )
 
 
 def _state(session: Any) -> str:
     text = STATE_TEXT.get(session.status, "This payment is finished.")
-    return f"<p class='state' id='state' data-status='{escape(session.status)}'>{escape(text)}</p>"
+    flow = getattr(session, "flow", None) or ""
+    if flow and session.status == "paid":
+        text += f" ({FLOW_NAMES[flow]})"
+    return (
+        f"<p class='state' id='state' data-status='{escape(session.status)}' data-flow='{escape(flow)}'>"
+        f"{escape(text)}</p>"
+    )
 
 
 def funnel(sandbox: Any, session: Any) -> str:
@@ -61,17 +70,48 @@ def funnel(sandbox: Any, session: Any) -> str:
     preselected = session.user_bank
     options = "".join(
         f"<option value='{escape(code)}'{' selected' if code == preselected else ''}>{escape(name)}</option>"
-        for code, name in rules.BANKS
+        for code, name in sandbox.country.banks
     )
     token = escape(session.token)
+    flow = _flow_step(sandbox, session) if sandbox.country is rules.MEXICO else ""
     forms = (
         f"<form method='post' action='/session/{token}/pay' id='pay-form'>"
         f"<label for='bank'>Bank</label><select id='bank' name='bank'>{options}</select>"
-        "<button id='pay' type='submit'>Pay</button></form>"
+        f"{flow}<button id='pay' type='submit'>Pay</button></form>"
         f"<form method='post' action='/session/{token}/cancel' id='cancel-form'>"
         "<button id='cancel' type='submit'>Cancel</button></form>"
     )
     return _page(_summary(sandbox, session) + forms)
+
+
+def _flow_step(sandbox: Any, session: Any) -> str:
+    """Mexico: how the payer pays. The merchant's target_flow fixes it (that step alone is shown);
+    without one the payer picks SPEI or CoDi. What ETpay's own pages show is not published: these
+    are the sandbox's."""
+    amount = escape(format_amount(session.order_amount, sandbox.country))
+    steps = {
+        "spei": (
+            f"<p>Send {amount} by SPEI from your bank's app to CLABE "
+            f"<code id='clabe'>{rules.SANDBOX_CLABE}</code>, reference "
+            f"<code id='reference'>{escape(session.merchant_order_id)}</code>, then press Pay.</p>"
+        ),
+        "codi": (
+            f"<p>A CoDi payment request for {amount} goes to the phone the shop gave: approve it in "
+            "your bank's app, then press Pay.</p>"
+        ),
+    }
+    target = session.target_flow
+    if target in steps:
+        return (
+            f"<fieldset id='flow' data-flow='{escape(target)}'><legend>{FLOW_NAMES[target]}</legend>"
+            f"<input type='hidden' name='flow' value='{escape(target)}'>{steps[target]}</fieldset>"
+        )
+    choices = "".join(
+        f"<label><input type='radio' name='flow' value='{name}'{' checked' if index == 0 else ''}> "
+        f"{FLOW_NAMES[name]}</label>"
+        for index, name in enumerate(rules.TARGET_FLOWS)
+    )
+    return f"<fieldset id='flow' data-flow=''><legend>Pay with</legend>{choices}</fieldset>"
 
 
 def result(sandbox: Any, session: Any) -> str:

@@ -145,10 +145,12 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if session is None:
             return self._html(404, pages.not_found())
         form = parse_qs(self._body().decode(errors="replace"))
-        banks = form.get("bank")
-        bank = known_bank(banks[0] if banks else None)
+        banks, flows = form.get("bank"), form.get("flow")
+        bank = known_bank(banks[0] if banks else None, self.sandbox.country)
         try:
-            result = self.sandbox.complete(token, "paid" if paid else "failed", user_bank=bank)
+            result = self.sandbox.complete(
+                token, "paid" if paid else "failed", user_bank=bank, flow=flows[0] if flows else None
+            )
         except SessionFinished:
             return self._html(409, pages.already_finished(self.sandbox, session))
         target = session.request.get("payment_completed_url" if paid else "payment_cancellation_url")

@@ -117,6 +117,8 @@ class EtpaySandbox:
         # Off by default: an idle kept-alive connection holds stop() for its grace period.
         self.keep_alive = keep_alive
         self.merchant_name = merchant_name
+        # Chile or Mexico, by currency: the banks, the session fields and the claims of that country.
+        self.country = rules.country_for(currency)
         self.currency = currency
         self.sessions: dict[str, SandboxSession] = {}
         self.initialize_requests: list[Any] = []
@@ -263,11 +265,14 @@ class EtpaySandbox:
             return Answer(400, {"message": "the body must be a JSON object"})
         if body.get("merchant_code") != self.merchant_code or body.get("merchant_api_token") != self.merchant_api_token:
             return Answer(401, {"message": "invalid merchant credentials"})
-        problem = rules.session_request_problem(body)
+        problem = rules.session_request_problem(body, self.country)
         if problem:
             return Answer(400, {"message": problem})
         session = self.open_session(body)
-        return Answer(200, {"token": session.token, "signature_token": session.signature_token, "terms_url": None})
+        return Answer(
+            200,
+            {"token": session.token, "signature_token": session.signature_token, "terms_url": self.country.terms_url},
+        )
 
     def open_session(self, request: dict[str, Any]) -> SandboxSession:
         """A session as /session/initialize opens it for a valid `request` (ETpay's field names),
@@ -284,7 +289,7 @@ class EtpaySandbox:
             merchant_order_id=request["merchant_order_id"],
             order_amount=request["order_amount"],
             request=request,
-            user_bank=known_bank(request.get("user_bank_code")) or rules.DEFAULT_USER_BANK,
+            user_bank=known_bank(request.get("user_bank_code"), self.country) or self.country.test_bank,
         )
         with self._lock:
             self.sessions[session.token] = session
@@ -360,19 +365,21 @@ class EtpaySandbox:
             raise UnknownSession("no such sandbox session") from None
 
     def payment(self, session: SandboxSession, payment_status: Any = _RECORDED, /, **overrides: Any) -> dict[str, Any]:
-        """The payment object ETpay signs into a notification and returns from the status API."""
+        """The payment object ETpay signs into a notification and returns from the status API, with
+        the values of the merchant's country (currency, banks, accounts)."""
+        accounts = self.country.account_claims
         claims = {
             "session_token": session.token,
             "merchant_order_id": session.merchant_order_id,
             "merchant_amount": session.order_amount,
             "merchant_currency": self.currency,
             "merchant_name": self.merchant_name,
-            "merchant_account": rules.FAKE_ACCOUNT_CLAIMS["merchant_account"],
-            "merchant_account_bank": rules.FAKE_ACCOUNT_CLAIMS["merchant_account_bank"],
-            "merchant_account_type": rules.FAKE_ACCOUNT_CLAIMS["merchant_account_type"],
+            "merchant_account": accounts["merchant_account"],
+            "merchant_account_bank": accounts["merchant_account_bank"],
+            "merchant_account_type": accounts["merchant_account_type"],
             "user_bank": session.user_bank,
-            "user_rut": session.request.get("user_rut", rules.FAKE_ACCOUNT_CLAIMS["user_rut"]),
-            "user_account": rules.FAKE_ACCOUNT_CLAIMS["user_account"],
+            "user_rut": session.request.get("user_rut", accounts["user_rut"]),
+            "user_account": accounts["user_account"],
             "payment_token": self._payment_token(session),
             "payment_status": session.payment_status if payment_status is _RECORDED else payment_status,
             "payment_process": rules.PAYMENT_PROCESS,
@@ -395,8 +402,16 @@ class EtpaySandbox:
         claims = self.payment(session, rules.payment_status_for(outcome), **claim_overrides)
         return jwt.encode(claims, session.signature_token, algorithm=rules.JWT_ALGORITHM)
 
-    def complete(self, token: str, outcome: Any = "paid", deliver: bool = True, user_bank: str | None = None) -> dict:
-        """The payer finishes in the funnel: record the result, sign it, notify the merchant."""
+    def complete(
+        self,
+        token: str,
+        outcome: Any = "paid",
+        deliver: bool = True,
+        user_bank: str | None = None,
+        flow: str | None = None,
+    ) -> dict:
+        """The payer finishes in the funnel: record the result, sign it, notify the merchant. In
+        Mexico `flow` is the one the payer used (target_flow, else their pick; SPEI by default)."""
         session = self.session(token)
         payment_status = rules.payment_status_for(outcome)
         with self._lock:
@@ -406,6 +421,8 @@ class EtpaySandbox:
             session.status = rules.session_status_for(payment_status)
             if user_bank:
                 session.user_bank = user_bank
+            if self.country is rules.MEXICO:
+                session.flow = session.target_flow or (flow if flow in rules.TARGET_FLOWS else rules.TARGET_FLOWS[0])
             notification = self.notification_jwt(token, payment_status)
             session.notifications.append(notification)
         logger.info("session for order %s is %s", session.merchant_order_id, session.status)
@@ -475,6 +492,7 @@ class EtpaySandbox:
             "status": session.status,
             "payment_token": session.payment_token,
             "payment_status": session.payment_status,
+            "flow": session.flow,
             "notifications": len(session.notifications),
             "funnel_url": self.funnel_url(session.token),
         }

@@ -34,6 +34,21 @@ def local_stack(tmp_path_factory):
         yield stack
 
 
+@pytest.fixture(scope="session")
+def mx_local_stack(tmp_path_factory):
+    """The same stack deployed with Currency=MXN: ETpay Mexico's sandbox merchant (`make local COUNTRY=mx`)."""
+    with LocalStack(
+        api_port=0,
+        sandbox_port=0,
+        aws_port=0,
+        merchant_port=0,
+        webhook_port=0,
+        log_dir=tmp_path_factory.mktemp("mx-local-stack-logs"),
+        parameters={"Currency": "MXN"},
+    ) as stack:
+        yield stack
+
+
 @pytest.fixture
 def etpay(local_stack):
     """The ETpay sandbox the stack's functions talk to; a test's injected failures end with it."""
@@ -91,6 +106,13 @@ class HttpApi:
 @pytest.fixture(scope="session")
 def http_api(local_stack):
     client = HttpApi(local_stack.api_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def mx_http_api(mx_local_stack):
+    client = HttpApi(mx_local_stack.api_url)
     yield client
     client.close()
 

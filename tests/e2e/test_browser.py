@@ -156,3 +156,42 @@ def test_without_return_urls_the_funnels_result_page_survives_a_reload(browser, 
         assert "not found" not in page.content()
     finally:
         page.close()
+
+
+def test_a_mexican_payer_pays_by_spei_in_the_browser_and_the_order_is_paid(
+    browser, mx_local_stack, mx_http_api, order_id
+):
+    # given an MXN order that asks ETpay Mexico for SPEI, sent back to the local merchant page
+    session = mx_http_api.open_session(
+        order_id,
+        order_amount=1_500,
+        target_flow="spei",
+        customer_phone="5512345678",
+        **mx_local_stack.merchant.return_urls(order_id),
+    )
+    page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        # when the payer opens payment_url: MXN, Mexican banks, and the SPEI step alone
+        page.goto(session["payment_url"])
+        assert page.text_content("#amount") == "$1,500 MXN"
+        assert page.get_attribute("#flow", "data-flow") == "spei"
+        assert "SPEI" in page.text_content("#flow")
+        assert page.text_content("#clabe")
+        assert page.locator("input[name=flow][type=radio]").count() == 0
+        assert "5512345678" not in page.content()
+        banks = page.eval_on_selector_all("select[name=bank] option", "options => options.map(o => o.value)")
+        assert banks[0] == "MX_TEST" and all(bank.startswith("MX_") for bank in banks)
+        # ... picks the test bank and pays
+        page.select_option("select[name=bank]", "MX_TEST")
+        page.click("#pay")
+
+        # then the merchant page shows the order PAID, as the backend recorded it
+        page.wait_for_url(f"{mx_local_stack.merchant.url}/orders/{order_id}/completed?jwt=**")
+        page.wait_for_selector("#status[data-status=PAID]")
+    finally:
+        page.close()
+
+    order = mx_http_api.get_order(order_id)
+    assert (order.body["status"], order.body["currency"]) == ("PAID", "MXN")
+    assert mx_local_stack.sandbox.session(session["session_token"]).flow == "spei"

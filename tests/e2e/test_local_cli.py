@@ -136,13 +136,20 @@ def test_the_stack_serves_after_the_demo_and_a_signal_stops_every_process(runnin
     assert [pid for pid in workers if is_running(pid)] == []
 
 
-def test_demo_only_pays_an_order_and_exits_0(running):
-    process, output = running("--demo-only")
+@pytest.mark.parametrize(
+    ("args", "currency", "order"),
+    [((), "CLP", "50000 CLP"), (("--currency", "MXN"), "MXN", "1500 MXN by SPEI")],
+    ids=["Chile", "Mexico"],
+)
+def test_demo_only_pays_an_order_and_exits_0(running, args, currency, order):
+    process, output = running("--demo-only", *args)
 
     assert process.wait(READY_TIMEOUT_SECONDS + STOP_TIMEOUT_SECONDS) == 0
     output.wait_for("Demo OK", 1)
+    assert f"currency       {currency} (ETpay" in output.text
+    assert re.search(rf"order DEMO-\w+, {order}$", output.text, re.MULTILINE), output.text
     assert re.search(r"\] GET /orders/(DEMO-\w+) -> 200  order \1 PAID$", output.text, re.MULTILINE)
-    assert "Demo OK" in output.text
+    assert f"Demo OK: the {currency} order was paid end to end." in output.text
 
 
 def test_the_terminal_shows_a_line_for_any_order_and_each_reconciliation(running):

@@ -104,6 +104,26 @@ def stack_probe(fuzzed_stack) -> StackProbe:
     return StackProbe(fuzzed_stack)
 
 
+@pytest.fixture(scope="session")
+def mx_fuzzed_stack(tmp_path_factory) -> Iterator[LocalStack]:
+    """The stack deployed with Currency=MXN (ETpay Mexico), for what differs there: POST /sessions."""
+    with LocalStack(
+        api_port=0,
+        sandbox_port=0,
+        aws_port=0,
+        merchant_port=0,
+        webhook_port=0,
+        log_dir=tmp_path_factory.mktemp("mx-fuzz-stack-logs"),
+        parameters={"Currency": "MXN"},
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def mx_stack_probe(mx_fuzzed_stack) -> StackProbe:
+    return StackProbe(mx_fuzzed_stack)
+
+
 class ExampleTally:
     """How many requests each operation was sent: by generation mode (positive / negative) and by
     Schemathesis phase (the contract's examples, its boundary cases, random fuzzing)."""

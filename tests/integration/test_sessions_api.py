@@ -190,8 +190,12 @@ class TestInvalidSessionRequests:
                 "merchant_order_id",
                 "must be 1 to 64 characters of A-Z a-z 0-9 - _",
             ),
-            ({"merchant_order_id": "OC-1"}, "order_amount", "required: a JSON integer"),
-            ({"merchant_order_id": "OC-1", "order_amount": "10"}, "order_amount", "must be a JSON integer"),
+            ({"merchant_order_id": "OC-1"}, "order_amount", "required: a JSON integer of whole pesos (CLP)"),
+            (
+                {"merchant_order_id": "OC-1", "order_amount": "10"},
+                "order_amount",
+                "must be a JSON integer of whole pesos (CLP)",
+            ),
         ],
     )
     def test_a_missing_field_is_required_and_a_present_one_says_what_it_must_be(

@@ -9,7 +9,7 @@ import json
 
 import boto3
 from conftest import REGION
-from test_log_hygiene import World, captured_logs  # noqa: F401 - captured_logs is a fixture
+from test_log_hygiene import MexicanWorld, World, captured_logs  # noqa: F401 - captured_logs is a fixture
 
 from payments import event_runtime
 from payments.webhooks import signing_key
@@ -115,3 +115,49 @@ def test_no_event_webhook_or_delivery_log_line_carries_a_secret_or_payer_data(
     leaks = {name for name, value in payload_secrets.items() if value in payloads}
     assert not leaks, f"in an event, a webhook or an answer: {sorted(leaks)}"
     assert "signature_token" not in payloads
+
+
+def test_no_event_webhook_or_log_line_of_an_mxn_stack_carries_the_payers_phone(
+    api,
+    mx_stack,
+    mx_events_stack,
+    captured_logs,  # noqa: F811 - the fixture imported above
+):
+    # given Mexican payments whose sessions carried the payer's phone: paid, failed then paid for
+    # the failed session (flagged), reopened, and a mismatch
+    world = MexicanWorld(api, mx_stack)
+    paid_order = world.order()
+    world.notify(world.signed(world.open(paid_order), "paid"), 200)
+    failed_order = world.order()
+    failed_token = world.open(failed_order)
+    world.notify(world.signed(failed_token, "failed"), 200)
+    world.notify(world.signed(failed_token, "paid"), 200)
+    world.open(failed_order)
+    world.notify(world.signed(world.open(world.order()), "paid", merchant_amount=1), 200)
+
+    # when their events are published, delivered as webhooks and read back
+    mx_events_stack.publish()
+    mx_events_stack.deliver()
+    stored = mx_events_stack.stored_events()
+    replies = [mx_events_stack.get_event(item["event_id"]) for item in stored]
+    replies += [mx_events_stack.order_events(order_id) for order_id in world.order_ids]
+
+    # then every event went out in MXN ...
+    webhooks = mx_events_stack.receiver.received
+    assert {"session.created", "payment.succeeded", "payment.failed", "order.review_required"} <= {
+        webhook.type for webhook in webhooks
+    }
+    bus = mx_events_stack.bus_events()
+    assert bus and all(event["detail"]["data"]["order"]["currency"] == "MXN" for event in bus)
+    # ... and no event body, bus event, webhook, answer or log line carries the phone
+    rendered, _, stream, stdout = captured_logs()
+    everywhere = "\n".join(
+        [*rendered, stream, stdout]
+        + [item["body"] for item in stored]
+        + [json.dumps(event) for event in bus]
+        + [webhook.body for webhook in webhooks]
+        + [json.dumps(body) for _, body in replies]
+        + [json.dumps(reply.body) for reply in world.replies]
+    )
+    assert world.phone not in everywhere
+    assert "customer_phone" not in everywhere

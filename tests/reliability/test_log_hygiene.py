@@ -358,3 +358,83 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
     assert not leaks, f"logged: {sorted(leaks)}"
     leaks = {name for name, value in forbidden.items() if value in replies}
     assert not leaks, f"answered over HTTP: {sorted(leaks)}"
+
+
+class MexicanWorld(World):
+    """The flows of an MXN stack: every session carries the payer's phone (and Mexico's other fields)."""
+
+    def __init__(self, api, sandbox):
+        super().__init__(api, sandbox)
+        self.phone = f"55{secrets.randbelow(10**8):08d}"
+
+    def open(self, merchant_order_id: str, amount: int = 1_500) -> str:
+        payload = session_payload(
+            merchant_order_id,
+            amount,
+            target_flow="spei",
+            customer_phone=self.phone,
+            user_bank_code="mx_bbva",
+            customer_email=self.email,
+            metadata=[{"name": "Pedido", "value": merchant_order_id, "show": True}],
+        )
+        return self.reply(self.api.create_session(payload), 201, 200).body["session_token"]
+
+    def forbidden(self, session_tokens) -> dict[str, str]:
+        return {**super().forbidden(session_tokens), "customer_phone": self.phone}
+
+
+def test_the_payers_phone_never_reaches_a_log_line_or_an_answer(api, mx_stack, aws_faults, captured_logs):
+    world = MexicanWorld(api, mx_stack)
+    sessions_before = set(mx_stack.sessions)
+
+    # A paid order (its session reused once, the notification re-delivered), a failed one reopened,
+    # and a signed notification that disagrees with its order.
+    paid_order = world.order()
+    paid_token = world.open(paid_order)
+    world.open(paid_order)
+    paid = world.signed(paid_token, "paid")
+    world.notify(paid, 200)
+    world.notify(paid, 200)
+    world.reply(api.get_order(paid_order), 200)
+    failed_order = world.order()
+    world.notify(world.signed(world.open(failed_order), "failed"), 200)
+    world.open(failed_order)
+    mismatch_order = world.order()
+    world.notify(world.signed(world.open(mismatch_order), "paid", merchant_amount=1), 200)
+
+    # The phone refused: too long, with a country code, on a request of the wrong amount, beside a
+    # Chilean field; and a session request DynamoDB throttles.
+    for bad in (
+        {"customer_phone": world.phone + "1"},
+        {"customer_phone": "+52" + world.phone},
+        {"customer_phone": world.phone, "order_amount": 199.5},
+        {"customer_phone": world.phone, "user_rut": world.rut},
+    ):
+        world.reply(api.create_session({**session_payload(world.order(), 1_500), **bad}), 400)
+    aws_faults.fail_next("dynamodb", "PutItem", "ProvisionedThroughputExceededException", times=DYNAMODB_MAX_ATTEMPTS)
+    world.reply(
+        api.create_session(session_payload(world.order(), 1_500, customer_phone=world.phone, target_flow="codi")),
+        503,
+    )
+
+    # ETpay Mexico fails in every way it can while opening a session that carries the phone.
+    for mode, status in (("error", 500), ("error", 400), ("malformed", 500), ("incomplete", 500)):
+        mx_stack.fail_next_initialize(mode, status=status)
+        world.reply(api.create_session(session_payload(world.order(), 1_500, customer_phone=world.phone)), 502)
+
+    rendered, _, stream, stdout = captured_logs()
+    everything = "\n".join((*rendered, stream, stdout))
+    replies = "\n".join(json.dumps({"body": r.body, "headers": r.headers}, default=str) for r in world.replies)
+
+    # The capture saw the flows ...
+    assert "payment session opened" in everything and "order paid" in everything
+    assert "ETpay session creation failed" in everything and "DynamoDB call failed" in everything
+    # ... ETpay got the phone (it is for ETpay) ...
+    assert any(
+        isinstance(request, dict) and request.get("customer_phone") == world.phone
+        for request in mx_stack.initialize_requests
+    )
+    # ... and neither a log line nor an answer carries it, nor any other secret or payer datum.
+    forbidden = world.forbidden([token for token in mx_stack.sessions if token not in sessions_before])
+    assert not {name for name, value in forbidden.items() if value in everything}
+    assert not {name for name, value in forbidden.items() if value in replies}

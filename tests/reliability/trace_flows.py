@@ -4,12 +4,14 @@ tracing off, is never imported here).
 
 It captures every trace entity the X-Ray SDK would send to the daemon while the main flows run
 (a session opened with payer data, its notification, a re-delivery, a wrong key, GET /orders, a
-scheduled reconciliation), and prints one JSON object: the entities, and the values no trace may
+scheduled reconciliation; then, as an MXN stack, a session carrying the payer's phone, a phone
+refused, and its payment), and prints one JSON object: the entities, and the values no trace may
 carry.
 """
 
 import importlib.util
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -24,6 +26,7 @@ from moto import mock_aws  # noqa: E402
 from local.etpay_sandbox import EtpaySandbox  # noqa: E402
 from local.events import api_gateway_event  # noqa: E402
 from local.template import table_definitions  # noqa: E402
+from payments import runtime  # noqa: E402
 
 TABLE_NAME = "etpay-orders-trace"
 SECRET_ID = "etpay/credentials-trace"
@@ -31,6 +34,7 @@ KEY_SECRET_ID = "etpay/notification-key-trace"
 NOTIFICATION_KEY = "TraceNotificationKey0123456789abcdefghijklmnopqr"
 MERCHANT_API_TOKEN = "trace-merchant-api-token-0123456789"
 PAYER_RUT = "123456785"
+PAYER_PHONE = "5598765432"
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
 
 
@@ -71,7 +75,12 @@ def main() -> int:
     emitter = CapturingEmitter()
     # Every closed subsegment is sent at once: nothing waits for a batch that never fills.
     xray_recorder.configure(emitter=emitter, context_missing="LOG_ERROR", streaming_threshold=0)
-    forbidden = {"merchant_api_token": MERCHANT_API_TOKEN, "notification key": NOTIFICATION_KEY, "user_rut": PAYER_RUT}
+    forbidden = {
+        "merchant_api_token": MERCHANT_API_TOKEN,
+        "notification key": NOTIFICATION_KEY,
+        "user_rut": PAYER_RUT,
+        "customer_phone": PAYER_PHONE,
+    }
     with mock_aws(), EtpaySandbox("trace-merchant", MERCHANT_API_TOKEN, port=0) as sandbox:
         boto3.client("dynamodb").create_table(TableName=TABLE_NAME, **table_definitions()["OrdersTable"])
         secrets = boto3.client("secretsmanager")
@@ -129,6 +138,42 @@ def main() -> int:
         )  # fmt: skip
         if json.loads(checked["body"]).get("status") != "PAID":
             raise SystemExit(f"the status check did not settle the order: {checked['body']}")
+
+    # The stack redeployed as ETpay Mexico: a session carrying the payer's phone, paid by SPEI.
+    with mock_aws(), EtpaySandbox("mx_trace-merchant", MERCHANT_API_TOKEN, port=0, currency="MXN") as sandbox:
+        os.environ["CURRENCY"] = "MXN"
+        runtime.reset()
+        boto3.client("dynamodb").create_table(TableName=TABLE_NAME, **table_definitions()["OrdersTable"])
+        secrets = boto3.client("secretsmanager")
+        secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(sandbox.credentials()))
+        secrets.create_secret(Name=KEY_SECRET_ID, SecretString=NOTIFICATION_KEY)
+        mx_id = f"OC-{uuid.uuid4().hex[:10]}"
+        body = {"merchant_order_id": mx_id, "order_amount": 1_500, "target_flow": "spei", "customer_phone": PAYER_PHONE}
+        created = payments(
+            api_gateway_event("POST", "/sessions", "/sessions", json.dumps(body), domain=DOMAIN), Context()
+        )
+        mx_token = json.loads(created["body"])["session_token"]
+        forbidden["MXN session_token"] = mx_token
+        forbidden["MXN signature_token"] = sandbox.session(mx_token).signature_token
+        # A phone refused (11 digits): the error names the field, never the value.
+        bad = {**body, "merchant_order_id": f"OC-{uuid.uuid4().hex[:10]}", "customer_phone": PAYER_PHONE + "1"}
+        payments(api_gateway_event("POST", "/sessions", "/sessions", json.dumps(bad), domain=DOMAIN), Context())
+        notification = sandbox.notification_jwt(mx_token, "paid")
+        forbidden["MXN notification JWT"] = notification
+        event = api_gateway_event(
+            "POST", "/notifications", "/notifications", json.dumps({"payment": notification}),
+            query={"key": NOTIFICATION_KEY}, domain=DOMAIN,
+        )  # fmt: skip
+        notifications(event, Context())
+        paid = payments(
+            api_gateway_event(
+                "GET", "/orders/{merchant_order_id}", f"/orders/{mx_id}",
+                path_parameters={"merchant_order_id": mx_id}, domain=DOMAIN,
+            ),
+            Context(),
+        )  # fmt: skip
+        if json.loads(paid["body"]).get("status") != "PAID":
+            raise SystemExit(f"the MXN order was not paid: {paid['body']}")
     print(json.dumps({"entities": emitter.entities, "forbidden": forbidden}))  # noqa: T201 - the protocol
     return 0
 

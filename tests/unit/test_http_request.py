@@ -61,7 +61,10 @@ def test_without_a_domain_there_is_no_notification_url_to_give_etpay():
     [
         {},
         {"TABLE_NAME": " "},
-        {"TABLE_NAME": "t", "MAX_ORDER_AMOUNT": "0"},
+        {"TABLE_NAME": "t", "MAX_ORDER_AMOUNT": "-1"},
+        {"TABLE_NAME": "t", "MAX_ORDER_AMOUNT": "1.5"},
+        {"TABLE_NAME": "t", "CURRENCY": "USD"},
+        {"TABLE_NAME": "t", "CURRENCY": "mxn"},
         {"TABLE_NAME": "t", "SESSION_LIFETIME_SECONDS": "x"},
         {"TABLE_NAME": "t", "RECONCILE_AFTER_SECONDS": "0"},
     ],

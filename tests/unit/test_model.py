@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from etpay import Notification, PaymentOutcome
-from payments.errors import OrderAlreadyPaid, OrderAmountMismatch, RequestInProgress, SessionLimitReached
+from payments.errors import (
+    OrderAlreadyPaid,
+    OrderAmountMismatch,
+    OrderCurrencyMismatch,
+    RequestInProgress,
+    SessionLimitReached,
+)
 from payments.model import (
     REOPENING_STATUSES,
     CheckAction,
@@ -95,29 +101,47 @@ class TestSessionRequests:
         ],
     )
     def test_the_decision(self, situation, found, amount, expected):
-        decision = decide_session_request(found, amount, CLAIM_NOW, MAX)
+        decision = decide_session_request(found, amount, CLAIM_NOW, MAX, "CLP")
+
+        assert outcome(decision) is expected, situation
+
+    @pytest.mark.parametrize(
+        ("situation", "found", "expected"),
+        [
+            ("pending", stored(PENDING), OrderCurrencyMismatch),
+            ("failed", stored(FAILED), OrderCurrencyMismatch),
+            ("paid", stored(PAID), OrderCurrencyMismatch),
+            ("a claim whose holder crashed", stored(claim="stale"), ClaimNew),
+            ("nothing stored", None, ClaimNew),
+        ],
+    )
+    def test_an_order_is_never_handed_to_a_stack_of_another_currency(self, situation, found, expected):
+        # given CLP orders, and the stack redeployed for ETpay Mexico
+        decision = decide_session_request(found, 50000, CLAIM_NOW, MAX, "MXN")
 
         assert outcome(decision) is expected, situation
 
     def test_a_reused_session_is_the_stored_one_and_a_next_session_replaces_the_stored_order(self):
-        assert decide_session_request(stored(PENDING), 50000, CLAIM_NOW, MAX) == Reuse(PENDING)
-        assert decide_session_request(stored(FAILED), 50000, CLAIM_NOW, MAX) == ClaimNext(FAILED)
+        assert decide_session_request(stored(PENDING), 50000, CLAIM_NOW, MAX, "CLP") == Reuse(PENDING)
+        assert decide_session_request(stored(FAILED), 50000, CLAIM_NOW, MAX, "CLP") == ClaimNext(FAILED)
 
     def test_a_claim_is_live_until_the_moment_it_expires(self):
         claimed = StoredOrder("OC-1", None, claim_expires=CLAIM_NOW)
 
-        assert outcome(decide_session_request(claimed, 50000, CLAIM_NOW - timedelta(microseconds=1), MAX)) is (
+        assert outcome(decide_session_request(claimed, 50000, CLAIM_NOW - timedelta(microseconds=1), MAX, "CLP")) is (
             RequestInProgress
         )
-        assert outcome(decide_session_request(claimed, 50000, CLAIM_NOW, MAX)) is ClaimNew
+        assert outcome(decide_session_request(claimed, 50000, CLAIM_NOW, MAX, "CLP")) is ClaimNew
 
     @pytest.mark.parametrize("status", sorted(REOPENING_STATUSES))
     def test_every_status_in_which_the_payment_did_not_happen_opens_a_new_session(self, status):
-        assert outcome(decide_session_request(stored(an_order(status)), 50000, CLAIM_NOW, MAX)) is ClaimNext
+        assert outcome(decide_session_request(stored(an_order(status)), 50000, CLAIM_NOW, MAX, "CLP")) is ClaimNext
 
     @pytest.mark.parametrize("status", [status for status in Status if status.is_final and not status.reopens])
     def test_every_other_final_status_refuses_a_new_session(self, status):
-        assert outcome(decide_session_request(stored(an_order(status)), 50000, CLAIM_NOW, MAX)) is OrderAlreadyPaid
+        assert (
+            outcome(decide_session_request(stored(an_order(status)), 50000, CLAIM_NOW, MAX, "CLP")) is OrderAlreadyPaid
+        )
 
 
 class TestOpenedSession:
@@ -302,7 +326,9 @@ class TestExpiredSessions:
         assert (decision.action, decision.reasons) == (expected, reasons), situation
 
     def test_an_expired_order_takes_a_new_session_like_a_failed_one(self):
-        assert outcome(decide_session_request(stored(an_order(Status.EXPIRED)), 50000, CLAIM_NOW, MAX)) is ClaimNext
+        assert (
+            outcome(decide_session_request(stored(an_order(Status.EXPIRED)), 50000, CLAIM_NOW, MAX, "CLP")) is ClaimNext
+        )
 
 
 OPENED = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

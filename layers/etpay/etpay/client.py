@@ -66,6 +66,9 @@ class SessionRequest:
     user_bank_code: str | None = None
     user_rut: str | None = field(default=None, repr=False)
     is_rut_block: bool | None = None
+    # Mexico only: `codi` or `spei`, and the payer's 10-digit phone (payer data: never in a repr).
+    target_flow: str | None = None
+    customer_phone: str | None = field(default=None, repr=False)
 
     def body(self, credentials: Credentials) -> dict[str, Any]:
         body: dict[str, Any] = {

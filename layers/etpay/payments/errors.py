@@ -22,6 +22,13 @@ class OrderAmountMismatch(PaymentsError):
     code = "order_amount_mismatch"
 
 
+class OrderCurrencyMismatch(PaymentsError):
+    """The order was created in another currency than the stack's (it was redeployed for the other
+    ETpay market): an MXN order and a CLP order never mix."""
+
+    code = "order_currency_mismatch"
+
+
 class OrderAlreadyPaid(PaymentsError):
     code = "order_already_paid"
 

@@ -26,6 +26,7 @@ STATUS_BY_CODE = {
     "invalid_notification": 401,
     "not_found": 404,
     "order_amount_mismatch": 409,
+    "order_currency_mismatch": 409,
     "order_already_paid": 409,
     "request_in_progress": 409,
     "session_limit_reached": 409,

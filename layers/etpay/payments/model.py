@@ -15,6 +15,7 @@ from payments.clock import iso_utc, parse_iso
 from payments.errors import (
     OrderAlreadyPaid,
     OrderAmountMismatch,
+    OrderCurrencyMismatch,
     PaymentsError,
     RequestInProgress,
     SessionLimitReached,
@@ -200,10 +201,11 @@ def request_in_progress(merchant_order_id: str) -> RequestInProgress:
 
 
 def decide_session_request(
-    stored: StoredOrder | None, order_amount: int, now: datetime, max_sessions: int
+    stored: StoredOrder | None, order_amount: int, now: datetime, max_sessions: int, currency: str
 ) -> SessionDecision:
     """What POST /sessions does for an order, given what is stored under its id (None: nothing, as
-    far as we know: the first claim assumes a new order, and a refusal tells us otherwise)."""
+    far as we know: the first claim assumes a new order, and a refusal tells us otherwise), on a
+    stack whose currency is `currency`."""
     if stored is None:
         return ClaimNew()
     order_id = stored.merchant_order_id
@@ -214,6 +216,15 @@ def decide_session_request(
         return Refuse(in_progress) if stored.claim_is_live(now) else ClaimNew()
     if order.order_amount != order_amount:
         return Refuse(OrderAmountMismatch(f"order {order_id} exists with a different order_amount"))
+    if order.currency != currency:
+        # The stack was redeployed for the other ETpay market: its credentials are another
+        # country's merchant, and its amounts another currency. The order is never handed to it.
+        return Refuse(
+            OrderCurrencyMismatch(
+                f"order {order_id} is in {order.currency}; this stack takes {currency} orders: "
+                "use a new merchant_order_id"
+            )
+        )
     if order.status is Status.PENDING:
         return Reuse(order)
     if order.status not in REOPENING_STATUSES:

@@ -245,7 +245,7 @@ class PaymentsService:
         stored: StoredOrder | None = None
         for _ in range(MAX_DECISION_ATTEMPTS):
             now = self._clock()
-            decision = decide_session_request(stored, amount, now, MAX_SESSIONS_PER_ORDER)
+            decision = decide_session_request(stored, amount, now, MAX_SESSIONS_PER_ORDER, self._settings.currency)
             if isinstance(decision, Refuse):
                 raise decision.error
             if isinstance(decision, Reuse):
@@ -264,7 +264,10 @@ class PaymentsService:
         """Our claim expired while ETpay answered and another request took the order over: answer
         from what is stored now, without asking ETpay again."""
         stored = self._repository.get_stored_order(request.merchant_order_id)
-        match decide_session_request(stored, request.order_amount, self._clock(), MAX_SESSIONS_PER_ORDER):
+        decision = decide_session_request(
+            stored, request.order_amount, self._clock(), MAX_SESSIONS_PER_ORDER, self._settings.currency
+        )
+        match decision:
             case Reuse(order):
                 return SessionResult(order, created=False)
             case Refuse(error):
@@ -288,6 +291,8 @@ class PaymentsService:
             user_bank_code=request.user_bank_code,
             user_rut=request.user_rut,
             is_rut_block=request.is_rut_block,
+            target_flow=request.target_flow,
+            customer_phone=request.customer_phone,
         )
         try:
             return client.initialize_session(etpay_request)

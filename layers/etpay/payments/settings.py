@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from payments.errors import ConfigurationUnavailable
+from payments.markets import Market, market_for
 
 # Secrets Manager is read at most once per this many seconds per warm Lambda: a rotated secret
 # is picked up within five minutes, with no Secrets Manager call per request.
@@ -49,8 +50,8 @@ NOTIFICATION_KEY_PARAMETER = "key"
 NOTIFICATION_KEY_RECHECK_SECONDS = 30
 # What a client is told to wait before retrying a transient failure.
 RETRY_AFTER_SECONDS = 1
-# ETpay publishes no limits; a reseller lists CLP 1 to 7,000,000.
-DEFAULT_MAX_ORDER_AMOUNT = 7_000_000
+# The stack's currency when CURRENCY is unset; it picks the market (payments/markets.py), whose
+# default_max_order_amount applies when MAX_ORDER_AMOUNT is unset or 0 (ETpay publishes no limits).
 DEFAULT_CURRENCY = "CLP"
 # How long a session lives. ETpay publishes no session expiry; a reseller that routes Chilean
 # payments through ETpay documents a 30-minute payment lifetime (docs/ETPAY.md). At its end, a
@@ -144,16 +145,29 @@ class Settings:
     session_lifetime_seconds: int = DEFAULT_SESSION_LIFETIME_SECONDS
     reconcile_queue_url: str | None = None
 
+    @property
+    def market(self) -> Market:
+        market = market_for(self.currency)
+        if market is None:
+            raise ConfigurationUnavailable(f"the service is not configured (CURRENCY {self.currency[:8]!r})")
+        return market
+
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> "Settings":
         table_name = environ.get("TABLE_NAME", "").strip()
         if not table_name:
             raise ConfigurationUnavailable("the service is not configured (TABLE_NAME)")
+        currency = environ.get("CURRENCY", "").strip() or DEFAULT_CURRENCY
+        # ETpay serves Chile and Mexico only: any other currency is a stack that cannot take a payment.
+        market = market_for(currency)
+        if market is None:
+            raise ConfigurationUnavailable("the service is not configured (CURRENCY: CLP or MXN)")
+        max_order_amount = _whole_number(environ, "MAX_ORDER_AMOUNT") or market.default_max_order_amount
         return cls(
             table_name=table_name,
             stage=environ.get("STAGE", "sandbox").strip() or "sandbox",
-            currency=environ.get("CURRENCY", "").strip() or DEFAULT_CURRENCY,
-            max_order_amount=_positive_int(environ, "MAX_ORDER_AMOUNT", DEFAULT_MAX_ORDER_AMOUNT),
+            currency=currency,
+            max_order_amount=max_order_amount,
             etpay_secret_id=_optional(environ, "ETPAY_SECRET_ID"),
             default_success_url=_optional(environ, "DEFAULT_SUCCESS_URL"),
             default_cancellation_url=_optional(environ, "DEFAULT_CANCELLATION_URL"),
@@ -174,6 +188,14 @@ def get_settings() -> Settings:
 
 def _optional(environ: Mapping[str, str], name: str) -> str | None:
     return environ.get(name, "").strip() or None
+
+
+def _whole_number(environ: Mapping[str, str], name: str) -> int:
+    """A setting that is 0 or a positive integer; unset is 0."""
+    raw = environ.get(name, "").strip() or "0"
+    if not raw.isascii() or not raw.isdigit():
+        raise ConfigurationUnavailable(f"the service is not configured ({name})")
+    return int(raw)
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:

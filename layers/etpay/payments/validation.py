@@ -1,5 +1,9 @@
 """Validation of what the merchant's backend sends us. Every problem is reported by field name;
-values are never echoed back (they may be payer data such as a RUT)."""
+values are never echoed back (they may be payer data such as a RUT or a phone number).
+
+What a request may carry depends on the stack's market (payments/markets.py): Chile's RUT fields,
+Mexico's `target_flow` and `customer_phone`, and each country's bank codes. A field of the other
+market is refused by name, saying which currency it belongs to."""
 
 import json
 import re
@@ -8,6 +12,7 @@ from typing import Any
 
 from etpay.credentials import is_allowed_url
 from payments.errors import ValidationFailed
+from payments.markets import MARKET_FIELDS, TARGET_FLOWS, Market, market_of_field
 
 ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ORDER_ID_RULE = "1 to 64 characters of A-Z a-z 0-9 - _"
@@ -16,10 +21,13 @@ EMAIL_PATTERN = re.compile(
     r"[A-Za-z0-9_+-]{1,64}(?:\.[A-Za-z0-9_+-]{1,64})*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
 )
-BANK_CODE_PATTERN = re.compile(r"^[A-Za-z]{2}_[A-Za-z0-9_]{1,32}$")
+# A bank code is its country's prefix (the market's, any case) and then this.
+BANK_CODE_REST = re.compile(r"[A-Za-z0-9_]{1,32}")
 # Patterns are used with fullmatch: `$` alone would also accept a trailing newline.
 # Chilean RUT without dots or hyphen: body digits then the check digit (0-9 or K), e.g. 111111111.
 RUT_PATTERN = re.compile(r"^[0-9]{7,8}[0-9Kk]$")
+# Mexico: ETpay documents a 10-digit phone (Mexican numbers are 10 digits, without the +52).
+PHONE_PATTERN = re.compile(r"^[0-9]{10}$")
 MAX_EMAIL_LENGTH = 254
 MAX_URL_LENGTH = 2048
 MAX_METADATA_ITEMS = 10
@@ -34,6 +42,8 @@ OPTIONAL_FIELDS = (
     "user_bank_code",
     "user_rut",
     "is_rut_block",
+    "target_flow",
+    "customer_phone",
     "payment_completed_url",
     "payment_cancellation_url",
 )
@@ -48,6 +58,9 @@ class SessionStart:
     user_bank_code: str | None = None
     user_rut: str | None = field(default=None, repr=False)
     is_rut_block: bool | None = None
+    target_flow: str | None = None
+    # Payer data, as the RUT: never in a repr, a log line or an answer.
+    customer_phone: str | None = field(default=None, repr=False)
     payment_completed_url: str | None = None
     payment_cancellation_url: str | None = None
 
@@ -74,10 +87,17 @@ def parse_json_object(body: str | None) -> dict[str, Any]:
     return value
 
 
-def parse_session_start(payload: dict[str, Any], max_order_amount: int) -> SessionStart:
+def parse_session_start(payload: dict[str, Any], max_order_amount: int, market: Market) -> SessionStart:
     errors: dict[str, str] = {}
     for name in sorted(set(payload) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)):
         errors[name[:64]] = "unknown field"
+    # ETpay documents these for one country only: never sent to a merchant of the other.
+    for name in sorted(MARKET_FIELDS - market.own_fields):
+        owner = market_of_field(name)
+        if name in payload and owner is not None:
+            errors[name] = (
+                f"only for {owner.currency} stacks (ETpay {owner.country}); this stack's currency is {market.currency}"
+            )
 
     # Absent is "required"; present but wrong says what it must be.
     if "merchant_order_id" not in payload:
@@ -87,25 +107,29 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int) -> Sessi
 
     amount = payload.get("order_amount")
     if "order_amount" not in payload:
-        errors["order_amount"] = "required: a JSON integer"
+        errors["order_amount"] = f"required: a JSON integer of {market.amount_unit} ({market.currency})"
     # JSON integers only: 10.0, "10" and true are refused, so no amount is ever guessed.
     elif not isinstance(amount, int) or isinstance(amount, bool):
-        errors["order_amount"] = "must be a JSON integer"
+        # ETpay's order_amount is an integer of whole units: centavos cannot be sent.
+        errors["order_amount"] = f"must be a JSON integer of {market.amount_unit} ({market.currency})"
     elif not 1 <= amount <= max_order_amount:
-        errors["order_amount"] = f"must be between 1 and {max_order_amount}"
+        errors["order_amount"] = f"must be between 1 and {max_order_amount} {market.amount_unit} ({market.currency})"
 
     checks = {
         "customer_email": _check_email,
         "metadata": _check_metadata,
-        "user_bank_code": _pattern_check(BANK_CODE_PATTERN, "a bank code such as cl_estado"),
+        "user_bank_code": _bank_code_check(market),
         "user_rut": _pattern_check(RUT_PATTERN, "a RUT without dots or hyphen, e.g. 111111111"),
         "is_rut_block": _check_bool,
+        "target_flow": _check_target_flow,
+        "customer_phone": _pattern_check(PHONE_PATTERN, "10 digits, e.g. 5512345678"),
         "payment_completed_url": _check_url,
         "payment_cancellation_url": _check_url,
     }
     for name, check in checks.items():
-        # Present means checked: `null` is not a value of any of these fields.
-        if name in payload:
+        # Present means checked: `null` is not a value of any of these fields. A field of the
+        # other market is already refused.
+        if name in payload and name not in errors:
             problem = check(payload[name])
             if problem:
                 errors[name] = problem
@@ -123,6 +147,25 @@ def _check_email(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(value):
         return "must be an email address"
     return None
+
+
+def _bank_code_check(market: Market):
+    prefix = market.bank_code_prefix
+
+    def check(value: Any) -> str | None:
+        if (
+            not isinstance(value, str)
+            or not value[: len(prefix)].lower() == prefix
+            or not BANK_CODE_REST.fullmatch(value[len(prefix) :])
+        ):
+            return f"must be a bank code of {market.country} ({prefix}...), e.g. {prefix}test"
+        return None
+
+    return check
+
+
+def _check_target_flow(value: Any) -> str | None:
+    return None if value in TARGET_FLOWS else f"must be one of {', '.join(TARGET_FLOWS)}"
 
 
 def _check_bool(value: Any) -> str | None:
