@@ -269,7 +269,6 @@ BAD_BODIES = {
     "no note": (json.dumps({"resolution": "refunded"}), "note"),
     "an empty note": (json.dumps({"resolution": "refunded", "note": ""}), "note"),
     "a note too long": (json.dumps({"resolution": "refunded", "note": "x" * (MAX_REVIEW_NOTE_CHARS + 1)}), "note"),
-    "a note with a control character": (json.dumps({"resolution": "refunded", "note": "a\u0000b"}), "note"),
     "a note with a lone surrogate": ('{"resolution": "refunded", "note": "a\\ud800"}', "note"),
     "a note not text": (json.dumps({"resolution": "refunded", "note": ["x"]}), "note"),
     "an unknown field": (json.dumps({**RESOLUTION, "status": "PAID"}), "status"),

@@ -169,10 +169,9 @@ def _check_metadata(value: Any) -> str | None:
 
 # -- the review queue ---------------------------------------------------------------------------------
 RESOLUTION_FIELDS = frozenset({"resolution", "note"})
-# Any text but control characters other than tab, line feed and carriage return, and lone
-# surrogates (not text, and DynamoDB stores UTF-8). openapi.yaml's ReviewResolution.note has it.
-NOTE_PATTERN = re.compile(r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ud800-\udfff]*$")
-NOTE_RULE = f"1 to {MAX_REVIEW_NOTE_CHARS} characters of text (no control characters but tab and newlines)"
+# Any text; a lone surrogate (which JSON's \u escapes can carry) is not text and cannot be stored.
+NOTE_PATTERN = re.compile(r"^[^\ud800-\udfff]*$")
+NOTE_RULE = f"1 to {MAX_REVIEW_NOTE_CHARS} characters of text"
 LIMIT_PATTERN = re.compile(r"^[0-9]{1,3}$")
 
 
