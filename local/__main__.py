@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         webhook_port=args.webhook_port,
     )
-    terminal = LiveTerminal(say, stack.call, stack.invoke)
+    terminal = LiveTerminal(say, stack.call, stack.invoke, api_url=lambda: stack.api_url)
     stack.on_request = terminal.observe
     stack.events.receiver.on_webhook = terminal.webhook
     stack.on_invocation = terminal.invoked
