@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook_port=args.webhook_port,
         parameters={"Currency": args.currency},
     )
-    terminal = LiveTerminal(say, stack.call, stack.invoke)
+    terminal = LiveTerminal(say, stack.call, stack.invoke, api_url=lambda: stack.api_url)
     stack.on_request = terminal.observe
     stack.events.receiver.on_webhook = terminal.webhook
     stack.on_invocation = terminal.invoked

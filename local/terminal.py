@@ -17,6 +17,12 @@ the answer has none, or, for a notification the function accepted, the JWT's `me
 
 A GET that repeats the answer last printed for the same path (a page polling an order) is not
 printed again: it says nothing new.
+
+An order flagged for review (its answer, or its state read back, shows `review.required`) gets a
+line of its own, once per new set of reasons, with the command that records its resolution:
+
+    [12:00:09] order OC-1 flagged for review: failed_after_paid
+               resolve: curl -s -XPOST localhost:3000/orders/OC-1/review -d '{"resolution": ...}'
 """
 
 import base64
@@ -42,6 +48,8 @@ PENDING = "PENDING"
 # The function that runs the status checks the scheduled sweep hands out.
 STATUS_CHECK_FUNCTION = "ReconcileWorkerFunction"
 
+# The resolution the printed command proposes; the operator edits it before running it.
+RESOLVE_BODY = '{"resolution": "no_action_needed", "note": "what was checked or done"}'
 Say = Callable[[str], None]
 Call = Callable[[str, str], Answer]
 Invoke = Callable[[str, dict[str, Any]], Any]
@@ -53,17 +61,25 @@ class LiveTerminal:
     `call(method, path)` answers a request in-process (LocalStack.call); `invoke(function, event)`
     runs a function (LocalStack.invoke)."""
 
-    def __init__(self, say: Say, call: Call, invoke: Invoke):
+    def __init__(self, say: Say, call: Call, invoke: Invoke, api_url: Callable[[], str] | None = None):
         self._say = say
         self._call = call
         self._invoke = invoke
+        # Where the resolve command sends its request (the local API's URL once it is serving).
+        self._api_url = api_url or (lambda: "http://127.0.0.1:3000")
         self._lock = threading.Lock()
         self._last_get: dict[str, str] = {}
         self._states: dict[str, str] = {}  # order id -> the state last printed for it
+        self._flags: dict[str, tuple[str, ...]] = {}  # order id -> the open reasons last printed
 
     # -- the API -------------------------------------------------------------------------------------
     def observe(self, exchange: Exchange) -> None:
         order_id, state, error = self._read(exchange)
+        self._observe(exchange, order_id, state, error)
+        if order_id is not None and error is None:
+            self._review(order_id, self._order_answer(exchange, order_id))
+
+    def _observe(self, exchange: Exchange, order_id: str | None, state: str | None, error: str | None) -> None:
         text = f"{exchange.method} {printable(exchange.path)} -> {exchange.status}"
         if error is not None:
             text += f"  {error}" + (f" (order {order_id})" if order_id else "")
@@ -97,12 +113,42 @@ class LiveTerminal:
         return order_id, state if isinstance(state, str) else None, None
 
     def _current_state(self, order_id: str) -> str | None:
+        status = self._current_order(order_id).get("status")
+        return status if isinstance(status, str) else None
+
+    def _current_order(self, order_id: str) -> dict[str, Any]:
+        """GET /orders/{id}'s answer, read in this process; {} when there is none."""
         try:
             answer = self._call("GET", f"/orders/{quote(order_id, safe='')}")
         except (InvocationError, LocalStackError):
-            return None  # the stack is stopping: the line goes without the state
-        status = _json_object(answer.data).get("status")
-        return status if answer.status == 200 and isinstance(status, str) else None
+            return {}  # the stack is stopping: the line goes without the state
+        return _json_object(answer.data) if answer.status == 200 else {}
+
+    def _order_answer(self, exchange: Exchange, order_id: str) -> dict[str, Any]:
+        """The order as the exchange left it: the answer itself when it is the order (GET /orders,
+        a resolution), else read back (a notification may have flagged it)."""
+        answer = _json_object(exchange.response_body)
+        if isinstance(answer.get("review"), dict) and answer.get("merchant_order_id") == order_id:
+            return answer
+        if exchange.path == NOTIFICATIONS_PATH:
+            return self._current_order(order_id)
+        return {}
+
+    def _review(self, order_id: str, order: dict[str, Any]) -> None:
+        """A line for an order newly flagged for review (or flagged for more reasons), with the
+        command that resolves it; nothing while its open reasons are as last printed."""
+        review = order.get("review")
+        if not isinstance(review, dict):
+            return
+        reasons = tuple(reason for reason in review.get("reasons") or () if isinstance(reason, str))
+        with self._lock:
+            if reasons == self._flags.get(order_id, ()):
+                return
+            self._flags[order_id] = reasons
+        if review.get("required") is True and reasons:
+            self._print(f"order {order_id} flagged for review: {', '.join(reasons)}")
+            command = f"curl -s -XPOST {self._api_url()}/orders/{order_id}/review -d '{RESOLVE_BODY}'"
+            self._say(f"           resolve: {command}")
 
     # -- scheduled functions ---------------------------------------------------------------------------
     def scheduled(self, function: str) -> None:
@@ -130,8 +176,9 @@ class LiveTerminal:
         with self._lock:
             pending = [order_id for order_id, state in self._states.items() if state == PENDING]
         for order_id in pending:
-            state = self._current_state(order_id)
-            if state is None:
+            order = self._current_order(order_id)
+            state = order.get("status")
+            if not isinstance(state, str):
                 continue
             with self._lock:
                 changed = state != self._states.get(order_id)
@@ -139,6 +186,7 @@ class LiveTerminal:
                     self._states[order_id] = state
             if changed:
                 self._print(f"{label} -> order {order_id} {state}")
+            self._review(order_id, order)
 
     def _print(self, text: str) -> None:
         self._say(f"[{time.strftime('%H:%M:%S')}] {text}")

@@ -129,6 +129,16 @@ def build_events() -> dict[str, dict]:
             path_parameters={"merchant_order_id": EXAMPLE_ORDER_ID},
             **common,
         ),
+        "list_reviews.json": api_gateway_event("GET", "/reviews", "/reviews", query={"limit": "25"}, **common),
+        "resolve_review.json": api_gateway_event(
+            "POST",
+            "/orders/{merchant_order_id}/review",
+            f"/orders/{EXAMPLE_ORDER_ID}/review",
+            json.dumps({"resolution": "no_action_needed", "note": "Checked with ETpay: a test flag."}),
+            json_headers,
+            path_parameters={"merchant_order_id": EXAMPLE_ORDER_ID},
+            **common,
+        ),
         "notification.json": api_gateway_event(
             "POST",
             "/notifications",

@@ -338,6 +338,26 @@ class Api:
         )
         return self.invoke(self.payments, event)
 
+    def list_reviews(self, **query: str) -> Reply:
+        """GET /reviews, with `limit` and `cursor` as given."""
+        return self.invoke(self.payments, api_event("GET", "/reviews", "/reviews", query=query or None))
+
+    def resolve_review(
+        self, merchant_order_id: str, payload: Any = None, raw: str | None = None, identity: dict | None = None
+    ) -> Reply:
+        """POST /orders/{id}/review; `identity` is what API Gateway's authorization put in the
+        request context (e.g. {"userArn": ...} with AWS_IAM, {"apiKeyId": ...} with API keys)."""
+        event = api_event(
+            "POST",
+            "/orders/{merchant_order_id}/review",
+            f"/orders/{merchant_order_id}/review",
+            raw if raw is not None else json.dumps(payload),
+            {"Content-Type": "application/json"},
+            path_parameters={"merchant_order_id": merchant_order_id},
+        )
+        event["requestContext"]["identity"].update(identity or {})
+        return self.invoke(self.payments, event)
+
     def notify(
         self, body: str | bytes, content_type: str = "application/json", key: str | None = NOTIFICATION_KEY, **kwargs
     ) -> Reply:

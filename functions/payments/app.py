@@ -1,12 +1,20 @@
-"""POST /sessions and GET /orders/{merchant_order_id}: called by the merchant's own backend."""
+"""POST /sessions, GET /orders/{merchant_order_id} and the review queue (GET /reviews,
+POST /orders/{merchant_order_id}/review): called by the merchant's own backend and its operators."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from payments.http import Request, Router, json_response, notification_url
+from payments.reviews import decode_cursor, encode_cursor
 from payments.runtime import payments_service
-from payments.settings import MAX_SESSION_BODY_BYTES, get_settings
-from payments.validation import parse_json_object, parse_session_start, require_order_id
-from payments.views import order_view, session_view
+from payments.settings import MAX_REVIEW_BODY_BYTES, MAX_SESSION_BODY_BYTES, get_settings
+from payments.validation import (
+    parse_json_object,
+    parse_review_limit,
+    parse_review_resolution,
+    parse_session_start,
+    require_order_id,
+)
+from payments.views import order_view, queued_review_view, session_view
 
 logger = Logger()
 metrics = Metrics()
@@ -33,6 +41,32 @@ def get_order(request: Request):
     merchant_order_id = require_order_id(request.path_parameters.get("merchant_order_id"))
     logger.append_keys(merchant_order_id=merchant_order_id)
     return json_response(200, order_view(payments_service().get_order(merchant_order_id)))
+
+
+@router.route("GET", "/reviews")
+@tracer.capture_method(capture_response=False, capture_error=False)
+def list_reviews(request: Request):
+    service = payments_service()
+    limit = parse_review_limit(request.query_parameters.get("limit"))
+    cursor = request.query_parameters.get("cursor")
+    after = decode_cursor(cursor, service.review_shard_of) if cursor is not None else {}
+    page = service.review_queue(after, limit)
+    body: dict = {"reviews": [queued_review_view(entry) for entry in page.entries]}
+    if page.after is not None:
+        body["next_cursor"] = encode_cursor(page.after)
+    return json_response(200, body)
+
+
+@router.route("POST", "/orders/{merchant_order_id}/review")
+@tracer.capture_method(capture_response=False, capture_error=False)
+def resolve_review(request: Request):
+    merchant_order_id = require_order_id(request.path_parameters.get("merchant_order_id"))
+    logger.append_keys(merchant_order_id=merchant_order_id)
+    resolution = parse_review_resolution(parse_json_object(request.body(MAX_REVIEW_BODY_BYTES)))
+    order = payments_service().resolve_review(
+        merchant_order_id, resolution.resolution, resolution.note, resolved_by=request.caller
+    )
+    return json_response(200, order_view(order))
 
 
 @logger.inject_lambda_context(clear_state=True)

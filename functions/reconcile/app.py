@@ -1,6 +1,7 @@
 """Scheduled: the sweep. Hands every status check that is due (a first one ReconcileAfterSeconds
 after a session opened, then at doubling intervals, the last at its expiry) to the workers of
-functions/reconcile_worker through the check queue; a notification may never come."""
+functions/reconcile_worker through the check queue; a notification may never come. Each run also
+counts the open reviews older than a day (OverdueReviews), so a forgotten review keeps its alarm on."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,5 +28,9 @@ def lambda_handler(event: dict, context) -> dict:
     # Sessions past their expiry and still not ended: the StuckPendingSessions alarm.
     metrics.add_metric(name=obs.STUCK_PENDING_SESSIONS, unit=MetricUnit.Count, value=report.stuck)
     metrics.add_metric(name=obs.CHECKS_HANDED_OUT, unit=MetricUnit.Count, value=report.handed_out)
-    logger.info("reconciliation sweep", extra={"report": report.__dict__})
-    return report.__dict__
+    # Open reviews older than a day, every run: the OverdueReviews alarm stays on while there is one.
+    overdue = payments_service().overdue_reviews()
+    metrics.add_metric(name=obs.OVERDUE_REVIEWS, unit=MetricUnit.Count, value=overdue)
+    result = {**report.__dict__, "overdue_reviews": overdue}
+    logger.info("reconciliation sweep", extra={"report": result})
+    return result

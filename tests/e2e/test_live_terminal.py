@@ -153,3 +153,32 @@ def test_counts_name_the_first_and_every_count_that_is_not_zero():
         "checked 2: paid 1, still pending 1"
     )
     assert describe_counts(None) == "done"
+
+
+def test_a_flagged_order_is_shown_with_the_command_that_resolves_it(local_stack, http_api, etpay, order_id):
+    printed: list[str] = []
+    terminal = LiveTerminal(printed.append, local_stack.call, local_stack.invoke, api_url=lambda: local_stack.api_url)
+    local_stack.api.observer = terminal.observe
+    try:
+        # given an order flagged by a signed notification whose amount differs
+        session = http_api.open_session(order_id)
+        assert (
+            http_api.notify(etpay.notification_jwt(session["session_token"], "paid", merchant_amount=1)).status == 200
+        )
+        http_api.get_order(order_id)  # polling the flagged order says nothing new
+
+        # then the terminal says so once, with a command that resolves it ...
+        flagged = [index for index, line in enumerate(printed) if f"order {order_id} flagged for review" in line]
+        assert len(flagged) == 1
+        assert printed[flagged[0]].endswith(f"order {order_id} flagged for review: notification_mismatch")
+        command = printed[flagged[0] + 1].strip()
+        assert command.startswith(f"resolve: curl -s -XPOST {local_stack.api_url}/orders/{order_id}/review -d ")
+
+        # ... which does: the resolution's line follows, and the order is no longer flagged
+        body = command.split(" -d ", 1)[1].strip("'")
+        reply = http_api.request("POST", f"/orders/{order_id}/review", body, {"Content-Type": "application/json"})
+        assert reply.status == 200
+        assert printed[-1].endswith(f"POST /orders/{order_id}/review -> 200  order {order_id} PENDING")
+        assert http_api.get_order(order_id).body["review"]["required"] is False
+    finally:
+        local_stack.api.observer = None

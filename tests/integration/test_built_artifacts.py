@@ -30,7 +30,7 @@ from local.examples import (
 )
 from local.template import ROOT, table_definitions
 from payments.clock import utc_now
-from payments.model import Order, PaymentSession, Status
+from payments.model import Order, PaymentSession, ReviewReason, Status
 from payments.repository import OrderRepository
 
 pytestmark = pytest.mark.built
@@ -215,6 +215,27 @@ def test_the_built_notifications_function_applies_the_example_notification(built
 
     status, body = invoke(built, runtime_dir, "PaymentsFunction", "get_order.json", deployed, tmp_path)
     assert body["status"] == "PAID"
+
+
+def test_the_built_payments_function_lists_and_resolves_a_review(built, runtime_dir, deployed, tmp_path):
+    # given the example order, flagged for review
+    seed_example_session(deployed)
+    repository = OrderRepository(deployed["table"], boto3.client("dynamodb"))
+    order, session = repository.get_order_and_session(EXAMPLE_ORDER_ID)
+    repository.flag_for_review(order, session, {ReviewReason.NOTIFICATION_MISMATCH}, utc_now())
+
+    # then the built function lists it in the review queue ...
+    status, body = invoke(built, runtime_dir, "PaymentsFunction", "list_reviews.json", deployed, tmp_path)
+    assert status == 200, body
+    assert [entry["merchant_order_id"] for entry in body["reviews"]] == [EXAMPLE_ORDER_ID]
+
+    # ... and records its resolution, after which the queue is empty
+    status, body = invoke(built, runtime_dir, "PaymentsFunction", "resolve_review.json", deployed, tmp_path)
+    assert status == 200, body
+    assert body["review"] == {"required": False, "reasons": []}
+    assert body["reviews"][0]["resolution"] == "no_action_needed"
+    status, body = invoke(built, runtime_dir, "PaymentsFunction", "list_reviews.json", deployed, tmp_path)
+    assert (status, body["reviews"]) == (200, [])
 
 
 def test_the_layer_ships_unchecked_bytecode_and_no_second_botocore(built):

@@ -287,3 +287,35 @@ def test_without_a_bus_configured_the_function_fails_and_publishes_nothing(api, 
 
     assert events_stack.stored_events() == []
     assert events_stack.queue_counts() == (0, 0)
+
+
+def test_a_review_resolved_then_reopened_publishes_each_step_once(api, stack, events_stack):
+    # given an order paid, flagged failed_after_paid, resolved, then flagged again for the same reason
+    order_id = new_order_id()
+    token = pay(api, stack, order_id)
+    failed_again = stack.notification_jwt(token, "failed")
+    assert api.notify_jwt(failed_again).status == 200
+    resolved = api.resolve_review(order_id, {"resolution": "confirmed_with_etpay", "note": "ETpay: the money arrived"})
+    assert resolved.status == 200
+    assert api.notify_jwt(failed_again).status == 200
+
+    # when the stream is handed to the stream function
+    events_stack.publish()
+
+    # then the bus got the review's steps, the reopened review with an id of its own
+    review_events = [
+        event["detail"] for event in events_stack.bus_events() if event["detail-type"].startswith("Order Review")
+    ]
+    assert [(event["type"], event["id"]) for event in review_events] == [
+        ("order.review_required", event_id(EventType.ORDER_REVIEW_REQUIRED, order_id, "failed_after_paid")),
+        ("order.review_resolved", event_id(EventType.ORDER_REVIEW_RESOLVED, order_id, "1")),
+        ("order.review_required", event_id(EventType.ORDER_REVIEW_REQUIRED, order_id, "failed_after_paid#2")),
+    ]
+    required, resolution, reopened = review_events
+    assert resolution["created_at"] == resolved.body["reviews"][0]["resolved_at"]
+    assert resolution["data"]["order"]["review"] == {"required": False, "reasons": []}
+    # the operator's note is the API's alone
+    assert "note" not in resolution["data"]["order"]["reviews"][0]
+    assert "ETpay: the money arrived" not in json.dumps(review_events)
+    assert reopened["data"]["order"]["review"] == {"required": True, "reasons": ["failed_after_paid"]}
+    assert [review["state"] for review in reopened["data"]["order"]["reviews"]] == ["resolved", "open"]

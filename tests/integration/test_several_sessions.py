@@ -143,20 +143,20 @@ def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id)
     assert api.get_order(order_id).body["review"] == {"required": False, "reasons": []}
 
 
-def test_a_new_session_keeps_the_currency_its_order_was_created_with(api, stack, order_id, monkeypatch):
+def test_a_clp_order_is_refused_a_new_session_once_the_stack_takes_mxn(api, stack, order_id, monkeypatch):
     # given an order opened in CLP whose session failed, and a deployment since switched to MXN
     fail(api, stack, open_session(api, stack, order_id))
+    before = stored_order(order_id)
     monkeypatch.setenv("CURRENCY", "MXN")
     runtime.reset()
 
     # when the merchant asks for a new session
     reply = api.create_session(session_payload(order_id))
 
-    # then order and new session are both still CLP: the amount keeps its meaning, and ETpay's
-    # notification is checked against the currency the payer was shown
-    assert (reply.status, reply.body["currency"]) == (201, "CLP")
-    stored = stored_order(order_id)
-    assert stored["currency"] == stored["sessions"][reply.body["session_token"]]["currency"] == "CLP"
+    # then it is refused: the amount means Chilean pesos, which the Mexican merchant cannot take,
+    # and the order is as it was
+    assert (reply.status, reply.error) == (409, "order_currency_mismatch")
+    assert stored_order(order_id) == before
     assert api.get_order(order_id).body["currency"] == "CLP"
 
 

@@ -134,6 +134,8 @@ def describe_writes(operation: str, request: dict[str, Any]) -> str:
         what = "session outcome"
     elif "sessions.#token = " in expression:
         what = "new session"
+    elif "REMOVE review_reasons" in expression:
+        what = "review resolution"
     elif "review_reasons" in expression:
         what = "review flag"
     elif operation in ("PutItem", "DeleteItem") or "claim_id" in expression:

@@ -53,7 +53,9 @@ def readme_review_reasons() -> dict[str, str]:
 
 def contract_review_reasons() -> set[str]:
     spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
-    return set(spec["components"]["schemas"]["Order"]["properties"]["review"]["properties"]["reasons"]["items"]["enum"])
+    reasons = spec["components"]["schemas"]["Order"]["properties"]["review"]["properties"]["reasons"]["items"]
+    assert reasons == {"$ref": "#/components/schemas/ReviewReason"}
+    return set(spec["components"]["schemas"]["ReviewReason"]["enum"])
 
 
 def test_every_review_reason_is_in_the_contract_and_the_readme_with_its_metric():

@@ -18,7 +18,7 @@ from payments.events import (
     derive_events,
     event_id,
 )
-from payments.model import Order, ReviewReason, Status
+from payments.model import Order, RaisedReason, Resolution, Review, ReviewReason, ReviewResolution, Status
 from payments.repository import order_snapshot
 from payments.views import order_view
 
@@ -27,10 +27,12 @@ PAID_AT = "2026-11-26T10:05:00.000Z"
 FAILED_AT = "2026-11-26T10:04:00.000Z"
 REOPENED = "2026-11-26T10:06:00.000Z"
 FLAGGED_AT = "2026-11-26T10:07:00.000Z"
+RESOLVED_AT = "2026-11-26T11:00:00.000Z"
+FLAGGED_AGAIN_AT = "2026-11-27T09:00:00.000Z"
 EVENT_ID = re.compile(r"^evt_[0-9a-f]{32}$")
 
 
-def an_order(status=Status.PENDING, token="s1", updated_at=OPENED, reasons=(), payment_token=None) -> Order:
+def an_order(status=Status.PENDING, token="s1", updated_at=OPENED, reasons=(), payment_token=None, reviews=()) -> Order:
     return Order(
         "OC-1",
         50_000,
@@ -42,6 +44,7 @@ def an_order(status=Status.PENDING, token="s1", updated_at=OPENED, reasons=(), p
         updated_at,
         payment_token=payment_token,
         review_reasons=frozenset(reasons),
+        reviews=tuple(reviews),
     )
 
 
@@ -57,6 +60,28 @@ CLAIM = snapshot(None)
 PENDING = snapshot(an_order(), s1=a_session())
 PAID = snapshot(an_order(Status.PAID, updated_at=PAID_AT, payment_token="p1"), s1=a_session("PAID", updated_at=PAID_AT))
 FAILED = snapshot(an_order(Status.FAILED, updated_at=FAILED_AT), s1=a_session("FAILED", updated_at=FAILED_AT))
+MISMATCH = ReviewReason.NOTIFICATION_MISMATCH
+REVIEW_ONE = Review(1, FLAGGED_AT, (RaisedReason(MISMATCH, FLAGGED_AT),))
+REVIEW_ONE_RESOLVED = Review(
+    1, FLAGGED_AT, REVIEW_ONE.reasons, ReviewResolution(Resolution.NO_ACTION_NEEDED, "op", RESOLVED_AT, "a note")
+)
+FLAGGED = snapshot(
+    an_order(Status.PAID, updated_at=FLAGGED_AT, reasons=[MISMATCH], reviews=[REVIEW_ONE]),
+    s1=a_session("PAID", updated_at=PAID_AT),
+)
+RESOLVED = snapshot(
+    an_order(Status.PAID, updated_at=RESOLVED_AT, reviews=[REVIEW_ONE_RESOLVED]),
+    s1=a_session("PAID", updated_at=PAID_AT),
+)
+FLAGGED_AGAIN = snapshot(
+    an_order(
+        Status.PAID,
+        updated_at=FLAGGED_AGAIN_AT,
+        reasons=[MISMATCH],
+        reviews=[REVIEW_ONE_RESOLVED, Review(2, FLAGGED_AGAIN_AT, (RaisedReason(MISMATCH, FLAGGED_AGAIN_AT),))],
+    ),
+    s1=a_session("PAID", updated_at=PAID_AT),
+)
 REOPENED_ORDER = snapshot(
     an_order(token="s2", updated_at=REOPENED),
     s1=a_session("FAILED", updated_at=FAILED_AT),
@@ -105,6 +130,45 @@ CASES = [
             (EventType.ORDER_REVIEW_REQUIRED, "possible_double_payment", FLAGGED_AT),
         ],
     ),
+    ("a review opened", PAID, FLAGGED, [(EventType.ORDER_REVIEW_REQUIRED, "notification_mismatch", FLAGGED_AT)]),
+    ("a review resolved", FLAGGED, RESOLVED, [(EventType.ORDER_REVIEW_RESOLVED, "1", RESOLVED_AT)]),
+    (
+        "a review flagged by an earlier version (reasons only) resolved",
+        snapshot(an_order(Status.PAID, updated_at=FLAGGED_AT, reasons=[MISMATCH]), s1=a_session("PAID")),
+        snapshot(an_order(Status.PAID, updated_at=RESOLVED_AT, reviews=[REVIEW_ONE_RESOLVED]), s1=a_session("PAID")),
+        [(EventType.ORDER_REVIEW_RESOLVED, "1", RESOLVED_AT)],
+    ),
+    (
+        "the same reason raised after the resolution: the next review",
+        RESOLVED,
+        FLAGGED_AGAIN,
+        [(EventType.ORDER_REVIEW_REQUIRED, "notification_mismatch#2", FLAGGED_AGAIN_AT)],
+    ),
+    (
+        "a reason joining the open review (the one it had makes none)",
+        FLAGGED_AGAIN,
+        snapshot(
+            an_order(
+                Status.PAID,
+                updated_at=RESOLVED_AT,
+                reasons=[MISMATCH, ReviewReason.PAID_AFTER_FAILED],
+                reviews=[
+                    REVIEW_ONE_RESOLVED,
+                    Review(
+                        2,
+                        FLAGGED_AGAIN_AT,
+                        (
+                            RaisedReason(MISMATCH, FLAGGED_AGAIN_AT),
+                            RaisedReason(ReviewReason.PAID_AFTER_FAILED, RESOLVED_AT),
+                        ),
+                    ),
+                ],
+            ),
+            s1=a_session("PAID", updated_at=PAID_AT),
+        ),
+        [(EventType.ORDER_REVIEW_REQUIRED, "paid_after_failed#2", RESOLVED_AT)],
+    ),
+    ("a resolved review written again", RESOLVED, RESOLVED, []),
     (
         "a session the stack ended at its lifetime (EXPIRED, a later status)",
         PENDING,
@@ -187,7 +251,20 @@ def test_every_type_has_its_eventbridge_detail_type():
         "Payment Failed",
         "Order Review Required",
         "Payment Session Expired",
+        "Order Review Resolved",
     }
+
+
+def test_a_resolution_event_carries_the_review_without_the_operators_note():
+    (event,) = derive_events(FLAGGED, RESOLVED)
+
+    order = json.loads(event.body_json())["data"]["order"]
+
+    assert order["review"] == {"required": False, "reasons": []}
+    assert order["reviews"][0]["resolution"] == "no_action_needed"
+    assert "note" not in order["reviews"][0]
+    assert "a note" not in event.body_json()
+    assert order == order_view(RESOLVED.order, notes=False)
 
 
 # -- from the stream's own images -----------------------------------------------------------------------

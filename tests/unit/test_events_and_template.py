@@ -23,6 +23,8 @@ def test_the_template_declares_the_routes_of_the_contract():
     assert {(route.function, route.method, route.path) for route in routes()} == {
         ("PaymentsFunction", "POST", "/sessions"),
         ("PaymentsFunction", "GET", "/orders/{merchant_order_id}"),
+        ("PaymentsFunction", "GET", "/reviews"),
+        ("PaymentsFunction", "POST", "/orders/{merchant_order_id}/review"),
         ("NotificationsFunction", "POST", "/notifications"),
         ("EventsApiFunction", "GET", "/events/{event_id}"),
         ("EventsApiFunction", "GET", "/orders/{merchant_order_id}/events"),

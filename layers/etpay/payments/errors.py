@@ -41,6 +41,13 @@ class SessionLimitReached(PaymentsError):
     code = "session_limit_reached"
 
 
+class NoOpenReview(PaymentsError):
+    """POST /orders/{id}/review for an order with nothing to resolve (never flagged, or already
+    resolved: of two resolutions at once, exactly one is recorded)."""
+
+    code = "no_open_review"
+
+
 class OrderNotFound(PaymentsError):
     code = "not_found"
 

@@ -35,6 +35,7 @@ class EventType(enum.StrEnum):
     PAYMENT_FAILED = "payment.failed"
     ORDER_REVIEW_REQUIRED = "order.review_required"
     SESSION_EXPIRED = "session.expired"
+    ORDER_REVIEW_RESOLVED = "order.review_resolved"
 
     @property
     def detail_type(self) -> str:
@@ -48,6 +49,7 @@ DETAIL_TYPES = {
     EventType.PAYMENT_FAILED: "Payment Failed",
     EventType.ORDER_REVIEW_REQUIRED: "Order Review Required",
     EventType.SESSION_EXPIRED: "Payment Session Expired",
+    EventType.ORDER_REVIEW_RESOLVED: "Order Review Resolved",
 }
 # A session status that is an event of its own when a session reaches it.
 SESSION_OUTCOME_EVENTS = {Status.FAILED.value: EventType.PAYMENT_FAILED, EXPIRED: EventType.SESSION_EXPIRED}
@@ -80,7 +82,8 @@ class OrderEvent:
     created_at: str
     # The order as the write that made the transition left it.
     order: Order
-    # The session that moved (for a payment or a session event), or the review reason.
+    # The session that moved (for a payment or a session event), the review reason (with the
+    # review's number from the second review on), or the review's number (for its resolution).
     subject: str
 
     @property
@@ -89,12 +92,13 @@ class OrderEvent:
 
     def body(self) -> dict[str, Any]:
         """The event as EventBridge's `detail` and as the webhook's body: `data.order` is exactly
-        what GET /orders/{merchant_order_id} answered right after the transition."""
+        what GET /orders/{merchant_order_id} answered right after the transition, but for the
+        operators' notes on resolved reviews: free text an operator typed stays with the API."""
         return {
             "id": self.id,
             "type": self.type.value,
             "created_at": self.created_at,
-            "data": {"order": order_view(self.order)},
+            "data": {"order": order_view(self.order, notes=False)},
         }
 
     def body_json(self) -> str:
@@ -136,10 +140,26 @@ def derive_events(before: OrderSnapshot | None, after: OrderSnapshot | None) -> 
     if order.status is Status.PAID and (old_order is None or old_order.status is not Status.PAID):
         add(EventType.PAYMENT_SUCCEEDED, order.session_token, order.updated_at)
 
-    old_reasons = old_order.review_reasons if old_order else frozenset()
-    for reason in sorted(order.review_reasons - old_reasons):
-        add(EventType.ORDER_REVIEW_REQUIRED, reason.value, order.updated_at)
+    # A reason raised after a resolution opens the order's next review: the same reason again is
+    # a new transition, with an id of its own.
+    old_review = old_order.open_review if old_order else None
+    current = order.open_review
+    if current is not None:
+        old_reasons = old_review.reason_set if old_review and old_review.number == current.number else frozenset()
+        for reason in sorted(current.reason_set - old_reasons):
+            add(EventType.ORDER_REVIEW_REQUIRED, review_reason_subject(reason.value, current.number), order.updated_at)
+    old_resolved = {review.number for review in old_order.reviews if not review.is_open} if old_order else set()
+    for review in order.reviews:
+        if review.resolution is not None and review.number not in old_resolved:
+            add(EventType.ORDER_REVIEW_RESOLVED, str(review.number), review.resolution.resolved_at)
     return events
+
+
+def review_reason_subject(reason: str, review_number: int) -> str:
+    """The subject of an order.review_required event: the reason alone in an order's first review
+    (as before reviews were numbered, so those ids never change), the reason and the review's
+    number after."""
+    return reason if review_number == 1 else f"{reason}#{review_number}"
 
 
 class DeliveryState(enum.StrEnum):

@@ -30,6 +30,7 @@ STATUS_BY_CODE = {
     "order_already_paid": 409,
     "request_in_progress": 409,
     "session_limit_reached": 409,
+    "no_open_review": 409,
     "webhooks_disabled": 409,
     "internal_error": 500,
     "etpay_error": 502,
@@ -98,7 +99,9 @@ class Request:
         self.domain_name: str | None = context.get("domainName")
         self.stage: str | None = context.get("stage")
         self.request_id: str | None = context.get("requestId")
-        self.source_ip: str | None = (context.get("identity") or {}).get("sourceIp")
+        identity = context.get("identity") or {}
+        self.source_ip: str | None = identity.get("sourceIp")
+        self.caller: str = _caller(identity)
 
     def remaining_seconds(self) -> float:
         """What is left of this invocation (unbounded outside Lambda, or for a context without
@@ -122,6 +125,25 @@ class Request:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise ValidationFailed({"body": "must be UTF-8 text"}) from None
+
+
+# Who called, when the API has no authorization (only the local stack serves it so).
+UNAUTHENTICATED = "unauthenticated"
+API_KEY_CALLER_PREFIX = "api-key:"
+
+
+def _caller(identity: Mapping[str, Any]) -> str:
+    """Who made the request, as API Gateway's authorization established it: the IAM principal that
+    signed it (ApiAuth=AWS_IAM), or the id of the API key it presented (ApiAuth=API_KEY; the id,
+    never the key itself, which `identity.apiKey` holds)."""
+    for name in ("userArn", "caller"):
+        value = identity.get(name)
+        if isinstance(value, str) and value:
+            return value
+    key_id = identity.get("apiKeyId")
+    if isinstance(key_id, str) and key_id:
+        return API_KEY_CALLER_PREFIX + key_id
+    return UNAUTHENTICATED
 
 
 Route = Callable[[Request], Response]

@@ -7,12 +7,13 @@ decision, not ETpay's, a verified payment for an EXPIRED session is still honour
 """
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from etpay import Notification, PaymentOutcome
 from payments.clock import iso_utc, parse_iso
 from payments.errors import (
+    NoOpenReview,
     OrderAlreadyPaid,
     OrderAmountMismatch,
     OrderCurrencyMismatch,
@@ -66,6 +67,50 @@ class ReviewReason(enum.StrEnum):
     FAILED_AFTER_PAID = "failed_after_paid"
 
 
+class Resolution(enum.StrEnum):
+    """What the operator did about a review. None of them moves money state: a refund or ETpay's
+    confirmation happens outside this stack, and the resolution records that it did."""
+
+    REFUNDED = "refunded"  # the payer was refunded (e.g. one payment of a double payment)
+    CONFIRMED_WITH_ETPAY = "confirmed_with_etpay"  # ETpay confirmed what the money really did
+    NO_ACTION_NEEDED = "no_action_needed"  # a false alarm
+
+
+@dataclass(frozen=True)
+class RaisedReason:
+    reason: ReviewReason
+    raised_at: str
+
+
+@dataclass(frozen=True)
+class ReviewResolution:
+    resolution: Resolution
+    # Who resolved it: the caller's IAM principal, `api-key:<id>` or `unauthenticated` (locally).
+    resolved_by: str
+    resolved_at: str
+    # The operator's free text: stored and shown by the API, never logged nor put in an event.
+    note: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Review:
+    """One review of an order: opened by its first reason, joined by any reason raised while it is
+    open, closed by one resolution. Reviews are only ever added to an order, never removed."""
+
+    number: int  # 1 for the order's first review
+    opened_at: str
+    reasons: tuple[RaisedReason, ...]
+    resolution: ReviewResolution | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolution is None
+
+    @property
+    def reason_set(self) -> frozenset[ReviewReason]:
+        return frozenset(raised.reason for raised in self.reasons)
+
+
 @dataclass(frozen=True)
 class Order:
     merchant_order_id: str
@@ -83,6 +128,24 @@ class Order:
     # The session whose status checks are still due (its own, not necessarily the current one:
     # an expired session paid late makes the order PAID while a newer session may still be live).
     check_session: str | None = None
+    # Every review of the order, oldest first, as stored (`review_reasons` above are the reasons
+    # of the open one, if any).
+    reviews: tuple[Review, ...] = ()
+
+    @property
+    def open_review(self) -> Review | None:
+        """The review a person still has to resolve, None when there is none."""
+        return open_review(self)
+
+    @property
+    def review_history(self) -> tuple[Review, ...]:
+        """Every review, the open one included (also one recorded without its review record)."""
+        current = open_review(self)
+        if current is None:
+            return self.reviews
+        if self.reviews and self.reviews[-1].number == current.number:
+            return (*self.reviews[:-1], current)
+        return (*self.reviews, current)
 
 
 @dataclass(frozen=True)
@@ -310,6 +373,71 @@ def decide_notification(order: Order, session: PaymentSession, notification: Not
         NotificationAction.MARK_FAILED,
         fail_order=is_current and order.status is Status.PENDING,
     )
+
+
+# -- reviews ----------------------------------------------------------------------------------------
+def open_review(order: Order) -> Review | None:
+    """The order's open review: its last review while unresolved, with every open reason."""
+    if not order.review_reasons:
+        return None
+    last = order.reviews[-1] if order.reviews else None
+    if last is not None and last.is_open:
+        current = last
+    else:
+        # Open reasons without an open review record: flagged by a version of the stack that kept
+        # only the reasons. They count as raised, and the review as opened, at the order's last update.
+        current = Review(len(order.reviews) + 1, order.updated_at, ())
+    unrecorded = order.review_reasons - current.reason_set
+    if not unrecorded:
+        return current
+    return replace(
+        current,
+        reasons=current.reasons + tuple(RaisedReason(reason, order.updated_at) for reason in sorted(unrecorded)),
+    )
+
+
+@dataclass(frozen=True)
+class ReviewChange:
+    """One write of an order's reviews: its whole review history after the write, carried out only
+    if the history and the open reasons are still as read (reviews are only appended, and an open
+    review's reasons only grow, so their two counts say whether anything changed)."""
+
+    reviews: tuple[Review, ...]
+    # The open review after the write; None: the order leaves the review queue.
+    opened: Review | None
+    seen_reviews: int
+    seen_open_reasons: int
+
+    @property
+    def open_reasons(self) -> frozenset[ReviewReason]:
+        return self.opened.reason_set if self.opened else frozenset()
+
+
+def _with_review(reviews: tuple[Review, ...], review: Review) -> tuple[Review, ...]:
+    if reviews and reviews[-1].number == review.number:
+        return (*reviews[:-1], review)
+    return (*reviews, review)
+
+
+def raise_review(order: Order, reasons: frozenset[ReviewReason], now: str) -> ReviewChange:
+    """The order's reviews once `reasons` are raised: added to its open review, or opening a new
+    one (a reason raised after a resolution opens the review again)."""
+    current = open_review(order) or Review(len(order.reviews) + 1, now, ())
+    added = tuple(RaisedReason(reason, now) for reason in sorted(reasons - current.reason_set))
+    raised = replace(current, reasons=current.reasons + added)
+    return ReviewChange(_with_review(order.reviews, raised), raised, len(order.reviews), len(order.review_reasons))
+
+
+def decide_resolution(
+    order: Order, resolution: Resolution, resolved_by: str, note: str, now: str
+) -> ReviewChange | Refuse:
+    """The operator's resolution of the order's open review. It changes the review record only:
+    never the order's money state."""
+    current = open_review(order)
+    if current is None:
+        return Refuse(NoOpenReview(f"order {order.merchant_order_id} has no open review"))
+    resolved = replace(current, resolution=ReviewResolution(resolution, resolved_by, now, note))
+    return ReviewChange(_with_review(order.reviews, resolved), None, len(order.reviews), len(order.review_reasons))
 
 
 # -- status checks and the end of a session's lifetime ------------------------------------------------

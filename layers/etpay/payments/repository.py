@@ -17,10 +17,19 @@ schedule the check after (`check_session`, `check_opened_at`, `check_expires_at`
 projected into the index). A session that ends leaves the index in the same write. Orders stored
 before sessions expired carry `pending_check` / `pending_since` (LEGACY_INDEX) instead, until the
 sweep moves them over.
+
+An order's reviews are kept in the item too: `reviews`, the list of every review ever opened for it
+(never shortened), and `review_reasons`, the reasons of the open one. While a review is open the
+item carries the keys of the sparse index REVIEW_INDEX: `review_shard` (one of REVIEW_SHARDS values,
+from the same hash) and `review_opened_at`, so GET /reviews reads the queue oldest first without a
+scan. Raising a reason and resolving a review are each one conditional write of the whole `reviews`
+list, conditional on its length and on the number of open reasons as read: a review is only
+appended and an open review's reasons only grow, so the two counts say whether anything changed.
 """
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -39,16 +48,24 @@ from payments.model import (
     DueCheck,
     Order,
     PaymentSession,
+    RaisedReason,
+    Resolution,
+    Review,
+    ReviewChange,
     ReviewReason,
+    ReviewResolution,
     Status,
     StoredOrder,
+    raise_review,
 )
+from payments.reviews import QueuedReview, QueuePosition
 from payments.settings import (
     CLAIM_ITEM_TTL_SECONDS,
     DYNAMODB_CONNECT_TIMEOUT_SECONDS,
     DYNAMODB_MAX_ATTEMPTS,
     DYNAMODB_READ_TIMEOUT_SECONDS,
     PENDING_SHARDS,
+    REVIEW_SHARDS,
     SESSION_CLAIM_SECONDS,
 )
 
@@ -58,6 +75,10 @@ ORDER_PREFIX = "ORDER#"
 CHECK_INDEX = "PendingChecks"
 SHARD_PREFIX = "PENDING#"
 CHECK_ATTRIBUTES = "pending_shard, next_check_at, check_session, check_opened_at, check_expires_at, check_count"
+# Orders with an open review, oldest first in each of REVIEW_SHARDS partitions.
+REVIEW_INDEX = "ReviewQueue"
+REVIEW_SHARD_PREFIX = "REVIEW#"
+REVIEW_KEYS = "review_shard, review_opened_at"
 # Orders stored before sessions expired: one index partition, read oldest first. Only the sweep
 # reads it, to move what is left of it to CHECK_INDEX.
 LEGACY_INDEX = "PendingSessions"
@@ -79,6 +100,7 @@ ORDER_ATTRIBUTES = (
     "review_reasons",
     "session_expires_at",
     "check_session",
+    "reviews",
 )
 ORDER_PROJECTION = ", ".join(ORDER_ATTRIBUTES)
 NAMES = {"#status": "status"}
@@ -102,15 +124,28 @@ def _key(merchant_order_id: str) -> dict[str, Any]:
     return {"pk": {"S": ORDER_PREFIX + merchant_order_id}}
 
 
+def _shard_index(merchant_order_id: str, shards: int) -> int:
+    digest = hashlib.sha256(merchant_order_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % shards
+
+
 def pending_shard(merchant_order_id: str) -> str:
     """The index partition of an order's checks: a stable hash of its id, so orders spread evenly
     and every check of one order lands on the same partition."""
-    digest = hashlib.sha256(merchant_order_id.encode()).digest()
-    return f"{SHARD_PREFIX}{int.from_bytes(digest[:4], 'big') % PENDING_SHARDS}"
+    return f"{SHARD_PREFIX}{_shard_index(merchant_order_id, PENDING_SHARDS)}"
 
 
 def all_shards() -> list[str]:
     return [f"{SHARD_PREFIX}{index}" for index in range(PENDING_SHARDS)]
+
+
+def review_shard_index(merchant_order_id: str) -> int:
+    """The review index partition of an order, by the same hash as its checks'."""
+    return _shard_index(merchant_order_id, REVIEW_SHARDS)
+
+
+def _review_shard(index: int) -> str:
+    return f"{REVIEW_SHARD_PREFIX}{index}"
 
 
 def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,6 +177,107 @@ def _order(values: Mapping[str, Any]) -> Order | None:
         review_reasons=frozenset(ReviewReason(r) for r in values.get("review_reasons", ())),
         expires_at=values.get("session_expires_at", ""),
         check_session=values.get("check_session"),
+        reviews=_reviews(values.get("reviews", ())),
+    )
+
+
+def _reviews(stored: Iterable[Mapping[str, Any]]) -> tuple[Review, ...]:
+    reviews = []
+    for review in stored:
+        resolution = None
+        if "resolution" in review:
+            resolution = ReviewResolution(
+                Resolution(review["resolution"]), review["resolved_by"], review["resolved_at"], review.get("note", "")
+            )
+        reviews.append(
+            Review(
+                number=int(review["number"]),
+                opened_at=review["opened_at"],
+                reasons=tuple(RaisedReason(ReviewReason(r["reason"]), r["raised_at"]) for r in review["reasons"]),
+                resolution=resolution,
+            )
+        )
+    return tuple(reviews)
+
+
+def _review_values(review: Review) -> dict[str, Any]:
+    """A review as stored in the order's `reviews` list."""
+    values: dict[str, Any] = {
+        "number": review.number,
+        "opened_at": review.opened_at,
+        "reasons": [{"reason": r.reason.value, "raised_at": r.raised_at} for r in review.reasons],
+    }
+    if review.resolution is not None:
+        values.update(
+            resolution=review.resolution.resolution.value,
+            resolved_by=review.resolution.resolved_by,
+            resolved_at=review.resolution.resolved_at,
+            note=review.resolution.note,
+        )
+    return values
+
+
+@dataclass
+class _Write:
+    """An UpdateItem's clauses, gathered from the parts of one change."""
+
+    sets: list[str] = field(default_factory=list)
+    removes: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def update(self) -> str:
+        return "SET " + ", ".join(self.sets) + (" REMOVE " + ", ".join(self.removes) if self.removes else "")
+
+    @property
+    def condition(self) -> str:
+        return " AND ".join(self.conditions)
+
+    def review(self, merchant_order_id: str, change: ReviewChange) -> None:
+        """The order's reviews as `change` leaves them, if still as it read them: its place in the
+        review index follows its open review (joined, kept or left in the same write)."""
+        self.sets.append("reviews = :reviews")
+        self.values["reviews"] = [_review_values(review) for review in change.reviews]
+        if change.opened is not None:
+            self.sets += ["review_reasons = :open_reasons", "review_shard = :review_shard"]
+            self.sets.append("review_opened_at = :review_opened")
+            self.values.update(
+                open_reasons={reason.value for reason in change.open_reasons},
+                review_shard=_review_shard(review_shard_index(merchant_order_id)),
+                review_opened=change.opened.opened_at,
+            )
+        else:
+            self.removes += ["review_reasons", REVIEW_KEYS]
+        if change.seen_reviews:
+            self.conditions.append("size(reviews) = :seen_reviews")
+            self.values["seen_reviews"] = change.seen_reviews
+        else:
+            self.conditions.append("attribute_not_exists(reviews)")
+        if change.seen_open_reasons:
+            self.conditions.append("size(review_reasons) = :seen_open_reasons")
+            self.values["seen_open_reasons"] = change.seen_open_reasons
+        else:
+            self.conditions.append("attribute_not_exists(review_reasons)")
+
+
+def _queued_review(values: Mapping[str, Any]) -> QueuedReview:
+    """An entry of the review index (its projection of the order)."""
+    reviews = _reviews(values.get("reviews", ()))
+    queued_at = values["review_opened_at"]
+    current = reviews[-1] if reviews and reviews[-1].is_open else None
+    if current is None:
+        # Never so for an order this code queued; an item restored or edited by hand still lists,
+        # with its open reasons as of when it was queued.
+        reasons = tuple(RaisedReason(ReviewReason(r), queued_at) for r in sorted(values.get("review_reasons", ())))
+        current = Review(len(reviews) + 1, queued_at, reasons)
+    return QueuedReview(
+        merchant_order_id=values["merchant_order_id"],
+        order_amount=values["order_amount"],
+        currency=values["currency"],
+        status=Status(values["status"]),
+        review=current,
+        position=QueuePosition(queued_at, values["merchant_order_id"]),
     )
 
 
@@ -398,22 +534,70 @@ class OrderRepository:
     def flag_for_review(
         self, order: Order, session: PaymentSession, reasons: Iterable[ReviewReason], now: datetime
     ) -> None:
-        """Flag the order, but only if order and session are still as the decision saw them: a
-        flag decided on a state that has since moved (a duplicate paid notification that read the
-        session just before the first one settled it) must be decided again."""
-        self._update(
-            order.merchant_order_id,
-            "ADD review_reasons :reasons SET updated_at = :now",
-            "#status = :seen AND session_token = :current AND sessions.#token.#status = :seen_session",
-            {
-                "reasons": {reason.value for reason in reasons},
+        """Flag the order (its open review gets the reasons, or a new review opens), but only if
+        order, session and reviews are still as the decision saw them: a flag decided on a state
+        that has since moved (a duplicate paid notification that read the session just before the
+        first one settled it) must be decided again."""
+        write = _Write(
+            sets=["updated_at = :now"],
+            conditions=["#status = :seen", "session_token = :current", "sessions.#token.#status = :seen_session"],
+            values={
                 "now": iso_utc(now),
                 "seen": order.status.value,
                 "current": order.session_token,
                 "seen_session": session.status.value,
             },
-            session_token=session.session_token,
         )
+        write.review(order.merchant_order_id, raise_review(order, frozenset(reasons), iso_utc(now)))
+        self._update(
+            order.merchant_order_id, write.update, write.condition, write.values, session_token=session.session_token
+        )
+
+    def resolve_review(self, order: Order, change: ReviewChange, now: datetime) -> None:
+        """Record the resolution of the order's open review: the order leaves the review queue. Only
+        review attributes are written, so its money state cannot change here; conditional on the
+        reviews as read, so of two resolutions at once exactly one is recorded."""
+        write = _Write(sets=["updated_at = :now"], conditions=["attribute_exists(pk)"], values={"now": iso_utc(now)})
+        write.review(order.merchant_order_id, change)
+        self._update(order.merchant_order_id, write.update, write.condition, write.values)
+
+    def open_reviews(self, shard: int, after: QueuePosition | None, limit: int) -> tuple[list[QueuedReview], bool]:
+        """The shard's open reviews after `after` (None: from its oldest), oldest first, at most
+        `limit`; and whether DynamoDB stopped before the shard's end."""
+        name = _review_shard(shard)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": REVIEW_INDEX,
+            "KeyConditionExpression": "review_shard = :shard",
+            "ExpressionAttributeValues": _values(shard=name),
+            "Limit": limit,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = {
+                "review_shard": {"S": name},
+                "review_opened_at": {"S": after.queued_at},
+                **_key(after.merchant_order_id),
+            }
+        response = self._call("query", **request)
+        entries = [_queued_review(_from_item(item)) for item in response.get("Items", [])]
+        return entries, "LastEvaluatedKey" in response
+
+    def count_reviews_opened_before(self, shard: int, before: datetime) -> int:
+        """How many of the shard's open reviews were opened at or before `before`."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": REVIEW_INDEX,
+            "KeyConditionExpression": "review_shard = :shard AND review_opened_at <= :before",
+            "ExpressionAttributeValues": _values(shard=_review_shard(shard), before=iso_utc(before)),
+            "Select": "COUNT",
+        }
+        count = 0
+        while True:
+            response = self._call("query", **request)
+            count += response.get("Count", 0)
+            if "LastEvaluatedKey" not in response:
+                return count
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def record_unknown_status(self, session: PaymentSession, reported_status: str, now: datetime) -> None:
         """Keep an unexplained payment_status for a status-API check; the session stays PENDING."""
@@ -614,23 +798,20 @@ class OrderRepository:
                 values.update(url=session.payment_url or order.payment_url, expires=session.expires_at)
                 if payment_token is not None:
                     assignments.append("payment_token = :payment")
-        flags = " ADD review_reasons :reasons" if flag else ""
+        write = _Write(sets=assignments, conditions=[condition], values=values)
+        flag = frozenset(flag)
         if flag:
-            assignments.append("updated_at = :now")
-            values["reasons"] = {reason.value for reason in flag}
-        removals = ""
+            if "updated_at = :now" not in write.sets:
+                write.sets.append("updated_at = :now")
+            write.review(order.merchant_order_id, raise_review(order, flag, iso_utc(now)))
         if order.check_session == session.session_token:
             # Its checks are over: it leaves the check index in the same write.
-            removals = f" REMOVE {CHECK_ATTRIBUTES}"
-            condition += " AND check_session = :token"
+            write.removes.append(CHECK_ATTRIBUTES)
+            write.conditions.append("check_session = :token")
         else:
-            condition += " AND (attribute_not_exists(check_session) OR check_session <> :token)"
+            write.conditions.append("(attribute_not_exists(check_session) OR check_session <> :token)")
         self._update(
-            order.merchant_order_id,
-            "SET " + ", ".join(assignments) + removals + flags,
-            condition,
-            values,
-            session_token=session.session_token,
+            order.merchant_order_id, write.update, write.condition, write.values, session_token=session.session_token
         )
 
     # -- SDK calls and their errors ------------------------------------------------------------

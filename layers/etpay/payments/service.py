@@ -8,7 +8,7 @@ import random
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -31,7 +31,7 @@ from etpay import (
 from etpay.client import TOTAL_TIMEOUT_SECONDS as ETPAY_TOTAL_TIMEOUT_SECONDS
 from etpay.notification import describe_payment_status
 from payments import observability as obs
-from payments.clock import Clock, parse_iso, utc_now
+from payments.clock import Clock, iso_utc, parse_iso, utc_now
 from payments.errors import (
     ConcurrentUpdate,
     EtpayFailed,
@@ -48,12 +48,14 @@ from payments.model import (
     Order,
     PaymentSession,
     Refuse,
+    Resolution,
     Reuse,
     ReviewReason,
     Status,
     StoredOrder,
     check_times,
     decide_notification,
+    decide_resolution,
     decide_session_request,
     decide_status_check,
     following_check,
@@ -61,7 +63,8 @@ from payments.model import (
     request_in_progress,
 )
 from payments.notification_keys import NotificationKeys, with_key
-from payments.repository import OrderRepository, all_shards
+from payments.repository import OrderRepository, all_shards, review_shard_index
+from payments.reviews import QueuePage, QueuePosition, ShardPage, merge_pages
 from payments.settings import (
     BACKOFF_CACHE_SECONDS,
     CHECK_LEASE_SECONDS,
@@ -72,6 +75,9 @@ from payments.settings import (
     LEGACY_MIGRATION_BATCH,
     MAX_DECISION_ATTEMPTS,
     MAX_SESSIONS_PER_ORDER,
+    REVIEW_OVERDUE_SECONDS,
+    REVIEW_QUERY_THREADS,
+    REVIEW_SHARDS,
     SESSION_STORE_RESERVE_SECONDS,
     STUCK_AFTER_EXPIRY_SECONDS,
     SWEEP_PAGE_SIZE,
@@ -314,6 +320,65 @@ class PaymentsService:
         if order is None:
             raise OrderNotFound(f"no order {merchant_order_id}")
         return order
+
+    # -- the review queue: GET /reviews, POST /orders/{id}/review, the overdue count -------------------
+    def review_queue(self, after: dict[int, QueuePosition], limit: int) -> QueuePage:
+        """A page of the orders with an open review, oldest first, from `after` (the positions a
+        previous page's cursor held; empty: from the start). Every shard is read in parallel, each
+        for `limit` + 1 entries: enough to fill the page from any one shard and to know if more follow."""
+
+        def read(shard: int) -> ShardPage:
+            entries, truncated = self._repository.open_reviews(shard, after.get(shard), limit + 1)
+            return ShardPage(entries, truncated)
+
+        with ThreadPoolExecutor(max_workers=REVIEW_QUERY_THREADS) as pool:
+            pages = dict(zip(range(REVIEW_SHARDS), pool.map(read, range(REVIEW_SHARDS)), strict=True))
+        return merge_pages(pages, after, limit)
+
+    @staticmethod
+    def review_shard_of(merchant_order_id: str) -> int:
+        return review_shard_index(merchant_order_id)
+
+    def resolve_review(self, merchant_order_id: str, resolution: Resolution, note: str, resolved_by: str) -> Order:
+        """Record the operator's resolution of the order's open review: the order leaves the queue
+        and `review.required` becomes false; its money state is not touched. A lost race (a reason
+        raised, or another resolution recorded, since the read) is decided again: of two
+        resolutions at once exactly one is recorded, and the other gets no_open_review."""
+        for _ in range(MAX_DECISION_ATTEMPTS):
+            order = self.get_order(merchant_order_id)
+            now = self._clock()
+            decision = decide_resolution(order, resolution, resolved_by, note, iso_utc(now))
+            if isinstance(decision, Refuse):
+                raise decision.error
+            try:
+                self._repository.resolve_review(order, decision, now)
+            except ConcurrentUpdate:
+                logger.info("review resolution lost a race; deciding again")
+                continue
+            resolved = decision.reviews[-1]
+            _count(obs.REVIEW_RESOLVED)
+            # The note is the operator's free text: it stays out of the log.
+            logger.info(
+                "review resolved",
+                extra={
+                    "review_number": resolved.number,
+                    "resolution": resolution.value,
+                    "review_reasons": sorted(reason.value for reason in resolved.reason_set),
+                    "resolved_by": resolved_by,
+                    "order_status": order.status.value,
+                },
+            )
+            return replace(order, review_reasons=frozenset(), reviews=decision.reviews, updated_at=iso_utc(now))
+        raise StorageUnavailable("the order is busy; retry the request")
+
+    def overdue_reviews(self) -> int:
+        """How many open reviews were opened more than REVIEW_OVERDUE_SECONDS ago."""
+        before = self._clock() - timedelta(seconds=REVIEW_OVERDUE_SECONDS)
+        with ThreadPoolExecutor(max_workers=REVIEW_QUERY_THREADS) as pool:
+            counts = pool.map(
+                lambda shard: self._repository.count_reviews_opened_before(shard, before), range(REVIEW_SHARDS)
+            )
+            return sum(counts)
 
     # -- POST /notifications -------------------------------------------------------------------
     def authenticate_notification(self, presented_key: str | None) -> None:

@@ -90,6 +90,25 @@ SQS_MAX_ATTEMPTS = 3
 # A sweep stops handing out checks when less than this is left of its Lambda timeout.
 RECONCILE_TIME_RESERVE_MS = 15_000
 
+# -- the review queue (GET /reviews, POST /orders/{id}/review) -----------------------------------------
+# The review index's partition key takes this many values (a hash of the order id), as the pending
+# index's: flagging and resolving never write to one hot index partition. Changing it strands the
+# orders already queued: keep it fixed.
+REVIEW_SHARDS = 32
+# GET /reviews: orders per page when the caller does not say, and at most.
+DEFAULT_REVIEW_PAGE_SIZE = 25
+MAX_REVIEW_PAGE_SIZE = 100
+# The page cursor: base64url of at most one position per shard (a timestamp and an order id each).
+MAX_REVIEW_CURSOR_CHARS = 8000
+# The shards are read in parallel with this many threads (GET /reviews, the overdue count).
+REVIEW_QUERY_THREADS = 8
+# An open review older than this is overdue: the sweep counts them every run (OverdueReviews) and
+# an alarm stays on while there is one.
+REVIEW_OVERDUE_SECONDS = 24 * 3600
+# The operator's note on a resolution, in characters; and the body that carries it.
+MAX_REVIEW_NOTE_CHARS = 1000
+MAX_REVIEW_BODY_BYTES = 16 * 1024
+
 # -- events and webhooks to the merchant (payments/events.py, payments/webhooks.py) ----------------
 # Event ids are "evt_" and this many hex digits of a SHA-256 of the transition: 128 bits.
 EVENT_ID_HEX_DIGITS = 32

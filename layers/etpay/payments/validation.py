@@ -13,6 +13,8 @@ from typing import Any
 from etpay.credentials import is_allowed_url
 from payments.errors import ValidationFailed
 from payments.markets import MARKET_FIELDS, TARGET_FLOWS, Market, market_of_field
+from payments.model import Resolution
+from payments.settings import DEFAULT_REVIEW_PAGE_SIZE, MAX_REVIEW_NOTE_CHARS, MAX_REVIEW_PAGE_SIZE
 
 ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ORDER_ID_RULE = "1 to 64 characters of A-Z a-z 0-9 - _"
@@ -206,3 +208,47 @@ def _check_metadata(value: Any) -> str | None:
         if not isinstance(show, bool):
             return problem
     return None
+
+
+# -- the review queue ---------------------------------------------------------------------------------
+RESOLUTION_FIELDS = frozenset({"resolution", "note"})
+# Any text; a lone surrogate (which JSON's \u escapes can carry) is not text and cannot be stored.
+NOTE_PATTERN = re.compile(r"^[^\ud800-\udfff]*$")
+NOTE_RULE = f"1 to {MAX_REVIEW_NOTE_CHARS} characters of text"
+LIMIT_PATTERN = re.compile(r"^[0-9]{1,3}$")
+
+
+@dataclass(frozen=True)
+class ReviewResolutionRequest:
+    resolution: Resolution
+    # The operator's free text: stored and returned by the API, never logged.
+    note: str = field(repr=False)
+
+
+def parse_review_resolution(payload: dict[str, Any]) -> ReviewResolutionRequest:
+    errors: dict[str, str] = {}
+    for name in sorted(set(payload) - RESOLUTION_FIELDS):
+        errors[name[:64]] = "unknown field"
+    choices = ", ".join(resolution.value for resolution in Resolution)
+    resolution = payload.get("resolution")
+    if "resolution" not in payload:
+        errors["resolution"] = f"required: one of {choices}"
+    elif not isinstance(resolution, str) or resolution not in {r.value for r in Resolution}:
+        errors["resolution"] = f"must be one of {choices}"
+    note = payload.get("note")
+    if "note" not in payload:
+        errors["note"] = f"required: {NOTE_RULE}"
+    elif not isinstance(note, str) or not 1 <= len(note) <= MAX_REVIEW_NOTE_CHARS or not NOTE_PATTERN.fullmatch(note):
+        errors["note"] = f"must be {NOTE_RULE}"
+    if errors or not isinstance(resolution, str) or not isinstance(note, str):
+        raise ValidationFailed(errors)
+    return ReviewResolutionRequest(Resolution(resolution), note)
+
+
+def parse_review_limit(value: str | None) -> int:
+    """GET /reviews' `limit`: how many orders a page holds."""
+    if value is None:
+        return DEFAULT_REVIEW_PAGE_SIZE
+    if not LIMIT_PATTERN.fullmatch(value) or not 1 <= int(value) <= MAX_REVIEW_PAGE_SIZE:
+        raise ValidationFailed({"limit": f"must be an integer from 1 to {MAX_REVIEW_PAGE_SIZE}"})
+    return int(value)
