@@ -59,6 +59,7 @@ def test_a_function_without_a_route_runs_in_its_own_environment_too(local_stack)
         "adopted": 0,
         "backing_off": False,
         "out_of_time": False,
+        "overdue_reviews": 0,
     }
 
 

@@ -36,6 +36,13 @@ def test_the_funnel_url_is_the_pmt_url_and_the_session():
         ("http://shop.example/ok", False),
         ("https://[::1", False),  # not a URL at all
         ("https://user:pw@shop.example/", False),
+        ("http://127.0.0.1:8000/ok?a=1#top", True),
+        ("https://shop.example:8443", True),
+        ("https://shop.example*", False),  # not a host name: the contract's pattern refuses it too
+        ("https://shop.example?ok=1", False),  # the contract wants a path before the query
+        ("https://shop.example:99999/", False),
+        ("https://shop.example:0/", False),
+        ("https://shop.example/[x]", False),
     ],
 )
 def test_allowed_urls(url, allowed):

@@ -9,25 +9,26 @@ from urllib.parse import quote, urlsplit
 from etpay.errors import InvalidCredentials
 
 CREDENTIAL_FIELDS = ("merchant_code", "merchant_api_token", "api_url", "pmt_url")
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-# RFC 3986: unreserved and reserved characters, and %-escapes.
-URI_CHARACTERS = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+# https to a host name or address, with an optional port; plain http only to this machine (the local
+# sandbox and tests). The path, query and fragment take only RFC 3986's unreserved and reserved
+# characters and %-escapes, so a URL we hand to ETpay or a browser is never left to be re-encoded.
+# openapi.yaml's RedirectUrl has the same pattern: what the contract refuses, this refuses.
+ALLOWED_URL = re.compile(
+    r"(?:https://[A-Za-z0-9.-]+|http://(?:localhost|127\.0\.0\.1))(?::[0-9]{1,5})?"
+    r"(?:/(?:[A-Za-z0-9._~:/?#@!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)?"
+)
 
 
 def is_allowed_url(url: str) -> bool:
-    """https anywhere; plain http only on this machine (local sandbox and tests). Only the
-    characters RFC 3986 allows: a URL we hand to ETpay or a browser is never left to be re-encoded."""
-    if not isinstance(url, str) or not URI_CHARACTERS.fullmatch(url):
+    """https anywhere; plain http only on this machine. No user or password part (the host
+    pattern leaves no room for one), a port of at most 65535."""
+    if not isinstance(url, str) or not ALLOWED_URL.fullmatch(url):
         return False
     try:
-        parts = urlsplit(url)
+        port = urlsplit(url).port
     except ValueError:
         return False
-    if not parts.hostname or parts.username or parts.password:
-        return False
-    if parts.scheme == "https":
-        return True
-    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    return port != 0
 
 
 @dataclass(frozen=True)
