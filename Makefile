@@ -104,7 +104,7 @@ lock: ## re-lock the layer's dependencies (layers/etpay/requirements.txt) after 
 
 # aws-sam-cli too: tests/unit/test_runbook.py checks docs/DEPLOY.md's sam options against `sam --help`.
 unit: $(PY) $(SAM) ## only the fast tests (no sam build, no local stack)
-	$(PY) -m pytest tests/unit tests/integration tests/sandbox -m "not built"
+	$(PY) -m pytest tests/unit tests/integration tests/sandbox -m "not built" -n auto
 
 # The browser test needs Debian's chromium; as root (CI) it is installed here.
 browser: ## Debian's chromium, for the browser test (installed when run as root)
