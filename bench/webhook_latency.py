@@ -54,7 +54,7 @@ def pay_and_wait(stack: LocalStack, client: DemoClient) -> float:
 
 def measure(payments: int, workdir: Path) -> dict:
     log_dir = workdir / "webhook-latency-logs"
-    with LocalStack(api_port=0, sandbox_port=0, aws_port=0, webhook_port=0, log_dir=log_dir) as stack:
+    with LocalStack.on_free_ports(log_dir) as stack:
         client = DemoClient(stack.api_url, stack.sandbox.base_url)
         try:
             for _ in range(WARM_UP_PAYMENTS):

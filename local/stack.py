@@ -285,6 +285,12 @@ class LocalStack:
             self._services.stop()
         atexit.unregister(self.stop)
 
+    @classmethod
+    def on_free_ports(cls, log_dir: Path, **options: Any) -> "LocalStack":
+        """A stack whose every server takes a free port of the system's choosing (tests, benchmarks):
+        several can run side by side, and next to `make local`."""
+        return cls(api_port=0, sandbox_port=0, aws_port=0, merchant_port=0, webhook_port=0, log_dir=log_dir, **options)
+
     def __enter__(self) -> "LocalStack":
         return self.start()
 

@@ -23,28 +23,15 @@ HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory):
-    with LocalStack(
-        api_port=0,
-        sandbox_port=0,
-        aws_port=0,
-        merchant_port=0,
-        webhook_port=0,
-        log_dir=tmp_path_factory.mktemp("local-stack-logs"),
-    ) as stack:
+    with LocalStack.on_free_ports(tmp_path_factory.mktemp("local-stack-logs")) as stack:
         yield stack
 
 
 @pytest.fixture(scope="session")
 def mx_local_stack(tmp_path_factory):
     """The same stack deployed with Currency=MXN: ETpay Mexico's sandbox merchant (`make local COUNTRY=mx`)."""
-    with LocalStack(
-        api_port=0,
-        sandbox_port=0,
-        aws_port=0,
-        merchant_port=0,
-        webhook_port=0,
-        log_dir=tmp_path_factory.mktemp("mx-local-stack-logs"),
-        parameters={"Currency": "MXN"},
+    with LocalStack.on_free_ports(
+        tmp_path_factory.mktemp("mx-local-stack-logs"), parameters={"Currency": "MXN"}
     ) as stack:
         yield stack
 

@@ -88,14 +88,7 @@ class StackProbe:
 
 @pytest.fixture(scope="session")
 def fuzzed_stack(tmp_path_factory) -> Iterator[LocalStack]:
-    with LocalStack(
-        api_port=0,
-        sandbox_port=0,
-        aws_port=0,
-        merchant_port=0,
-        webhook_port=0,
-        log_dir=tmp_path_factory.mktemp("fuzz-stack-logs"),
-    ) as stack:
+    with LocalStack.on_free_ports(tmp_path_factory.mktemp("fuzz-stack-logs")) as stack:
         yield stack
 
 
@@ -107,14 +100,8 @@ def stack_probe(fuzzed_stack) -> StackProbe:
 @pytest.fixture(scope="session")
 def mx_fuzzed_stack(tmp_path_factory) -> Iterator[LocalStack]:
     """The stack deployed with Currency=MXN (ETpay Mexico), for what differs there: POST /sessions."""
-    with LocalStack(
-        api_port=0,
-        sandbox_port=0,
-        aws_port=0,
-        merchant_port=0,
-        webhook_port=0,
-        log_dir=tmp_path_factory.mktemp("mx-fuzz-stack-logs"),
-        parameters={"Currency": "MXN"},
+    with LocalStack.on_free_ports(
+        tmp_path_factory.mktemp("mx-fuzz-stack-logs"), parameters={"Currency": "MXN"}
     ) as stack:
         yield stack
 
