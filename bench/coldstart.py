@@ -107,7 +107,9 @@ def run_once(
     )
     expected = EXPECTED_STATUS[variant.function]
     if expected is not None and result["status"] != expected:
-        raise RuntimeError(f"cold run of {variant.label} answered {result['status']}, expected {expected}")
+        raise RuntimeError(
+            f"cold run of {variant.label} answered {result['status']}, expected {expected}:\n{stderr[-3000:]}"
+        )
     if not result["app_file"].startswith(str(tree.root)):
         raise RuntimeError(f"{variant.label} loaded {result['app_file']}, not the tree under test")
     return result, stderr

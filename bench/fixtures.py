@@ -14,10 +14,11 @@ ensure_paths()
 
 from etpay import sign_notification  # noqa: E402
 from local.events import api_gateway_event  # noqa: E402
-from local.examples import example_notification_claims  # noqa: E402 - used by warm.py
+from local.examples import EXAMPLE_NOTIFICATION_KEY, example_notification_claims  # noqa: E402 - claims: warm.py
 from payments.clock import utc_now  # noqa: E402
 from payments.model import Order, PaymentSession, Status  # noqa: E402
 from payments.repository import OrderRepository  # noqa: E402
+from payments.settings import NOTIFICATION_KEY_PARAMETER  # noqa: E402
 
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
 STAGE = "sandbox"
@@ -54,6 +55,8 @@ def notification_event(jwt_token: str) -> dict:
         "/notifications",
         body,
         {"Content-Type": "application/json"},
+        # ETpay calls the URL the session was opened with, which carries the stack's key.
+        query={NOTIFICATION_KEY_PARAMETER: EXAMPLE_NOTIFICATION_KEY},
         domain=DOMAIN,
         stage=STAGE,
     )

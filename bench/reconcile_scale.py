@@ -228,8 +228,7 @@ def run(
         EtpaySandbox("scale-merchant", "scale-api-token-0123456789", port=0, keep_alive=True) as sandbox,
     ):
         dynamodb = client(engine.endpoint, max_pool_connections=max(SEED_THREADS, concurrency) * 2)
-        for definition in table_definitions().values():
-            dynamodb.create_table(TableName=TABLE, **definition)
+        dynamodb.create_table(TableName=TABLE, **table_definitions()["OrdersTable"])
         meter = CapacityMeter()
         repository = OrderRepository(TABLE, dynamodb)
         credentials = Credentials.from_mapping(sandbox.credentials())

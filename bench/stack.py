@@ -10,12 +10,17 @@ import os
 from pathlib import Path
 
 from local.aws import FAKE_CREDENTIALS, REGION, physical_names
-from local.stack import Services
+from local.intrinsics import evaluate_conditions, parameter_values
+from local.messaging import create_queues_and_buses
+from local.stack import LOCAL_PARAMETERS, Services
+from local.template import load_template
 
 STACK_NAME = "etpay-bench"
 NAMES = physical_names(STACK_NAME)
 TABLE_NAME = NAMES["OrdersTable"]
 SECRET_ID = NAMES["EtpaySecret"]
+# The secret local/ creates with the example key (ours and the baselines read it, as deployed).
+NOTIFICATION_KEY_SECRET_ID = NAMES["NotificationKeySecret"]
 MERCHANT_CODE = "bench-merchant"
 MERCHANT_API_TOKEN = "bench-merchant-api-token-0123456789"  # noqa: S105 - a local benchmark credential
 FAKE_AWS = {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
@@ -29,6 +34,7 @@ class BenchStack:
         self._services: Services | None = None
         self.aws_endpoint = ""
         self.etpay_credentials: dict[str, str] = {}
+        self.reconcile_queue_url = ""
 
     def __enter__(self) -> "BenchStack":
         self._workdir.mkdir(parents=True, exist_ok=True)
@@ -45,6 +51,11 @@ class BenchStack:
         ).start()
         self.aws_endpoint = self._services.aws.endpoint_url
         self.etpay_credentials = self._services.sandbox.credentials()
+        # The template's queues too: a scheduled run hands the sessions it finds due to the check queue.
+        template = load_template()
+        conditions = evaluate_conditions(template, parameter_values(template, LOCAL_PARAMETERS))
+        queues = create_queues_and_buses(self._services.aws, STACK_NAME, conditions)
+        self.reconcile_queue_url = queues.refs["ReconcileQueue"]
         # The driver's own boto3 calls (seeding sessions, reading items back) go to moto too.
         os.environ.update(FAKE_AWS, AWS_ENDPOINT_URL=self.aws_endpoint)
         return self
@@ -66,6 +77,7 @@ class BenchStack:
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             "TABLE_NAME": TABLE_NAME,
             "ETPAY_SECRET_ID": SECRET_ID,
+            "NOTIFICATION_KEY_SECRET_ID": NOTIFICATION_KEY_SECRET_ID,
             "STAGE": "sandbox",
             "CURRENCY": "CLP",
             "MAX_ORDER_AMOUNT": "7000000",
@@ -76,6 +88,7 @@ class BenchStack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "RECONCILE_AFTER_SECONDS": "900",
             "RECONCILE_BATCH_SIZE": "50",
+            "RECONCILE_QUEUE_URL": self.reconcile_queue_url,
             # Read by the servers' processes; the -I runs get -B on the command line instead.
             "PYTHONDONTWRITEBYTECODE": "1",
         }

@@ -1,11 +1,13 @@
 """Benchmark baseline for NotificationsFunction: POST /notifications with bare boto3 and PyJWT,
-nothing else. Reads the order named by the unverified token (one GetItem: the order and its
-sessions are one item), verifies the HS256 JWT with the stored signature_token of the session it
-names, then settles session and order with one conditional UpdateItem: the same AWS requests as the
-real function. It is the floor to compare against, not a product.
+nothing else. Checks the notification key in the URL (read once from Secrets Manager), reads the
+order named by the unverified token (one GetItem: the order and its sessions are one item),
+verifies the HS256 JWT with the stored signature_token of the session it names, then settles
+session and order with one conditional UpdateItem: the same AWS requests as the real function. It
+is the floor to compare against, not a product.
 """
 
 import base64
+import hmac
 import json
 import os
 from datetime import UTC, datetime
@@ -14,16 +16,29 @@ import boto3
 import jwt
 
 TABLE = os.environ["TABLE_NAME"]
+NOTIFICATION_KEY_SECRET_ID = os.environ["NOTIFICATION_KEY_SECRET_ID"]
 PAID = (True, "success")
 
 _dynamodb = boto3.client("dynamodb")
+_secrets = boto3.client("secretsmanager")
+_notification_key = b""
 
 
 def _reply(status: int, body: dict) -> dict:
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
 
+def _key_matches(event: dict) -> bool:
+    global _notification_key
+    if not _notification_key:
+        _notification_key = _secrets.get_secret_value(SecretId=NOTIFICATION_KEY_SECRET_ID)["SecretString"].encode()
+    given = ((event.get("queryStringParameters") or {}).get("key") or "").encode()
+    return hmac.compare_digest(given, _notification_key)
+
+
 def lambda_handler(event: dict, context) -> dict:
+    if not _key_matches(event):
+        return _reply(401, {"error": "invalid_notification"})
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()

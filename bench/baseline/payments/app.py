@@ -5,7 +5,8 @@ not a product (it only handles what the benchmark sends: new orders, and repeats
 
 POST /sessions: claim the order with one conditional PutItem (the guarantee that identical
 concurrent requests make one ETpay call), read the ETpay secret (kept in memory for 300 s, as the
-real function does), POST /session/initialize, then store the session and drop the claim with one
+real function does) and the notification key (its URL for ETpay carries it), POST
+/session/initialize, then store the session and drop the claim with one
 conditional UpdateItem.
 """
 
@@ -20,6 +21,8 @@ import urllib3
 
 TABLE = os.environ["TABLE_NAME"]
 SECRET_ID = os.environ["ETPAY_SECRET_ID"]
+NOTIFICATION_KEY_SECRET_ID = os.environ["NOTIFICATION_KEY_SECRET_ID"]
+NOTIFICATION_URL = os.environ["NOTIFICATION_URL"]
 CURRENCY = os.environ.get("CURRENCY", "CLP")
 SECRET_MAX_AGE_SECONDS = 300
 CLAIM_SECONDS = 60
@@ -30,6 +33,7 @@ _secrets = boto3.client("secretsmanager")
 _http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=3.0, read=10.0, total=12.0))
 _secret: dict = {}
 _secret_read_at = 0.0
+_notification_key = ""
 
 
 def _credentials() -> dict:
@@ -38,6 +42,13 @@ def _credentials() -> dict:
         _secret = json.loads(_secrets.get_secret_value(SecretId=SECRET_ID)["SecretString"])
         _secret_read_at = time.monotonic()
     return _secret
+
+
+def _notification_url() -> str:
+    global _notification_key
+    if not _notification_key:
+        _notification_key = _secrets.get_secret_value(SecretId=NOTIFICATION_KEY_SECRET_ID)["SecretString"]
+    return f"{NOTIFICATION_URL}?key={_notification_key}"
 
 
 def _reply(status: int, body: dict) -> dict:
@@ -95,6 +106,7 @@ def _create_session(event: dict) -> dict:
                 "merchant_api_token": credentials["merchant_api_token"],
                 "merchant_order_id": order_id,
                 "order_amount": amount,
+                "payment_webhook_url": _notification_url(),
             }
         ).encode(),
         headers={"Content-Type": "application/json"},
