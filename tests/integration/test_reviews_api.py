@@ -377,3 +377,37 @@ def test_the_sweep_counts_the_reviews_open_for_more_than_a_day(api, stack, capfd
     # and once it is resolved, none
     assert api.resolve_review(old, RESOLUTION).status == 200
     assert load_handler("reconcile").lambda_handler({}, LambdaContext())["overdue_reviews"] == 0
+
+
+def test_a_resolution_that_keeps_losing_its_race_is_a_503_and_records_nothing(api, stack, aws_faults, order_id):
+    # given a flagged order whose every conditional write is refused (the order keeps changing)
+    flag_notification_mismatch(api, stack, order_id)
+    before = stored_order(order_id)
+    aws_faults.fail_always("dynamodb", "UpdateItem", "ConditionalCheckFailedException")
+
+    # when an operator resolves it
+    reply = api.resolve_review(order_id, RESOLUTION)
+
+    # then after a bounded number of attempts it is a 503 to retry, and the review is still open
+    assert (reply.status, reply.error) == (503, "storage_unavailable")
+    aws_faults.heal()
+    assert stored_order(order_id) == before
+    assert order_id in queued(api)
+
+
+def test_the_overdue_count_adds_up_every_page_dynamodb_answers():
+    # DynamoDB pages a COUNT query after 1 MB of index read; moto never does, so its answers are given.
+    repository = OrderRepository(TABLE_NAME)
+    answers = iter([{"Count": 2, "LastEvaluatedKey": {"page": "1"}}, {"Count": 3}])
+    requests = []
+
+    def call(operation, **request):
+        requests.append((operation, request))
+        return next(answers)
+
+    repository._call = call  # type: ignore[method-assign]
+
+    assert repository.count_reviews_opened_before(0, utc_now()) == 5
+    assert [operation for operation, _ in requests] == ["query", "query"]
+    assert "ExclusiveStartKey" not in requests[0][1]
+    assert requests[1][1]["ExclusiveStartKey"] == {"page": "1"}

@@ -21,7 +21,7 @@ from payments.model import (
     decide_resolution,
     raise_review,
 )
-from payments.repository import review_shard_index
+from payments.repository import _queued_review, review_shard_index
 from payments.reviews import (
     CURSOR_PROBLEM,
     QueuedReview,
@@ -245,3 +245,34 @@ def test_a_cursor_this_api_did_not_make_is_a_validation_error(cursor):
         decode_cursor(cursor, review_shard_index)
 
     assert refused.value.fields == {"cursor": CURSOR_PROBLEM}
+
+
+def test_reasons_flagged_without_a_record_after_a_resolved_review_are_the_next_review():
+    # given review 1 resolved, then a reason stored by a version that kept only the reasons
+    order = stored_after(an_order(), raise_review(an_order(), frozenset({MISMATCH}), FLAGGED), FLAGGED)
+    resolution = decide_resolution(order, Resolution.CONFIRMED_WITH_ETPAY, OPERATOR, "ok", RESOLVED)
+    assert isinstance(resolution, ReviewChange)
+    order = stored_after(order, resolution, RESOLVED)
+    order = replace(order, review_reasons=frozenset({DOUBLE}), updated_at=AGAIN)
+
+    # then the history is review 1 as resolved and review 2 open with that reason, since the update
+    assert [(review.number, review.is_open) for review in order.review_history] == [(1, False), (2, True)]
+    assert order.review_history[-1] == Review(2, AGAIN, (RaisedReason(DOUBLE, AGAIN),))
+
+
+def test_an_index_entry_without_its_open_review_record_still_lists_its_reasons():
+    # An item restored or edited by hand: in the queue, its reasons set, no open review recorded.
+    entry = _queued_review(
+        {
+            "merchant_order_id": "OC-1",
+            "order_amount": 50_000,
+            "currency": "CLP",
+            "status": "PAID",
+            "review_opened_at": FLAGGED,
+            "review_reasons": {"possible_double_payment", "notification_mismatch"},
+            "reviews": [],
+        }
+    )
+
+    assert entry.review == Review(1, FLAGGED, (RaisedReason(MISMATCH, FLAGGED), RaisedReason(DOUBLE, FLAGGED)))
+    assert entry.position == QueuePosition(FLAGGED, "OC-1")

@@ -790,8 +790,12 @@ class OrderRepository:
             assignments.append("sessions.#token.payment_token = :payment")
             values["payment"] = payment_token
         condition = "sessions.#token.#status = :seen_session AND #status = :seen AND session_token = :current"
+        flag = frozenset(flag)
+        if settle_order or flag:
+            # The order itself changes: its state, or the review it is flagged for.
+            assignments.append("updated_at = :now")
         if settle_order:
-            assignments += ["#status = :final", "updated_at = :now"]
+            assignments.append("#status = :final")
             if status is Status.PAID:
                 # The session that brought the money becomes the order's own.
                 assignments += ["session_token = :token", "payment_url = :url", "session_expires_at = :expires"]
@@ -799,10 +803,7 @@ class OrderRepository:
                 if payment_token is not None:
                     assignments.append("payment_token = :payment")
         write = _Write(sets=assignments, conditions=[condition], values=values)
-        flag = frozenset(flag)
         if flag:
-            if "updated_at = :now" not in write.sets:
-                write.sets.append("updated_at = :now")
             write.review(order.merchant_order_id, raise_review(order, flag, iso_utc(now)))
         if order.check_session == session.session_token:
             # Its checks are over: it leaves the check index in the same write.
