@@ -10,11 +10,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from payments.aws_clients import aws_client
 from payments.errors import StorageUnavailable
 from payments.service import CheckTask
 from payments.settings import SQS_CONNECT_TIMEOUT_SECONDS, SQS_MAX_ATTEMPTS, SQS_READ_TIMEOUT_SECONDS
@@ -31,14 +30,7 @@ class InvalidCheckMessage(ValueError):
 
 @functools.cache
 def sqs_client() -> Any:
-    return boto3.client(
-        "sqs",
-        config=Config(
-            connect_timeout=SQS_CONNECT_TIMEOUT_SECONDS,
-            read_timeout=SQS_READ_TIMEOUT_SECONDS,
-            retries={"mode": "standard", "total_max_attempts": SQS_MAX_ATTEMPTS},
-        ),
-    )
+    return aws_client("sqs", SQS_CONNECT_TIMEOUT_SECONDS, SQS_READ_TIMEOUT_SECONDS, SQS_MAX_ATTEMPTS)
 
 
 def message_body(task: CheckTask) -> str:

@@ -5,11 +5,10 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-import boto3
 from aws_lambda_powertools import Logger
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from payments.aws_clients import aws_client
 from payments.errors import PublishFailed
 from payments.events import EVENT_SOURCE, StoredEvent
 
@@ -22,14 +21,7 @@ MAX_ATTEMPTS = 3
 
 
 def _client(service: Literal["events", "sqs"]) -> Any:
-    return boto3.client(
-        service,
-        config=Config(
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            read_timeout=READ_TIMEOUT_SECONDS,
-            retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        ),
-    )
+    return aws_client(service, CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS)
 
 
 def _failed(service: str, error: Exception) -> PublishFailed:

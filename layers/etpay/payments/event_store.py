@@ -11,12 +11,11 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from payments.aws_clients import aws_client
 from payments.errors import ConcurrentUpdate, StorageUnavailable
 from payments.events import Delivery, DeliveryState, EventType, OrderEvent, StoredEvent
 from payments.settings import DYNAMODB_CONNECT_TIMEOUT_SECONDS, DYNAMODB_MAX_ATTEMPTS, DYNAMODB_READ_TIMEOUT_SECONDS
@@ -72,13 +71,8 @@ def _stored(values: Mapping[str, Any]) -> StoredEvent:
 class EventStore:
     def __init__(self, table_name: str, client: Any = None):
         self._table = table_name
-        self._client = client or boto3.client(
-            "dynamodb",
-            config=Config(
-                connect_timeout=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
-                read_timeout=DYNAMODB_READ_TIMEOUT_SECONDS,
-                retries={"mode": "standard", "total_max_attempts": DYNAMODB_MAX_ATTEMPTS},
-            ),
+        self._client = client or aws_client(
+            "dynamodb", DYNAMODB_CONNECT_TIMEOUT_SECONDS, DYNAMODB_READ_TIMEOUT_SECONDS, DYNAMODB_MAX_ATTEMPTS
         )
 
     # -- publishing ----------------------------------------------------------------------------

@@ -34,12 +34,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from payments.aws_clients import aws_client
 from payments.clock import epoch_seconds, iso_utc, parse_iso
 from payments.errors import ConcurrentUpdate, StorageUnavailable
 from payments.events import OrderSnapshot, SessionState
@@ -109,11 +108,12 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-def _client_config() -> Config:
-    return Config(
-        connect_timeout=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=DYNAMODB_READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": DYNAMODB_MAX_ATTEMPTS},
+def _dynamodb_client() -> Any:
+    return aws_client(
+        "dynamodb",
+        DYNAMODB_CONNECT_TIMEOUT_SECONDS,
+        DYNAMODB_READ_TIMEOUT_SECONDS,
+        DYNAMODB_MAX_ATTEMPTS,
         # Every request is built by this module from typed values, and DynamoDB validates it
         # again: botocore's client-side check of each nested attribute value is pure CPU cost.
         parameter_validation=False,
@@ -333,7 +333,7 @@ def order_snapshot(image: Mapping[str, Any] | None) -> OrderSnapshot | None:
 class OrderRepository:
     def __init__(self, table_name: str, client: Any = None):
         self._table = table_name
-        self._client = client or boto3.client("dynamodb", config=_client_config())
+        self._client = client or _dynamodb_client()
 
     # -- reads -----------------------------------------------------------------------------
     def get_order(self, merchant_order_id: str) -> Order | None:

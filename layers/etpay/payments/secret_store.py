@@ -20,12 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from etpay import Credentials, InvalidCredentials
+from payments.aws_clients import aws_client
 from payments.errors import ConfigurationUnavailable
 from payments.settings import (
     SECRET_MAX_AGE_SECONDS,
@@ -83,13 +82,8 @@ NO_SUCH_VERSION_CODES = frozenset({"ResourceNotFoundException"})
 
 @functools.cache
 def secrets_client() -> Any:
-    return boto3.client(
-        "secretsmanager",
-        config=Config(
-            connect_timeout=SECRETS_CONNECT_TIMEOUT_SECONDS,
-            read_timeout=SECRETS_READ_TIMEOUT_SECONDS,
-            retries={"mode": "standard", "total_max_attempts": SECRETS_MAX_ATTEMPTS},
-        ),
+    return aws_client(
+        "secretsmanager", SECRETS_CONNECT_TIMEOUT_SECONDS, SECRETS_READ_TIMEOUT_SECONDS, SECRETS_MAX_ATTEMPTS
     )
 
 
