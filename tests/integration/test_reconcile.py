@@ -30,22 +30,21 @@ from conftest import (
     stored_order,
 )
 
-from etpay import EtpayClient, EtpayRateLimited, EtpayUnavailable
+from etpay import EtpayRateLimited, EtpayUnavailable
 from local.etpay_sandbox import rules
 from payments import runtime, secret_store
 from payments.check_queue import message_body
 from payments.clock import utc_now
 from payments.errors import StorageUnavailable
-from payments.notification_keys import NotificationKeys
 from payments.repository import LEGACY_PARTITION, OrderRepository, pending_shard
-from payments.service import CheckOutcome, CheckTask, PaymentsService, SweepReport
+from payments.runtime import build_payments_service
+from payments.service import CheckOutcome, CheckTask, SweepReport
 from payments.settings import (
     ETPAY_BACKOFF_SECONDS,
     MAX_DECISION_ATTEMPTS,
     PENDING_SHARDS,
     SQS_MAX_ATTEMPTS,
     STUCK_AFTER_EXPIRY_SECONDS,
-    get_settings,
 )
 
 MINUTE = timedelta(minutes=1)
@@ -73,15 +72,8 @@ class Reconciler:
     """The sweep and its workers, on the test clock; the check queue is a list."""
 
     def __init__(self, clock: TestClock, etpay_client=None):
-        settings = get_settings()
         self.clock = clock
-        self.service = PaymentsService(
-            OrderRepository(TABLE_NAME),
-            settings,
-            etpay_client=etpay_client or (lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id))),
-            notification_keys=NotificationKeys(settings.notification_key_secret_id, secret_store.store),
-            clock=clock,
-        )
+        self.service = build_payments_service(clock=clock, etpay_client=etpay_client)
         self.queue: list[CheckTask] = []
         self.outcomes: list[CheckOutcome] = []
 

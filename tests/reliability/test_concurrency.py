@@ -7,13 +7,9 @@ from datetime import timedelta
 import pytest
 from conftest import new_order_id, open_session, session_payload
 
-from etpay import EtpayClient
-from payments import secret_store
 from payments.clock import utc_now
-from payments.notification_keys import NotificationKeys
-from payments.repository import OrderRepository
+from payments.runtime import build_payments_service
 from payments.service import CheckTask, PaymentsService
-from payments.settings import get_settings
 
 pytest_plugins = ["reliability_stack"]
 
@@ -164,14 +160,7 @@ class TestRacingOutcomes:
 
 def a_worker(minutes_later: float = 0) -> PaymentsService:
     """A status-check worker of its own (its own clients), `minutes_later` than now."""
-    settings = get_settings()
-    return PaymentsService(
-        OrderRepository(settings.table_name),
-        settings,
-        etpay_client=lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id)),
-        notification_keys=NotificationKeys(settings.notification_key_secret_id, secret_store.store),
-        clock=lambda: utc_now() + timedelta(minutes=minutes_later),
-    )
+    return build_payments_service(clock=lambda: utc_now() + timedelta(minutes=minutes_later))
 
 
 class TestStatusChecksRacing:

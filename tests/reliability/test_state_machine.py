@@ -25,15 +25,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 
-from etpay import EtpayClient
 from local.template import table_definitions
-from payments import runtime, secret_store
+from payments import runtime
 from payments.clock import utc_now
-from payments.notification_keys import NotificationKeys
-from payments.repository import OrderRepository
-from payments.runtime import payments_service
+from payments.runtime import build_payments_service, payments_service
 from payments.service import CheckTask, PaymentsService
-from payments.settings import get_settings
 
 MAX_EXAMPLES = 20
 STEPS_PER_EXAMPLE = 20
@@ -236,14 +232,7 @@ class PaymentsMachine(RuleBasedStateMachine):
 
     @staticmethod
     def _worker_later(minutes: float) -> PaymentsService:
-        settings = get_settings()
-        return PaymentsService(
-            OrderRepository(settings.table_name),
-            settings,
-            etpay_client=lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id)),
-            notification_keys=NotificationKeys(settings.notification_key_secret_id, secret_store.store),
-            clock=lambda: utc_now() + timedelta(minutes=minutes),
-        )
+        return build_payments_service(clock=lambda: utc_now() + timedelta(minutes=minutes))
 
     @rule(merchant_order_id=orders, outcome=st.sampled_from(["paid", "failed"]))
     def reconcile_with_the_status_api(self, merchant_order_id, outcome):

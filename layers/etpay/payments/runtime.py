@@ -2,9 +2,11 @@
 DynamoDB client, the ETpay connection pool and the cached secret."""
 
 import functools
+from collections.abc import Callable
 
 from etpay import EtpayClient
 from payments import check_queue, secret_store
+from payments.clock import Clock, utc_now
 from payments.notification_keys import NotificationKeys
 from payments.repository import OrderRepository
 from payments.service import PaymentsService
@@ -13,12 +15,21 @@ from payments.settings import get_settings
 
 @functools.cache
 def payments_service() -> PaymentsService:
+    return build_payments_service()
+
+
+def build_payments_service(
+    clock: Clock = utc_now, etpay_client: Callable[[], EtpayClient] | None = None
+) -> PaymentsService:
+    """A service wired from the environment as the functions' is, with clients of its own: a
+    second status-check worker, or one on another clock (tests)."""
     settings = get_settings()
     return PaymentsService(
         repository=OrderRepository(settings.table_name),
         settings=settings,
-        etpay_client=lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id)),
+        etpay_client=etpay_client or (lambda: EtpayClient(secret_store.load_credentials(settings.etpay_secret_id))),
         notification_keys=NotificationKeys(settings.notification_key_secret_id, secret_store.store),
+        clock=clock,
     )
 
 
