@@ -48,6 +48,15 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """A fresh tab for each test, closed after it."""
+    opened = browser.new_page()
+    opened.set_default_timeout(PAGE_TIMEOUT_MS)
+    yield opened
+    opened.close()
+
+
 class _ShopPages(BaseHTTPRequestHandler):
     """The merchant's own pages the funnel sends the payer back to."""
 
@@ -76,27 +85,22 @@ def shop_url() -> Iterator[str]:
     server.server_close()
 
 
-def test_a_payer_pays_in_the_browser_and_the_order_is_paid(browser, shop_url, http_api, order_id):
+def test_a_payer_pays_in_the_browser_and_the_order_is_paid(page, shop_url, http_api, order_id):
     # given an order whose session sends the payer back to the shop's own pages
     session = http_api.open_session(
         order_id,
         payment_completed_url=f"{shop_url}{SUCCESS_PATH}",
         payment_cancellation_url=f"{shop_url}{CANCEL_PATH}",
     )
-    page = browser.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    try:
-        # when the payer opens payment_url, picks the test bank and pays
-        page.goto(session["payment_url"])
-        page.select_option("select[name=bank]", "CL_TEST")
-        page.click("#pay")
+    # when the payer opens payment_url, picks the test bank and pays
+    page.goto(session["payment_url"])
+    page.select_option("select[name=bank]", "CL_TEST")
+    page.click("#pay")
 
-        # then the browser lands on the shop's success page
-        page.wait_for_url(f"{shop_url}{SUCCESS_PATH}**")
-        assert urlsplit(page.url).path == SUCCESS_PATH
-        assert page.text_content("#result") == "Thank you, your payment is being confirmed."
-    finally:
-        page.close()
+    # then the browser lands on the shop's success page
+    page.wait_for_url(f"{shop_url}{SUCCESS_PATH}**")
+    assert urlsplit(page.url).path == SUCCESS_PATH
+    assert page.text_content("#result") == "Thank you, your payment is being confirmed."
 
     # and ETpay's notification, not the redirect, made the order PAID
     order = http_api.wait_for_status(order_id, "PAID")
@@ -105,62 +109,45 @@ def test_a_payer_pays_in_the_browser_and_the_order_is_paid(browser, shop_url, ht
 
 
 def test_the_payer_comes_back_to_the_merchant_page_which_shows_the_order_turn_paid(
-    browser, local_stack, http_api, order_id
+    page, local_stack, http_api, order_id
 ):
     # given an order sent back to the local merchant page, as `make local`'s demo orders are
     session = http_api.open_session(order_id, **local_stack.merchant.return_urls(order_id))
-    page = browser.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    try:
-        # when the payer pays in the funnel
-        page.goto(session["payment_url"])
-        page.select_option("select[name=bank]", "CL_TEST")
-        page.click("#pay")
+    # when the payer pays in the funnel
+    page.goto(session["payment_url"])
+    page.select_option("select[name=bank]", "CL_TEST")
+    page.click("#pay")
 
-        # then the merchant page shows the status the backend recorded, and a reload shows it again
-        page.wait_for_url(f"{local_stack.merchant.url}/orders/{order_id}/completed?jwt=**")
-        page.wait_for_selector("#status[data-status=PAID]")
-        page.reload()
-        assert page.get_attribute("#status", "data-status") == "PAID"
-        assert page.text_content("#order") == order_id
-    finally:
-        page.close()
+    # then the merchant page shows the status the backend recorded, and a reload shows it again
+    page.wait_for_url(f"{local_stack.merchant.url}/orders/{order_id}/completed?jwt=**")
+    page.wait_for_selector("#status[data-status=PAID]")
+    page.reload()
+    assert page.get_attribute("#status", "data-status") == "PAID"
+    assert page.text_content("#order") == order_id
 
 
-def test_cancelling_lands_on_the_merchant_page_showing_the_order_failed(browser, local_stack, http_api, order_id):
+def test_cancelling_lands_on_the_merchant_page_showing_the_order_failed(page, local_stack, http_api, order_id):
     session = http_api.open_session(order_id, **local_stack.merchant.return_urls(order_id))
-    page = browser.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    try:
-        page.goto(session["payment_url"])
-        page.click("#cancel")
+    page.goto(session["payment_url"])
+    page.click("#cancel")
 
-        page.wait_for_url(f"{local_stack.merchant.url}/orders/{order_id}/cancelled?jwt=**")
-        page.wait_for_selector("#status[data-status=FAILED]")
-    finally:
-        page.close()
+    page.wait_for_url(f"{local_stack.merchant.url}/orders/{order_id}/cancelled?jwt=**")
+    page.wait_for_selector("#status[data-status=FAILED]")
 
 
-def test_without_return_urls_the_funnels_result_page_survives_a_reload(browser, http_api, order_id):
+def test_without_return_urls_the_funnels_result_page_survives_a_reload(page, http_api, order_id):
     session = http_api.open_session(order_id)
-    page = browser.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    try:
-        page.goto(session["payment_url"])
-        page.click("#pay")
-        page.wait_for_url(f"**/session/{session['session_token']}/result")
+    page.goto(session["payment_url"])
+    page.click("#pay")
+    page.wait_for_url(f"**/session/{session['session_token']}/result")
 
-        page.reload()
+    page.reload()
 
-        assert page.get_attribute("#state", "data-status") == "paid"
-        assert "not found" not in page.content()
-    finally:
-        page.close()
+    assert page.get_attribute("#state", "data-status") == "paid"
+    assert "not found" not in page.content()
 
 
-def test_a_mexican_payer_pays_by_spei_in_the_browser_and_the_order_is_paid(
-    browser, mx_local_stack, mx_http_api, order_id
-):
+def test_a_mexican_payer_pays_by_spei_in_the_browser_and_the_order_is_paid(page, mx_local_stack, mx_http_api, order_id):
     # given an MXN order that asks ETpay Mexico for SPEI, sent back to the local merchant page
     session = mx_http_api.open_session(
         order_id,
@@ -169,28 +156,23 @@ def test_a_mexican_payer_pays_by_spei_in_the_browser_and_the_order_is_paid(
         customer_phone="5512345678",
         **mx_local_stack.merchant.return_urls(order_id),
     )
-    page = browser.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    try:
-        # when the payer opens payment_url: MXN, Mexican banks, and the SPEI step alone
-        page.goto(session["payment_url"])
-        assert page.text_content("#amount") == "$1,500 MXN"
-        assert page.get_attribute("#flow", "data-flow") == "spei"
-        assert "SPEI" in page.text_content("#flow")
-        assert page.text_content("#clabe")
-        assert page.locator("input[name=flow][type=radio]").count() == 0
-        assert "5512345678" not in page.content()
-        banks = page.eval_on_selector_all("select[name=bank] option", "options => options.map(o => o.value)")
-        assert banks[0] == "MX_TEST" and all(bank.startswith("MX_") for bank in banks)
-        # ... picks the test bank and pays
-        page.select_option("select[name=bank]", "MX_TEST")
-        page.click("#pay")
+    # when the payer opens payment_url: MXN, Mexican banks, and the SPEI step alone
+    page.goto(session["payment_url"])
+    assert page.text_content("#amount") == "$1,500 MXN"
+    assert page.get_attribute("#flow", "data-flow") == "spei"
+    assert "SPEI" in page.text_content("#flow")
+    assert page.text_content("#clabe")
+    assert page.locator("input[name=flow][type=radio]").count() == 0
+    assert "5512345678" not in page.content()
+    banks = page.eval_on_selector_all("select[name=bank] option", "options => options.map(o => o.value)")
+    assert banks[0] == "MX_TEST" and all(bank.startswith("MX_") for bank in banks)
+    # ... picks the test bank and pays
+    page.select_option("select[name=bank]", "MX_TEST")
+    page.click("#pay")
 
-        # then the merchant page shows the order PAID, as the backend recorded it
-        page.wait_for_url(f"{mx_local_stack.merchant.url}/orders/{order_id}/completed?jwt=**")
-        page.wait_for_selector("#status[data-status=PAID]")
-    finally:
-        page.close()
+    # then the merchant page shows the order PAID, as the backend recorded it
+    page.wait_for_url(f"{mx_local_stack.merchant.url}/orders/{order_id}/completed?jwt=**")
+    page.wait_for_selector("#status[data-status=PAID]")
 
     order = mx_http_api.get_order(order_id)
     assert (order.body["status"], order.body["currency"]) == ("PAID", "MXN")
