@@ -35,7 +35,7 @@ from moto.sqs.models import sqs_backends
 
 from local.events import api_gateway_event
 from local.template import ROOT, table_definitions
-from payments import event_runtime, runtime
+from payments.config import wiring
 
 TABLE_NAME = "etpay-orders-test"
 EVENTS_TABLE_NAME = "etpay-events-test"
@@ -74,9 +74,9 @@ def aws_environment(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "payments-test")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EtpayPaymentsTest")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    runtime.reset()
+    wiring.reset()
     yield
-    runtime.reset()
+    wiring.reset()
 
 
 @pytest.fixture(scope="session")
@@ -247,7 +247,7 @@ def mx_stack(aws, mx_sandbox, monkeypatch):
     """The stack deployed with Currency=MXN, its secret holding ETpay Mexico's (sandbox) merchant."""
     monkeypatch.setenv("CURRENCY", "MXN")
     monkeypatch.delenv("MAX_ORDER_AMOUNT")  # the template's default, 0: the currency's own limit
-    runtime.reset()
+    wiring.reset()
     secrets = boto3.client("secretsmanager", region_name=REGION)
     secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(mx_sandbox.credentials()))
     secrets.create_secret(Name=NOTIFICATION_KEY_SECRET_ID, SecretString=NOTIFICATION_KEY)
@@ -439,8 +439,8 @@ class SessionHooks:
     def register(self, name: str, handler: Callable[..., Any]) -> None:
         self._events.register(name, handler)
         self._registered.append((name, handler))
-        runtime.reset()
-        event_runtime.reset()
+        wiring.reset()
+        wiring.reset()
 
     def remove(self) -> None:
         for name, handler in self._registered:

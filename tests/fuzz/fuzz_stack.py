@@ -16,7 +16,7 @@ import pytest
 from local.aws import FAKE_CREDENTIALS, REGION
 from local.stack import LocalStack
 from local.template import resources_of_type
-from payments.clock import iso_utc, utc_now
+from payments.domain.clock import iso_utc, utc_now
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from conftest import (
     stored_order,
 )
 
-from payments.clock import utc_now
-from payments.model import opened_session
-from payments.repository import OrderRepository
-from payments.settings import DYNAMODB_MAX_ATTEMPTS, MAX_DECISION_ATTEMPTS
+from payments.domain.clock import utc_now
+from payments.domain.sessions import opened_session
+from payments.adapters.order_store import OrderRepository
+from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS
+from payments.domain.policy import MAX_DECISION_ATTEMPTS
 
 REFUSED = "ConditionalCheckFailedException"
 THROTTLED = "ProvisionedThroughputExceededException"

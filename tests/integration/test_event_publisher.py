@@ -8,10 +8,10 @@ import boto3
 import pytest
 from conftest import LambdaContext, new_order_id, open_session
 
-from payments import event_runtime
-from payments.errors import ConfigurationUnavailable
-from payments.events import EventType, event_id
-from payments.settings import PUBLISH_TIME_RESERVE_MS
+from payments.config import wiring
+from payments.domain.errors import ConfigurationUnavailable
+from payments.domain.events import EventType, event_id
+from payments.app.publishing import PUBLISH_TIME_RESERVE_MS
 
 pytest_plugins = ["events_stack"]
 
@@ -32,7 +32,7 @@ class PutEventsFaults:
         self.calls = 0
         boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", self._before_call)
-        event_runtime.reset()  # clients must be built from the hooked session
+        wiring.reset()  # clients must be built from the hooked session
 
     def _before_call(self, **_):
         self.calls += 1
@@ -174,7 +174,7 @@ def test_an_entry_eventbridge_refuses_fails_its_record_only_and_goes_out_once_on
 
 def test_sqs_failing_after_eventbridge_accepted_does_not_put_the_event_twice(api, stack, events_stack, aws_faults):
     # given the webhook queue failing once, after EventBridge accepted the event
-    event_runtime.reset()  # clients from the session the faults hook
+    wiring.reset()  # clients from the session the faults hook
     pay(api, stack, new_order_id())
     aws_faults.fail_next("sqs", "SendMessage", "InternalError")
 
@@ -190,7 +190,7 @@ def test_sqs_failing_after_eventbridge_accepted_does_not_put_the_event_twice(api
 
 def test_with_webhooks_off_the_events_still_reach_the_bus(api, stack, events_stack, monkeypatch):
     monkeypatch.delenv("WEBHOOK_QUEUE_URL")
-    event_runtime.reset()
+    wiring.reset()
     pay(api, stack, new_order_id())
 
     events_stack.publish()
@@ -213,7 +213,7 @@ def test_eventbridge_down_fails_the_record_and_the_retry_publishes_it_once(
     api, stack, events_stack, aws_faults, caplog
 ):
     # given EventBridge answering every attempt of one PutEvents call with a 5xx
-    event_runtime.reset()  # clients from the session the faults hook
+    wiring.reset()  # clients from the session the faults hook
     pay(api, stack, new_order_id())
     batch = events_stack.stream_batch()
     aws_faults.fail_next("eventbridge", "PutEvents", "InternalFailure", times=3)
@@ -241,7 +241,7 @@ def test_an_event_dynamodb_says_exists_but_cannot_be_read_back_is_retried_not_se
     api, stack, events_stack, aws_faults
 ):
     # given DynamoDB refusing the event's PutItem as already there, and no item to read back
-    event_runtime.reset()
+    wiring.reset()
     pay(api, stack, new_order_id())
     batch = events_stack.stream_batch()
     aws_faults.fail_next("dynamodb", "PutItem", "ConditionalCheckFailedException")
@@ -279,7 +279,7 @@ def test_with_too_little_time_left_nothing_is_started_and_the_whole_batch_is_ret
 def test_without_a_bus_configured_the_function_fails_and_publishes_nothing(api, stack, events_stack, monkeypatch):
     # Every record stays on the stream (retried) rather than being acknowledged unpublished.
     monkeypatch.delenv("EVENT_BUS_NAME")
-    event_runtime.reset()
+    wiring.reset()
     pay(api, stack, new_order_id())
 
     with pytest.raises(ConfigurationUnavailable, match="EVENT_BUS_NAME"):

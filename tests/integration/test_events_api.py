@@ -6,10 +6,10 @@ import json
 import pytest
 from conftest import EVENTS_TABLE_NAME, Http200, aws_client, errors_logged, new_order_id, open_session
 
-from payments import event_runtime
-from payments.event_store import BATCH_GET_ROUNDS, ORDER_INDEX
-from payments.events import EventType, event_id
-from payments.settings import DYNAMODB_MAX_ATTEMPTS
+from payments.config import wiring
+from payments.adapters.event_store import BATCH_GET_ROUNDS, ORDER_INDEX
+from payments.domain.events import EventType, event_id
+from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS
 
 pytest_plugins = ["events_stack"]
 
@@ -103,7 +103,7 @@ def test_redelivery_sends_a_delivered_event_again(api, stack, events_stack):
 def test_redelivery_with_webhooks_off_is_a_clear_error(api, stack, events_stack, monkeypatch):
     order_id, token = paid_order_published(api, stack, events_stack)
     monkeypatch.delenv("WEBHOOK_QUEUE_URL")
-    event_runtime.reset()
+    wiring.reset()
 
     status, body = events_stack.redeliver(event_id(EventType.PAYMENT_SUCCEEDED, order_id, token))
 
@@ -112,7 +112,7 @@ def test_redelivery_with_webhooks_off_is_a_clear_error(api, stack, events_stack,
 
 
 def test_redelivery_when_sqs_fails_is_a_503_to_retry(api, stack, events_stack, aws_faults):
-    event_runtime.reset()
+    wiring.reset()
     order_id, token = paid_order_published(api, stack, events_stack)
     aws_faults.fail_next("sqs", "SendMessage", "InternalError", times=3)
 
@@ -128,7 +128,7 @@ def test_redelivery_when_sqs_fails_is_a_503_to_retry(api, stack, events_stack, a
 @pytest.mark.parametrize("fault", ["ProvisionedThroughputExceededException", "InternalServerError", "ReadTimeoutError"])
 def test_storage_down_is_a_503_to_retry(api, stack, events_stack, aws_faults, caplog, fault):
     # given a published event, and every attempt to read it failing
-    event_runtime.reset()  # clients from the session the faults hook
+    wiring.reset()  # clients from the session the faults hook
     order_id, token = paid_order_published(api, stack, events_stack)
     aws_faults.fail_always("dynamodb", "GetItem", fault)
     before = aws_faults.count("dynamodb", "GetItem")
@@ -143,7 +143,7 @@ def test_storage_down_is_a_503_to_retry(api, stack, events_stack, aws_faults, ca
 def test_an_event_removed_while_its_redelivery_is_asked_for_is_a_404(api, stack, events_stack, aws_faults):
     # given an event deleted from the table (an operator's clean-up) between its read and the
     # note of the redelivery
-    event_runtime.reset()
+    wiring.reset()
     order_id, token = paid_order_published(api, stack, events_stack)
     paid = event_id(EventType.PAYMENT_SUCCEEDED, order_id, token)
     aws_faults.before_next("dynamodb", "UpdateItem", lambda: delete_event(paid))
@@ -210,7 +210,7 @@ def test_keys_still_unprocessed_after_every_round_are_a_503_not_a_short_list(
 def test_without_the_orders_table_configured_the_events_api_answers_503(api, stack, events_stack, monkeypatch):
     order_id, _ = paid_order_published(api, stack, events_stack)
     monkeypatch.delenv("TABLE_NAME")
-    event_runtime.reset()
+    wiring.reset()
 
     status, body = events_stack.order_events(order_id)
 

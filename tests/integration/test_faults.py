@@ -5,8 +5,9 @@ import pytest
 from conftest import LambdaContext, new_order_id, open_session, session_payload, stored_items, stored_order
 
 from etpay.client import TOTAL_TIMEOUT_SECONDS
-from payments.secret_store import store as secret_store
-from payments.settings import DYNAMODB_MAX_ATTEMPTS, SECRETS_MAX_ATTEMPTS, SESSION_STORE_RESERVE_SECONDS
+from payments.adapters.secrets import store as secret_store
+from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS, SECRETS_MAX_ATTEMPTS
+from payments.settings import SESSION_STORE_RESERVE_SECONDS
 
 THROTTLED = "ProvisionedThroughputExceededException"
 # Every one is retried by botocore's standard retry mode.

@@ -17,8 +17,9 @@ from conftest import (
     stored_items,
 )
 
-from payments import runtime, secret_store
-from payments.settings import NOTIFICATION_KEY_RECHECK_SECONDS
+from payments import secret_store
+from payments.config import wiring
+from payments.adapters.notification_keys import NOTIFICATION_KEY_RECHECK_SECONDS
 
 ROTATED_KEY = "RotatedNotificationKey0123456789abcdefghijklmnopq"
 
@@ -127,7 +128,7 @@ def test_without_the_key_secret_configured_a_keyed_notification_is_a_503_to_retr
     token = open_session(api, stack, order_id)
     before = stored_items()
     monkeypatch.delenv("NOTIFICATION_KEY_SECRET_ID")
-    runtime.reset()
+    wiring.reset()
     aws_faults.heal()
 
     reply = api.notify(paid(stack, token), key=NOTIFICATION_KEY)

@@ -15,7 +15,7 @@ from conftest import (
     stored_order,
 )
 
-from etpay import sign_notification
+from etpay.notification import sign_notification
 
 
 class TestValidNotifications:

@@ -30,22 +30,22 @@ from conftest import (
     stored_order,
 )
 
-from etpay import EtpayRateLimited, EtpayUnavailable
+from etpay.errors import EtpayRateLimited, EtpayUnavailable
 from local.etpay_sandbox import rules
-from payments import runtime, secret_store
-from payments.check_queue import message_body
-from payments.clock import utc_now
-from payments.errors import StorageUnavailable
-from payments.repository import LEGACY_PARTITION, OrderRepository, pending_shard
+from payments import secret_store
+from payments.config import wiring
+from payments.adapters.queues import message_body
+from payments.domain.clock import utc_now
+from payments.domain.errors import StorageUnavailable
+from payments.adapters.order_codec import pending_shard
+from payments.adapters.order_store import OrderRepository
+from payments.repository import LEGACY_PARTITION
 from payments.runtime import build_payments_service
-from payments.service import CheckOutcome, CheckTask, SweepReport
-from payments.settings import (
-    ETPAY_BACKOFF_SECONDS,
-    MAX_DECISION_ATTEMPTS,
-    PENDING_SHARDS,
-    SQS_MAX_ATTEMPTS,
-    STUCK_AFTER_EXPIRY_SECONDS,
-)
+from payments.app.reconciliation import CheckOutcome, SweepReport
+from payments.domain.checks import CheckTask
+from payments.adapters.aws import SQS_MAX_ATTEMPTS
+from payments.app.reconciliation import ETPAY_BACKOFF_SECONDS
+from payments.domain.policy import MAX_DECISION_ATTEMPTS, PENDING_SHARDS, STUCK_AFTER_EXPIRY_SECONDS
 
 MINUTE = timedelta(minutes=1)
 
@@ -432,7 +432,7 @@ class TestTheFunctions:
     ):
         queue_url = aws_client("sqs").create_queue(QueueName=f"checks-{new_order_id()}")["QueueUrl"]
         monkeypatch.setenv("RECONCILE_QUEUE_URL", queue_url)
-        runtime.reset()
+        wiring.reset()
         token = open_session(api, stack, order_id)
         stack.complete(token, "paid", deliver=False)
         make_due_now(order_id)
@@ -765,7 +765,7 @@ def check_queue(monkeypatch) -> str:
     """A check queue for the sweep function; its URL."""
     queue_url = aws_client("sqs").create_queue(QueueName=f"checks-{new_order_id()}")["QueueUrl"]
     monkeypatch.setenv("RECONCILE_QUEUE_URL", queue_url)
-    runtime.reset()
+    wiring.reset()
     return queue_url
 
 

@@ -20,11 +20,13 @@ from conftest import (
     stored_order,
 )
 
-from payments.clock import utc_now
-from payments.model import ReviewReason
-from payments.repository import OrderRepository, review_shard_index
-from payments.reviews import CURSOR_PROBLEM
-from payments.settings import MAX_REVIEW_NOTE_CHARS, REVIEW_OVERDUE_SECONDS, REVIEW_SHARDS
+from payments.domain.clock import utc_now
+from payments.domain.orders import ReviewReason
+from payments.adapters.order_store import OrderRepository
+from payments.domain.reviews import review_shard_index
+from payments.domain.reviews import CURSOR_PROBLEM
+from payments.api.validation import MAX_REVIEW_NOTE_CHARS
+from payments.domain.policy import REVIEW_OVERDUE_SECONDS, REVIEW_SHARDS
 
 OPERATOR_ARN = "arn:aws:sts::123456789012:assumed-role/PaymentsOperators/ana"
 IAM_CALLER = {"userArn": OPERATOR_ARN, "caller": "AROAEXAMPLE:ana", "accessKey": "ASIAEXAMPLE"}

@@ -4,8 +4,8 @@ SECRET_MAX_AGE_SECONDS once it parsed; never a value that did not."""
 import pytest
 from conftest import aws_client
 
-from payments.errors import ConfigurationUnavailable
-from payments.secret_store import CURRENT, PREVIOUS, SecretKind, SecretStore, json_object, plain_text
+from payments.domain.errors import ConfigurationUnavailable
+from payments.adapters.secrets import CURRENT, PREVIOUS, SecretKind, SecretStore, json_object, plain_text
 
 SIGNING_KEY = SecretKind("webhook signing key", plain_text)
 SETTINGS = SecretKind("partner settings", json_object)

@@ -18,8 +18,8 @@ from conftest import (
     stored_order,
 )
 
-from etpay import sign_notification
-from payments.clock import parse_iso, utc_now
+from etpay.notification import sign_notification
+from payments.domain.clock import parse_iso, utc_now
 
 
 class TestCreateSession:
@@ -426,7 +426,7 @@ class TestClaims:
 
     @staticmethod
     def claim(order_id: str, amount: int = 50_000, expired: bool = False) -> None:
-        from payments.clock import utc_now
+        from payments.domain.clock import utc_now
         from payments.runtime import payments_service
 
         repository = payments_service()._repository

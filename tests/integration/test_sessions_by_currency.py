@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import session_payload, stored_items, stored_order
 
-from payments import runtime
+from payments.config import wiring
 
 MEXICAN_FIELDS = {"target_flow": "spei", "customer_phone": "5512345678", "user_bank_code": "mx_bbva"}
 PHONE = MEXICAN_FIELDS["customer_phone"]
@@ -114,7 +114,7 @@ def test_an_order_of_the_other_currency_is_refused_after_the_stack_changed_marke
 
     # when the stack is redeployed for ETpay Chile and the order asks for a new session
     monkeypatch.setenv("CURRENCY", "CLP")
-    runtime.reset()
+    wiring.reset()
     calls = len(mx_stack.initialize_requests)
     reply = api.create_session(session_payload(order_id, 1_500))
 

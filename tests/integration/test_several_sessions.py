@@ -6,7 +6,7 @@ across threads, so concurrency tests against it fail for moto's reasons."""
 
 from conftest import emitted_metrics, open_session, session_payload, stored_items, stored_order
 
-from payments import runtime
+from payments.config import wiring
 
 
 def fail(api, sandbox, session_token):
@@ -30,7 +30,7 @@ def test_a_failed_order_gets_a_new_session_and_is_pending_again(api, stack, orde
 
 
 def test_an_order_that_failed_too_often_gets_no_more_sessions(api, stack, order_id):
-    from payments.settings import MAX_SESSIONS_PER_ORDER
+    from payments.domain.policy import MAX_SESSIONS_PER_ORDER
 
     fail(api, stack, open_session(api, stack, order_id))
     for _ in range(MAX_SESSIONS_PER_ORDER - 1):
@@ -127,9 +127,9 @@ def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id)
     would see a PENDING session and a PAID order; its flag must not land."""
     import pytest
 
-    from payments.clock import utc_now
-    from payments.errors import ConcurrentUpdate
-    from payments.model import ReviewReason
+    from payments.domain.clock import utc_now
+    from payments.domain.errors import ConcurrentUpdate
+    from payments.domain.orders import ReviewReason
     from payments.runtime import payments_service
 
     token = open_session(api, stack, order_id)
@@ -148,7 +148,7 @@ def test_a_clp_order_is_refused_a_new_session_once_the_stack_takes_mxn(api, stac
     fail(api, stack, open_session(api, stack, order_id))
     before = stored_order(order_id)
     monkeypatch.setenv("CURRENCY", "MXN")
-    runtime.reset()
+    wiring.reset()
 
     # when the merchant asks for a new session
     reply = api.create_session(session_payload(order_id))

@@ -11,9 +11,9 @@ from conftest import REGION, LambdaContext, errors_logged, new_order_id, open_se
 from standardwebhooks.webhooks import Webhook
 
 from local.event_sources import lambda_sqs_record
-from payments import event_runtime
-from payments.errors import ConfigurationUnavailable
-from payments.settings import WEBHOOK_MAX_RECEIVES
+from payments.config import wiring
+from payments.domain.errors import ConfigurationUnavailable
+from payments.domain.webhooks import WEBHOOK_MAX_RECEIVES
 
 pytest_plugins = ["events_stack"]
 
@@ -142,7 +142,7 @@ def test_after_a_rotation_both_secrets_sign_each_webhook(api, stack, events_stac
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
         SecretId=events_stack.secret_id, SecretString=new_secret
     )
-    event_runtime.reset()  # a new execution environment (or 5 minutes later): no cached keys
+    wiring.reset()  # a new execution environment (or 5 minutes later): no cached keys
     order_id = paid_order_published(api, stack, events_stack)
 
     events_stack.deliver()
@@ -170,7 +170,7 @@ def test_when_sqs_cannot_postpone_a_failed_webhook_its_record_still_says_retryin
     api, stack, events_stack, aws_faults, caplog
 ):
     # given the merchant answering 500 once, and SQS refusing to hide the message for its wait
-    event_runtime.reset()  # clients from the session the faults hook
+    wiring.reset()  # clients from the session the faults hook
     open_session(api, stack, new_order_id())
     events_stack.publish()
     events_stack.receiver.answer_next(500)
@@ -194,7 +194,7 @@ def put_webhook_secret(events_stack, value: str) -> None:
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
         SecretId=events_stack.secret_id, SecretString=value
     )
-    event_runtime.reset()  # a new execution environment: no cached keys
+    wiring.reset()  # a new execution environment: no cached keys
 
 
 def test_a_rotation_whose_old_value_is_no_usable_key_signs_with_the_new_one_only(api, stack, events_stack, caplog):
@@ -245,7 +245,7 @@ def test_without_a_webhook_secret_configured_the_function_fails_and_sends_nothin
 ):
     paid_order_published(api, stack, events_stack)
     monkeypatch.delenv("WEBHOOK_SECRET_ID")
-    event_runtime.reset()
+    wiring.reset()
 
     with pytest.raises(ConfigurationUnavailable, match="WEBHOOK_SECRET_ID"):
         events_stack.handlers["WebhookDeliveryFunction"].lambda_handler({"Records": []}, LambdaContext())

@@ -12,11 +12,13 @@ import pytest
 import standardwebhooks.webhooks
 from conftest import EVENTS_TABLE_NAME, new_order_id, open_session
 
-from payments.delivery import QueuedWebhook, WebhookDelivery, WebhookSender
-from payments.event_store import EventStore
-from payments.settings import WEBHOOK_MAX_RECEIVES, WEBHOOK_QUEUE_VISIBILITY_SECONDS
-from payments.webhook_secret import load_signing_keys
-from payments.webhooks import retry_base_seconds
+from payments.adapters.webhook_http import WebhookSender
+from payments.app.delivery import WebhookDelivery
+from payments.domain.webhooks import QueuedWebhook
+from payments.adapters.event_store import EventStore
+from payments.domain.webhooks import WEBHOOK_MAX_RECEIVES, WEBHOOK_QUEUE_VISIBILITY_SECONDS
+from payments.adapters.webhook_keys import load_signing_keys
+from payments.domain.webhooks import retry_base_seconds
 
 pytest_plugins = ["events_stack"]
 

@@ -28,7 +28,7 @@ from moto.server import ThreadedMotoServer
 
 from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable
 from local.template import table_definitions
-from payments import runtime
+from payments.config import wiring
 
 # Missing Java or npm skips the suite on a developer machine, but fails it in CI.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -230,7 +230,7 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
     writes = WriteLedger()
     boto3.setup_default_session()
     writes.register(boto3.DEFAULT_SESSION.events)
-    runtime.reset()
+    wiring.reset()
     # A guard, not a test: if the endpoint variables were ever ignored, stop before AWS is called.
     assert boto3.client("dynamodb", region_name=REGION).meta.endpoint_url == dynamodb_local
     assert boto3.client("secretsmanager", region_name=REGION).meta.endpoint_url == moto_server
@@ -245,7 +245,7 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
     # Never flushed: leave nothing behind for the next test's first flush.
     Metrics().clear_metrics()
     sandbox.release_hangs()
-    runtime.reset()
+    wiring.reset()
     boto3.DEFAULT_SESSION = None
     for name in names.values():
         dynamodb.delete_table(TableName=name)

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from conftest import new_order_id, open_session, session_payload
 
-from payments.clock import utc_now
+from payments.domain.clock import utc_now
 from payments.runtime import build_payments_service
-from payments.service import CheckTask, PaymentsService
+from payments.domain.checks import CheckTask
+from payments.service import PaymentsService
 
 pytest_plugins = ["reliability_stack"]
 

@@ -11,8 +11,8 @@ import boto3
 from conftest import REGION
 from test_log_hygiene import MexicanWorld, World, captured_logs  # noqa: F401 - captured_logs is a fixture
 
-from payments import event_runtime
-from payments.webhooks import signing_key
+from payments.config import wiring
+from payments.domain.webhooks import signing_key
 
 pytest_plugins = ["events_stack"]
 
@@ -58,13 +58,13 @@ def test_no_event_webhook_or_delivery_log_line_carries_a_secret_or_payer_data(
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
         SecretId=events_stack.secret_id, SecretString=NEW_WEBHOOK_SECRET
     )
-    event_runtime.reset()
+    wiring.reset()
     events_stack.deliver()
     events_stack.redeliver(stored[0]["event_id"])
     boto3.client("secretsmanager", region_name=REGION).delete_secret(
         SecretId=events_stack.secret_id, ForceDeleteWithoutRecovery=True
     )
-    event_runtime.reset()
+    wiring.reset()
     events_stack.deliver()
 
     rendered, distinct_records, stream, stdout = captured_logs()

@@ -17,8 +17,8 @@ from local.event_sources import StreamPoller, event_source_mappings
 from local.functions import InvocationError
 from local.intrinsics import evaluate_conditions, parameter_values
 from local.template import load_template
-from payments import event_runtime
-from payments.events import EventType, event_id
+from payments.config import wiring
+from payments.domain.events import EventType, event_id
 
 pytest_plugins = ["reliability_stack"]
 
@@ -79,7 +79,7 @@ def stream(real_stack, dynamodb_local, moto_server, monkeypatch):
     monkeypatch.setenv("WEBHOOK_QUEUE_URL", queue_url)
     ledger = BusLedger()
     ledger.register(boto3.DEFAULT_SESSION.events)
-    event_runtime.reset()
+    wiring.reset()
     publisher = load_handler("event_publisher")
 
     def invoke(function, event):
@@ -100,7 +100,7 @@ def stream(real_stack, dynamodb_local, moto_server, monkeypatch):
     }
     poller = StreamPoller(mapping, invoke, clients.__getitem__, real_stack.table_name)
     yield StreamWorld(poller, ledger, real_stack, clients["sqs"], queue_url)
-    event_runtime.reset()
+    wiring.reset()
 
 
 class _Context:

@@ -30,9 +30,9 @@ from conftest import (
     session_payload,
 )
 
-from etpay import sign_notification
-from payments import runtime
-from payments.settings import DYNAMODB_MAX_ATTEMPTS
+from etpay.notification import sign_notification
+from payments.config import wiring
+from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS
 
 # The sandbox logs for itself; it is not the product under test.
 NOT_PRODUCT_LOGGERS = ("etpay_sandbox",)
@@ -222,7 +222,7 @@ def put_secret(monkeypatch, name: str, secret_string: str) -> None:
 
 def use_secret(monkeypatch, name: str) -> None:
     monkeypatch.setenv("ETPAY_SECRET_ID", name)
-    runtime.reset()
+    wiring.reset()
 
 
 def test_no_secret_or_payer_data_reaches_a_log_line(
@@ -286,7 +286,7 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
     world.jwts.append(stack.complete(reconciled_token, "paid", deliver=False)["jwt"])
     queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName=f"checks-{uuid.uuid4().hex}")["QueueUrl"]
     monkeypatch.setenv("RECONCILE_QUEUE_URL", queue_url)
-    runtime.reset()
+    wiring.reset()
     boto3.client("dynamodb", region_name=REGION).update_item(
         TableName=TABLE_NAME,
         Key={"pk": {"S": f"ORDER#{reconciled_order}"}},

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from conftest import new_order_id, open_session
 
-from payments.clock import utc_now
-from payments.model import ReviewReason
-from payments.repository import OrderRepository
-from payments.settings import get_settings
+from payments.domain.clock import utc_now
+from payments.domain.orders import ReviewReason
+from payments.adapters.order_store import OrderRepository
+from payments.config.settings import get_settings
 
 pytest_plugins = ["reliability_stack"]
 

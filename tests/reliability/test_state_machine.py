@@ -26,10 +26,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 
 from local.template import table_definitions
-from payments import runtime
-from payments.clock import utc_now
+from payments.config import wiring
+from payments.domain.clock import utc_now
 from payments.runtime import build_payments_service, payments_service
-from payments.service import CheckTask, PaymentsService
+from payments.domain.checks import CheckTask
+from payments.service import PaymentsService
 
 MAX_EXAMPLES = 20
 STEPS_PER_EXAMPLE = 20
@@ -106,7 +107,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.dynamodb.create_table(TableName=self.table, **table_definitions()["OrdersTable"])
         self.env.setenv("TABLE_NAME", self.table)
-        runtime.reset()
+        wiring.reset()
         self.orders_by_id: dict[str, ModelOrder] = {}
         self.sessions_by_token: dict[str, ModelSession] = {}
 

@@ -26,7 +26,7 @@ from moto import mock_aws  # noqa: E402
 from local.etpay_sandbox import EtpaySandbox  # noqa: E402
 from local.events import api_gateway_event  # noqa: E402
 from local.template import table_definitions  # noqa: E402
-from payments import runtime  # noqa: E402
+from payments.config import wiring
 
 TABLE_NAME = "etpay-orders-trace"
 SECRET_ID = "etpay/credentials-trace"
@@ -142,7 +142,7 @@ def main() -> int:
     # The stack redeployed as ETpay Mexico: a session carrying the payer's phone, paid by SPEI.
     with mock_aws(), EtpaySandbox("mx_trace-merchant", MERCHANT_API_TOKEN, port=0, currency="MXN") as sandbox:
         os.environ["CURRENCY"] = "MXN"
-        runtime.reset()
+        wiring.reset()
         boto3.client("dynamodb").create_table(TableName=TABLE_NAME, **table_definitions()["OrdersTable"])
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(sandbox.credentials()))

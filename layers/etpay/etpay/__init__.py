@@ -1,47 +1,7 @@
-"""ETpay client: ETpay's HTTP API, its field names and its notification JWTs. No AWS here."""
+"""ETpay's merchant API as ETpay defines it: its HTTP calls (`client`), its notification JWTs
+(`notification`), its session fields and payment records (`sessions`, `records`: pure), its
+credentials and its errors. No AWS and no orders here.
 
-from etpay.client import CreatedSession, EtpayClient, SessionRequest
-from etpay.credentials import Credentials
-from etpay.errors import (
-    EtpayError,
-    EtpayRateLimited,
-    EtpayResponseError,
-    EtpayTimeout,
-    EtpayUnavailable,
-    InvalidCredentials,
-    InvalidNotification,
-)
-from etpay.notification import (
-    LookupKeys,
-    Notification,
-    PaymentOutcome,
-    classify_payment_status,
-    payment_from_record,
-    read_lookup_keys,
-    sign_notification,
-    token_from_body,
-    verify_notification,
-)
-
-__all__ = [
-    "CreatedSession",
-    "Credentials",
-    "EtpayClient",
-    "EtpayError",
-    "EtpayRateLimited",
-    "EtpayResponseError",
-    "EtpayTimeout",
-    "EtpayUnavailable",
-    "InvalidCredentials",
-    "InvalidNotification",
-    "LookupKeys",
-    "Notification",
-    "PaymentOutcome",
-    "SessionRequest",
-    "classify_payment_status",
-    "payment_from_record",
-    "read_lookup_keys",
-    "sign_notification",
-    "token_from_body",
-    "verify_notification",
-]
+Nothing is imported here: `etpay.records` and `etpay.sessions` stay free of urllib3 and PyJWT, so
+the pure rules that read ETpay's records load neither.
+"""

@@ -7,8 +7,6 @@ session. The caller decides what a retry means.
 """
 
 import json
-import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -17,6 +15,8 @@ import urllib3
 
 from etpay.credentials import Credentials
 from etpay.errors import EtpayRateLimited, EtpayResponseError, EtpayTimeout, EtpayUnavailable
+from etpay.records import TOKEN_PATTERN
+from etpay.sessions import CreatedSession, SessionRequest
 
 # ETpay publishes no limits; these keep every call well inside API Gateway's 29 s.
 CONNECT_TIMEOUT_SECONDS = 3.0
@@ -24,9 +24,6 @@ READ_TIMEOUT_SECONDS = 10.0
 TOTAL_TIMEOUT_SECONDS = 12.0
 # A session answer is a few hundred bytes; refuse to buffer anything absurd.
 MAX_RESPONSE_BYTES = 256 * 1024
-# Tokens end up in URLs and DynamoDB keys: printable ASCII without spaces, bounded.
-TOKEN_PATTERN = re.compile(r"^[\x21-\x7e]{1,512}$")
-
 TOO_MANY_REQUESTS = 429
 
 INITIALIZE_PATH = "/session/initialize"
@@ -50,42 +47,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if moment.tzinfo is None:
         return None
     return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
-
-
-@dataclass(frozen=True)
-class SessionRequest:
-    """What we ask ETpay for. Field names are ETpay's."""
-
-    merchant_order_id: str
-    order_amount: int
-    payment_webhook_url: str | None = None
-    payment_completed_url: str | None = None
-    payment_cancellation_url: str | None = None
-    customer_email: str | None = None
-    metadata: list[dict[str, Any]] | None = None
-    user_bank_code: str | None = None
-    user_rut: str | None = field(default=None, repr=False)
-    is_rut_block: bool | None = None
-    # Mexico only: `codi` or `spei`, and the payer's 10-digit phone (payer data: never in a repr).
-    target_flow: str | None = None
-    customer_phone: str | None = field(default=None, repr=False)
-
-    def body(self, credentials: Credentials) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "merchant_code": credentials.merchant_code,
-            "merchant_api_token": credentials.merchant_api_token,
-        }
-        for name, value in self.__dict__.items():
-            if value is not None:
-                body[name] = value
-        return body
-
-
-@dataclass(frozen=True)
-class CreatedSession:
-    token: str
-    signature_token: str = field(repr=False)
-    terms_url: str | None = None
 
 
 class EtpayClient:
@@ -185,5 +146,6 @@ class EtpayClient:
             raise EtpayResponseError(f"ETpay answer to {path} is too large")
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise EtpayResponseError(f"ETpay answer to {path} is not JSON") from error
+        except (ValueError, RecursionError):
+            # RecursionError: JSON nested deeper than the decoder goes (a few KB of brackets).
+            raise EtpayResponseError(f"ETpay answer to {path} is not JSON") from None

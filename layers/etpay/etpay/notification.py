@@ -8,18 +8,17 @@ the unverified read is trusted except the lookup keys.
 
 import base64
 import binascii
-import enum
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
 
-from etpay.client import TOKEN_PATTERN
 from etpay.errors import InvalidNotification
+from etpay.records import TOKEN_PATTERN, Notification, payment_from_record
 
 ALGORITHM = "HS256"
 # A real notification is well under 2 KiB; a bigger token is not ETpay's.
@@ -28,55 +27,6 @@ MAX_JWT_LENGTH = 8192
 IAT_LEEWAY_SECONDS = 600
 REQUIRED_CLAIMS = ("session_token", "merchant_order_id", "merchant_amount", "payment_status")
 JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
-
-# ETpay documents `true` and a live integration checks for "success"; nothing else is published.
-PAID_STATUS_WORDS = frozenset({"success"})
-FAILED_STATUS_WORDS = frozenset({"error", "failed", "rejected", "canceled", "cancelled"})
-MAX_STATUS_WORD_LENGTH = 64
-
-
-class PaymentOutcome(enum.Enum):
-    PAID = "paid"
-    FAILED = "failed"
-    # Anything ETpay has not told us the meaning of: never a final transition.
-    UNKNOWN = "unknown"
-
-
-def classify_payment_status(value: Any) -> PaymentOutcome:
-    if value is True:
-        return PaymentOutcome.PAID
-    if value is False:
-        return PaymentOutcome.FAILED
-    if isinstance(value, str) and len(value) <= MAX_STATUS_WORD_LENGTH:
-        word = value.strip().lower()
-        if word in PAID_STATUS_WORDS:
-            return PaymentOutcome.PAID
-        if word in FAILED_STATUS_WORDS:
-            return PaymentOutcome.FAILED
-    return PaymentOutcome.UNKNOWN
-
-
-def describe_payment_status(value: Any) -> str:
-    """A short, log-safe rendering of an unknown `payment_status` for later checking."""
-    if isinstance(value, (bool, int, float)) or value is None:
-        return repr(value)
-    if isinstance(value, str):
-        return value[:MAX_STATUS_WORD_LENGTH]
-    return type(value).__name__
-
-
-@dataclass(frozen=True)
-class Notification:
-    """The verified claims we act on. Payer data (RUT, account) is deliberately not kept."""
-
-    session_token: str
-    merchant_order_id: str
-    # None when ETpay's value is not a whole number: such a notification can never mark PAID.
-    merchant_amount: int | None
-    merchant_currency: str | None
-    payment_token: str | None
-    payment_status: Any = field(repr=False)
-    outcome: PaymentOutcome
 
 
 @dataclass(frozen=True)
@@ -136,7 +86,8 @@ def _check_shape(token: Any) -> None:
     for segment in token.split(".")[:2]:
         try:
             json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)), object_pairs_hook=_unique_keys)
-        except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+        except (ValueError, RecursionError, binascii.Error) as error:
+            # RecursionError: JSON nested deeper than the decoder goes.
             raise InvalidNotification(f"malformed segment: {type(error).__name__}") from None
 
 
@@ -157,42 +108,6 @@ def _check_header(header: Mapping[str, Any]) -> None:
         raise InvalidNotification("critical header extensions are not supported")
 
 
-def payment_from_record(claims: Mapping[str, Any], session_token: str | None = None) -> Notification:
-    """The fields we act on, from verified JWT claims or from a `check_payment_status` record
-    (same field names). `session_token` fills in a status record that omits it."""
-    if not isinstance(claims, Mapping):
-        raise InvalidNotification("payment record is not an object")
-    session_token = claims.get("session_token", session_token)
-    merchant_order_id = claims.get("merchant_order_id")
-    if not isinstance(session_token, str) or not isinstance(merchant_order_id, str):
-        raise InvalidNotification("session_token and merchant_order_id must be strings")
-    currency = claims.get("merchant_currency")
-    payment_token = claims.get("payment_token")
-    if payment_token is not None and not isinstance(payment_token, (str, int)):
-        payment_token = None
-    status = claims.get("payment_status")
-    return Notification(
-        session_token=session_token,
-        merchant_order_id=merchant_order_id,
-        merchant_amount=_whole_amount(claims.get("merchant_amount")),
-        # A currency claim that is present but not a string can never match: keep it as "".
-        merchant_currency=currency if currency is None or isinstance(currency, str) else "",
-        payment_token=str(payment_token)[:256] if payment_token is not None else None,
-        payment_status=status,
-        outcome=classify_payment_status(status),
-    )
-
-
-def _whole_amount(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
-        return int(value)
-    return None
-
-
 def token_from_body(body: str, content_type: str | None = None) -> str | None:
     """Find the notification JWT in a webhook body, or None.
 
@@ -205,7 +120,7 @@ def token_from_body(body: str, content_type: str | None = None) -> str | None:
     if text.startswith("{"):
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         token = value.get("payment") if isinstance(value, dict) else None
         return token.strip() if isinstance(token, str) and token.strip() else None
