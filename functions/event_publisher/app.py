@@ -2,11 +2,14 @@
 EventBridge bus and, with webhooks on, a webhook queued for the merchant. Only this function may
 read the stream (its images hold each session's signature_token)."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from typing import Any
 
-from payments.event_runtime import event_publisher
-from payments.publishing import changes_from_stream_event
-from payments.settings import PUBLISH_TIME_RESERVE_MS
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments.adapters.order_codec import changes_from_stream_event
+from payments.app.publishing import PUBLISH_TIME_RESERVE_MS
+from payments.config import wiring
 
 logger = Logger()
 metrics = Metrics()
@@ -16,8 +19,8 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
-    failed = event_publisher().publish_changes(
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    failed = wiring.event_publisher().publish_changes(
         changes_from_stream_event(event),
         has_time=lambda: context.get_remaining_time_in_millis() > PUBLISH_TIME_RESERVE_MS,
     )

@@ -1,13 +1,17 @@
 """POST /notifications: ETpay's payment notifications. No API auth: the URL's notification key and
 the verified JWT are the proof."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from typing import Any
 
-from etpay import token_from_body
-from payments.errors import ValidationFailed
-from payments.http import Request, Router, json_response
-from payments.runtime import payments_service
-from payments.settings import MAX_NOTIFICATION_BODY_BYTES, NOTIFICATION_KEY_PARAMETER
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from etpay.notification import token_from_body
+from payments.api.http import Request, Response, Router, json_response
+from payments.api.validation import MAX_NOTIFICATION_BODY_BYTES
+from payments.config import wiring
+from payments.domain.errors import ValidationFailed
+from payments.domain.sessions import NOTIFICATION_KEY_PARAMETER
 
 logger = Logger()
 metrics = Metrics()
@@ -20,19 +24,20 @@ RECEIVED = {"received": True}
 
 @router.route("POST", "/notifications")
 @tracer.capture_method(capture_response=False, capture_error=False)
-def receive_notification(request: Request):
+def receive_notification(request: Request) -> Response:
+    notifications = wiring.receive_notification()
     # Before the body is even looked at: without the key nothing else is worth an answer.
-    payments_service().authenticate_notification(request.query_parameters.get(NOTIFICATION_KEY_PARAMETER))
+    notifications.authenticate(request.query_parameters.get(NOTIFICATION_KEY_PARAMETER))
     body = request.body(MAX_NOTIFICATION_BODY_BYTES)
     token = token_from_body(body, request.headers.get("content-type"))
     if token is None:
         raise ValidationFailed({"payment": "required: the notification JWT"}, "no notification in the body")
-    payments_service().apply_notification(token)
+    notifications.apply(token)
     return json_response(200, RECEIVED)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return router.resolve(event, context)

@@ -4,12 +4,14 @@ applies the answer. A check that failed for a reason worth retrying soon (storag
 back to SQS; one ETpay could not answer waits for the session's next scheduled check."""
 
 from collections import Counter
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments.check_queue import InvalidCheckMessage, task_from_message
-from payments.errors import PaymentsError
-from payments.runtime import payments_service
+from payments.adapters.queues import InvalidCheckMessage, task_from_message
+from payments.config import wiring
+from payments.domain.errors import PaymentsError
 
 logger = Logger()
 metrics = Metrics()
@@ -19,12 +21,12 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes: Counter[str] = Counter()
     failures = []
     for record in event.get("Records", []):
         try:
-            outcome = payments_service().check(task_from_message(record.get("body", "")))
+            outcome = wiring.check_session().check(task_from_message(record.get("body", "")))
         except InvalidCheckMessage as error:
             # Never a check of ours: retrying it cannot help, so it is dropped, loudly.
             logger.error("unreadable check message dropped", extra={"problem": str(error)})

@@ -1,10 +1,13 @@
 """The webhook queue: POSTs each event, signed, to MerchantWebhookUrl; a failed attempt is hidden
 for its backoff and reported, so SQS offers it again then (and dead-letters it after the last)."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from typing import Any
 
-from payments.delivery import webhooks_from_sqs_event
-from payments.event_runtime import webhook_delivery
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments.adapters.queues import webhooks_from_sqs_event
+from payments.config import wiring
 
 logger = Logger()
 metrics = Metrics()
@@ -14,6 +17,6 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
-    failed = webhook_delivery().deliver_batch(webhooks_from_sqs_event(event))
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    failed = wiring.webhook_delivery().deliver_batch(webhooks_from_sqs_event(event))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -1,4 +1,4 @@
-"""DynamoDB storage of published events: the only code that speaks DynamoDB for events.
+"""The events table (payments.app.ports.EventLog) on DynamoDB.
 
 One item per event, key `event_id`: the body exactly as published (EventBridge's `detail` and the
 webhook's body are these bytes), when it went to EventBridge and to the webhook queue, and its
@@ -8,38 +8,17 @@ attempt's update never writes to the index.
 """
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
-
-from payments.aws_clients import aws_client
-from payments.errors import ConcurrentUpdate, StorageUnavailable
-from payments.events import Delivery, DeliveryState, EventType, OrderEvent, StoredEvent
-from payments.settings import DYNAMODB_CONNECT_TIMEOUT_SECONDS, DYNAMODB_MAX_ATTEMPTS, DYNAMODB_READ_TIMEOUT_SECONDS
-
-logger = Logger(child=True)
+from payments.adapters.dynamodb import Table, expression_values, from_item, to_item
+from payments.domain.errors import ConcurrentUpdate, StorageUnavailable
+from payments.domain.events import Delivery, DeliveryState, EventType, OrderEvent, StoredEvent
 
 ORDER_INDEX = "OrderEvents"
 # BatchGetItem takes at most this many keys per call.
 BATCH_GET_KEYS = 100
 # Unprocessed keys of a BatchGetItem (DynamoDB throttled part of it) are asked for again this often.
 BATCH_GET_ROUNDS = 3
-CONDITION_FAILED = "ConditionalCheckFailedException"
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
-
-
-def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    values = {name: _deserializer.deserialize(value) for name, value in item.items()}
-    return {name: int(value) if isinstance(value, Decimal) else value for name, value in values.items()}
 
 
 def _key(event_id: str) -> dict[str, Any]:
@@ -70,10 +49,7 @@ def _stored(values: Mapping[str, Any]) -> StoredEvent:
 
 class EventStore:
     def __init__(self, table_name: str, client: Any = None):
-        self._table = table_name
-        self._client = client or aws_client(
-            "dynamodb", DYNAMODB_CONNECT_TIMEOUT_SECONDS, DYNAMODB_READ_TIMEOUT_SECONDS, DYNAMODB_MAX_ATTEMPTS
-        )
+        self._table = Table(table_name, client)
 
     # -- publishing ----------------------------------------------------------------------------
     def record(self, event: OrderEvent, webhooks: bool, now: str) -> StoredEvent:
@@ -90,10 +66,10 @@ class EventStore:
             "delivery_attempts": 0,
         }
         try:
-            self._call(
+            self._table.call(
                 "put_item",
-                TableName=self._table,
-                Item=_to_item(values),
+                TableName=self._table.name,
+                Item=to_item(values),
                 ConditionExpression="attribute_not_exists(event_id)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -126,9 +102,9 @@ class EventStore:
         event_ids: list[str] = []
         start: dict[str, Any] | None = None
         while True:
-            page = self._call(
+            page = self._table.call(
                 "query",
-                TableName=self._table,
+                TableName=self._table.name,
                 IndexName=ORDER_INDEX,
                 KeyConditionExpression="merchant_order_id = :order",
                 ExpressionAttributeValues={":order": {"S": merchant_order_id}},
@@ -146,10 +122,10 @@ class EventStore:
         found: list[dict[str, Any]] = []
         for first in range(0, len(ids), BATCH_GET_KEYS):
             keys = [_key(event_id) for event_id in ids[first : first + BATCH_GET_KEYS]]
-            wanted: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            wanted: dict[str, Any] = {self._table.name: {"Keys": keys, "ConsistentRead": True}}
             for _ in range(BATCH_GET_ROUNDS):
-                answer = self._call("batch_get_item", RequestItems=wanted)
-                found.extend(_from_item(item) for item in answer.get("Responses", {}).get(self._table, []))
+                answer = self._table.call("batch_get_item", RequestItems=wanted)
+                found.extend(from_item(item) for item in answer.get("Responses", {}).get(self._table.name, []))
                 wanted = answer.get("UnprocessedKeys") or {}
                 if not wanted:
                     break
@@ -196,37 +172,20 @@ class EventStore:
             {"now": now, "one": 1},
             ReturnValues="ALL_NEW",
         )
-        return _stored(_from_item(answer["Attributes"]))
+        return _stored(from_item(answer["Attributes"]))
 
-    # -- SDK calls and their errors ------------------------------------------------------------------
+    # -- one event's item ----------------------------------------------------------------------------
     def _update(self, event_id: str, update: str, values: Mapping[str, Any], **options: Any) -> dict[str, Any]:
         """One UpdateItem of an event that exists (ConcurrentUpdate if it does not)."""
-        return self._call(
+        return self._table.call(
             "update_item",
-            TableName=self._table,
+            TableName=self._table.name,
             Key=_key(event_id),
             UpdateExpression=update,
             ConditionExpression="attribute_exists(event_id)",
-            ExpressionAttributeValues={f":{name}": _serializer.serialize(value) for name, value in values.items()},
+            ExpressionAttributeValues=expression_values(values),
             **options,
         )
 
     def _get(self, event_id: str) -> dict[str, Any] | None:
-        item = self._call("get_item", TableName=self._table, Key=_key(event_id), ConsistentRead=True).get("Item")
-        return _from_item(item) if item else None
-
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """One SDK call; a refused condition becomes ConcurrentUpdate, any other failure
-        StorageUnavailable."""
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code == CONDITION_FAILED:
-                old = error.response.get("Item")
-                raise ConcurrentUpdate(_from_item(old) if isinstance(old, dict) else {}) from error
-            logger.error("DynamoDB call failed", extra={"error_type": type(error).__name__, "error_code": code})
-            raise StorageUnavailable("storage is temporarily unavailable; retry the request") from error
-        except BotoCoreError as error:
-            logger.error("DynamoDB call failed", extra={"error_type": type(error).__name__, "error_code": None})
-            raise StorageUnavailable("storage is temporarily unavailable; retry the request") from error
+        return self._table.get(_key(event_id))

@@ -1,4 +1,5 @@
-"""The second factor on POST /notifications: a per-stack key in ETpay's notification URL.
+"""The second factor on POST /notifications (payments.app.ports.NotificationKeys): a per-stack key
+in ETpay's notification URL, kept in Secrets Manager.
 
 /notifications is public (ETpay cannot sign AWS requests), and a well-formed JWT alone would cost a
 DynamoDB read before its signature can be checked. So the payment_webhook_url we hand ETpay
@@ -9,10 +10,13 @@ it still settle.
 """
 
 import hmac
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from payments.secret_store import CURRENT, NOTIFICATION_KEY, PREVIOUS, SecretStore
-from payments.settings import NOTIFICATION_KEY_PARAMETER, NOTIFICATION_KEY_RECHECK_SECONDS
+from payments.adapters.secrets import CURRENT, NOTIFICATION_KEY, PREVIOUS, SecretStore
+
+# A key that matches neither cached version is checked against Secrets Manager again, in case it
+# was just rotated (a payments function may already send the new one), but at most this often:
+# wrong keys must not turn into a Secrets Manager call each.
+NOTIFICATION_KEY_RECHECK_SECONDS = 30
 
 
 class NotificationKeys:
@@ -53,11 +57,3 @@ class NotificationKeys:
             if key is not None:
                 matched |= hmac.compare_digest(presented.encode(), key.encode())
         return matched
-
-
-def with_key(url: str, key: str) -> str:
-    """`url` with the notification key as its query parameter (any other parameters kept)."""
-    parts = urlsplit(url)
-    query = [(name, value) for name, value in parse_qsl(parts.query) if name != NOTIFICATION_KEY_PARAMETER]
-    query.append((NOTIFICATION_KEY_PARAMETER, key))
-    return urlunsplit(parts._replace(query=urlencode(query)))

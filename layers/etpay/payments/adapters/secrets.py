@@ -21,19 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
-from etpay import Credentials, InvalidCredentials
-from payments.aws_clients import aws_client
-from payments.errors import ConfigurationUnavailable
-from payments.settings import (
-    SECRET_MAX_AGE_SECONDS,
-    SECRETS_CONNECT_TIMEOUT_SECONDS,
-    SECRETS_MAX_ATTEMPTS,
-    SECRETS_READ_TIMEOUT_SECONDS,
-)
+from etpay.credentials import Credentials
+from etpay.errors import InvalidCredentials
+from payments.adapters.aws import AWS_ERRORS, aws_client, error_code
+from payments.domain.errors import ConfigurationUnavailable
 
 logger = Logger(child=True)
+
+# Secrets Manager is read at most once per this many seconds per warm Lambda: a rotated secret
+# is picked up within five minutes, with no Secrets Manager call per request.
+SECRET_MAX_AGE_SECONDS = 300
 
 CURRENT = "AWSCURRENT"
 PREVIOUS = "AWSPREVIOUS"
@@ -82,9 +80,7 @@ NO_SUCH_VERSION_CODES = frozenset({"ResourceNotFoundException"})
 
 @functools.cache
 def secrets_client() -> Any:
-    return aws_client(
-        "secretsmanager", SECRETS_CONNECT_TIMEOUT_SECONDS, SECRETS_READ_TIMEOUT_SECONDS, SECRETS_MAX_ATTEMPTS
-    )
+    return aws_client("secretsmanager")
 
 
 class SecretStore:
@@ -147,8 +143,8 @@ class SecretStore:
     def _read[T](self, secret_id: str, kind: SecretKind[T], stage: str, optional: bool) -> T | None:
         try:
             secret = self._client().get_secret_value(SecretId=secret_id, VersionStage=stage)
-        except (ClientError, BotoCoreError) as error:
-            code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+        except AWS_ERRORS as error:
+            code = error_code(error)
             if optional and code in NO_SUCH_VERSION_CODES:
                 return None
             logger.error(

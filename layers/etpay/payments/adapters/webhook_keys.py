@@ -1,5 +1,5 @@
 """The keys that sign webhooks, from the Secrets Manager secret named by WEBHOOK_SECRET_ID, read
-through the secret store (payments.secret_store: cached for SECRET_MAX_AGE_SECONDS, never logged,
+through the secret store (payments.adapters.secrets: cached for SECRET_MAX_AGE_SECONDS, never logged,
 never returned).
 
 Rotation is Secrets Manager's own: `put-secret-value` makes the new value AWSCURRENT and moves the
@@ -11,9 +11,9 @@ what stops a leaked secret is the merchant no longer accepting it.)
 
 from aws_lambda_powertools import Logger
 
-from payments.errors import ConfigurationUnavailable
-from payments.secret_store import PREVIOUS, SecretKind, UnusableSecret, store
-from payments.webhooks import signing_key
+from payments.adapters.secrets import PREVIOUS, SecretKind, UnusableSecret, store
+from payments.domain.errors import ConfigurationUnavailable
+from payments.domain.webhooks import signing_key
 
 logger = Logger(child=True)
 

@@ -1,5 +1,5 @@
-"""The HTTP edge shared by the functions: API Gateway REST proxy events in, proxy responses out,
-and the one place where domain errors become HTTP status codes.
+"""The HTTP edge shared by the API's functions: API Gateway REST proxy events in, proxy responses
+out, and the one place where domain errors become HTTP status codes.
 
 A small router of our own rather than Powertools' event handler: routing on API Gateway's own
 `resource` is a dictionary lookup, and the event handler package costs ~80 ms of every cold start
@@ -16,10 +16,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from payments.errors import PaymentsError, ValidationFailed
-from payments.settings import RETRY_AFTER_SECONDS, Settings
+from payments.domain.errors import PaymentsError, ValidationFailed
 
 logger = Logger(child=True)
+
+# What a client is told to wait before retrying a transient failure.
+RETRY_AFTER_SECONDS = 1
 
 STATUS_BY_CODE = {
     "validation_error": 400,
@@ -36,11 +38,19 @@ STATUS_BY_CODE = {
     "etpay_error": 502,
     "configuration_unavailable": 503,
     "storage_unavailable": 503,
+    "order_busy": 503,
     "etpay_timeout": 504,
 }
 # Answers a caller should simply repeat after a moment.
 RETRYABLE_CODES = frozenset(
-    {"request_in_progress", "configuration_unavailable", "storage_unavailable", "etpay_timeout", "etpay_error"}
+    {
+        "request_in_progress",
+        "configuration_unavailable",
+        "storage_unavailable",
+        "order_busy",
+        "etpay_timeout",
+        "etpay_error",
+    }
 )
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
@@ -178,10 +188,10 @@ class Router:
         return response.to_proxy()
 
 
-def notification_url(request: Request, settings: Settings) -> str | None:
+def notification_url(request: Request, configured: str | None) -> str | None:
     """The payment_webhook_url for ETpay: the configured one, else this API's own /notifications."""
-    if settings.notification_url:
-        return settings.notification_url
+    if configured:
+        return configured
     domain = request.domain_name
     if not domain:
         return None

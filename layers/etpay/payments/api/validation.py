@@ -1,23 +1,34 @@
-"""Validation of what the merchant's backend sends us. Every problem is reported by field name;
-values are never echoed back (they may be payer data such as a RUT or a phone number).
+"""Validation of what callers send us. Every problem is reported by field name; values are never
+echoed back (they may be payer data such as a RUT or a phone number).
 
-What a request may carry depends on the stack's market (payments/markets.py): Chile's RUT fields,
+What POST /sessions may carry is ETpay's optional session fields (etpay.sessions.SessionOptions),
+as the stack's market allows them (payments/domain/markets.py): Chile's RUT fields,
 Mexico's `target_flow` and `customer_phone`, and each country's bank codes. A field of the other
 market is refused by name, saying which currency it belongs to."""
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from etpay.credentials import is_allowed_url
-from payments.errors import ValidationFailed
-from payments.markets import MARKET_FIELDS, TARGET_FLOWS, Market, market_of_field
-from payments.model import Resolution
-from payments.settings import DEFAULT_REVIEW_PAGE_SIZE, MAX_REVIEW_NOTE_CHARS, MAX_REVIEW_PAGE_SIZE
+from etpay.sessions import SessionOptions
+from payments.domain.errors import ValidationFailed
+from payments.domain.events import EVENT_ID_RULE, is_valid_event_id
+from payments.domain.markets import MARKET_FIELDS, TARGET_FLOWS, Market, market_of_field
+from payments.domain.orders import ORDER_ID_RULE, Resolution, is_valid_order_id
+from payments.domain.sessions import SessionStart
 
-ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ORDER_ID_RULE = "1 to 64 characters of A-Z a-z 0-9 - _"
+# Bodies bigger than these are not requests we make sense of.
+MAX_SESSION_BODY_BYTES = 16 * 1024
+MAX_NOTIFICATION_BODY_BYTES = 16 * 1024
+MAX_REVIEW_BODY_BYTES = 16 * 1024
+# GET /reviews: orders per page when the caller does not say, and at most.
+DEFAULT_REVIEW_PAGE_SIZE = 25
+MAX_REVIEW_PAGE_SIZE = 100
+# The operator's note on a resolution, in characters.
+MAX_REVIEW_NOTE_CHARS = 1000
 # A conservative dot-atom address (ASCII): ETpay uses it for refunds, so no guessing about it.
 EMAIL_PATTERN = re.compile(
     r"[A-Za-z0-9_+-]{1,64}(?:\.[A-Za-z0-9_+-]{1,64})*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -38,42 +49,20 @@ MAX_METADATA_VALUE_LENGTH = 256
 METADATA_KEYS = frozenset({"name", "value", "show"})
 
 REQUIRED_FIELDS = ("merchant_order_id", "order_amount")
-OPTIONAL_FIELDS = (
-    "customer_email",
-    "metadata",
-    "user_bank_code",
-    "user_rut",
-    "is_rut_block",
-    "target_flow",
-    "customer_phone",
-    "payment_completed_url",
-    "payment_cancellation_url",
-)
-
-
-@dataclass(frozen=True)
-class SessionStart:
-    merchant_order_id: str
-    order_amount: int
-    customer_email: str | None = None
-    metadata: list[dict[str, Any]] | None = None
-    user_bank_code: str | None = None
-    user_rut: str | None = field(default=None, repr=False)
-    is_rut_block: bool | None = None
-    target_flow: str | None = None
-    # Payer data, as the RUT: never in a repr, a log line or an answer.
-    customer_phone: str | None = field(default=None, repr=False)
-    payment_completed_url: str | None = None
-    payment_cancellation_url: str | None = None
-
-
-def is_valid_order_id(value: Any) -> bool:
-    return isinstance(value, str) and bool(ORDER_ID_PATTERN.fullmatch(value))
+OPTIONAL_FIELDS = tuple(option.name for option in fields(SessionOptions))
 
 
 def require_order_id(value: Any) -> str:
     if not is_valid_order_id(value):
         raise ValidationFailed({"merchant_order_id": f"must be {ORDER_ID_RULE}"})
+    assert isinstance(value, str)
+    return value
+
+
+def require_event_id(value: Any) -> str:
+    if not is_valid_event_id(value):
+        raise ValidationFailed({"event_id": f"must be {EVENT_ID_RULE}"})
+    assert isinstance(value, str)
     return value
 
 
@@ -82,7 +71,8 @@ def parse_json_object(body: str | None) -> dict[str, Any]:
         raise ValidationFailed({"body": "must be a JSON object"}, "the request body is empty")
     try:
         value = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: JSON nested deeper than the decoder goes.
         raise ValidationFailed({"body": "must be a JSON object"}, "the request body is not JSON") from None
     if not isinstance(value, dict):
         raise ValidationFailed({"body": "must be a JSON object"})
@@ -141,7 +131,7 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int, market: 
     return SessionStart(
         merchant_order_id=payload["merchant_order_id"],
         order_amount=payload["order_amount"],
-        **{name: payload.get(name) for name in OPTIONAL_FIELDS},
+        options=SessionOptions(**{name: payload.get(name) for name in OPTIONAL_FIELDS}),
     )
 
 
@@ -151,7 +141,7 @@ def _check_email(value: Any) -> str | None:
     return None
 
 
-def _bank_code_check(market: Market):
+def _bank_code_check(market: Market) -> Callable[[Any], str | None]:
     prefix = market.bank_code_prefix
 
     def check(value: Any) -> str | None:
@@ -180,7 +170,7 @@ def _check_url(value: Any) -> str | None:
     return None
 
 
-def _pattern_check(pattern: re.Pattern[str], description: str):
+def _pattern_check(pattern: re.Pattern[str], description: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if not isinstance(value, str) or not pattern.fullmatch(value):
             return f"must be {description}"

@@ -1,149 +1,40 @@
 """Webhooks to the merchant: each queue message names an event; its stored body is POSTed to
-MerchantWebhookUrl, signed (payments.webhooks), and the attempt is written to the event's delivery
+MerchantWebhookUrl, signed (payments.domain.webhooks), and the attempt is written to its delivery
 record. A 2xx within WEBHOOK_TIMEOUT_SECONDS is delivered; anything else is tried again on the
-schedule of payments.webhooks, by hiding the message for the wait (ChangeMessageVisibility) before
+schedule of payments.domain.webhooks, by hiding the message for the wait (ChangeMessageVisibility) before
 reporting it failed. After WEBHOOK_MAX_RECEIVES receives SQS moves it to the dead-letter queue.
 
 At least once: the merchant dedupes on `webhook-id`. Log lines carry the event id and type, the
 order id, the attempt and its status code or error kind; never the body, the headers or a key.
 """
 
-import json
 import random
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import urllib3
-from aws_lambda_powertools.metrics import MetricUnit
-
-from payments import observability as obs
-from payments.clock import Clock, epoch_seconds, iso_utc, utc_now
-from payments.event_channels import WebhookQueue
-from payments.event_store import EventStore
-from payments.events import DeliveryState
-from payments.settings import WEBHOOK_BATCH_SIZE, WEBHOOK_MAX_RESPONSE_BYTES, WEBHOOK_TIMEOUT_SECONDS
-from payments.webhooks import is_last_receive, retry_delay, webhook_headers
-
-logger = obs.logger
-
-# Webhooks of a batch are sent from threads; Powertools' metric set is not guarded for that.
-_metrics_lock = threading.Lock()
-
-TIMEOUT = "timeout"
-CONNECTION_ERROR = "connection_error"
-TLS_ERROR = "tls_error"
-
-
-def _count(name: str) -> None:
-    with _metrics_lock:
-        obs.metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-
-
-@dataclass(frozen=True)
-class QueuedWebhook:
-    """One message of a Lambda SQS event."""
-
-    message_id: str
-    receipt_handle: str
-    # None: the message names no event (nothing to deliver).
-    event_id: str | None
-    # SQS's count of receives, this one included: the attempt number.
-    receive_count: int
-    # Asked for through POST /events/{id}/redeliver: sent even if delivered before.
-    redelivery: bool = False
-
-
-def webhooks_from_sqs_event(event: Mapping[str, Any]) -> list[QueuedWebhook]:
-    webhooks = []
-    for record in event.get("Records") or []:
-        try:
-            body = json.loads(record.get("body") or "")
-        except ValueError:
-            body = None
-        body = body if isinstance(body, dict) else {}
-        event_id = body.get("event_id")
-        try:
-            receive_count = int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
-        except (TypeError, ValueError):
-            receive_count = 1
-        webhooks.append(
-            QueuedWebhook(
-                message_id=record.get("messageId", ""),
-                receipt_handle=record.get("receiptHandle", ""),
-                event_id=event_id if isinstance(event_id, str) and event_id else None,
-                receive_count=receive_count,
-                redelivery=body.get("redelivery") is True,
-            )
-        )
-    return webhooks
-
-
-@dataclass(frozen=True)
-class AttemptOutcome:
-    delivered: bool
-    status_code: int | None = None
-    # When there was no HTTP answer: timeout, connection_error or tls_error.
-    error: str | None = None
-
-
-class WebhookSender:
-    """POSTs one webhook; never retries, never follows a redirect (a 3xx is not delivered)."""
-
-    def __init__(self, timeout_seconds: float = WEBHOOK_TIMEOUT_SECONDS, pool: urllib3.PoolManager | None = None):
-        self._timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds, total=timeout_seconds)
-        self._pool = pool or urllib3.PoolManager(num_pools=2, maxsize=WEBHOOK_BATCH_SIZE, retries=False)
-
-    def post(self, url: str, body: str, headers: Mapping[str, str]) -> AttemptOutcome:
-        try:
-            response = self._pool.request(
-                "POST",
-                url,
-                body=body.encode(),
-                headers=dict(headers),
-                timeout=self._timeout,
-                retries=False,
-                redirect=False,
-                preload_content=False,
-            )
-        except urllib3.exceptions.HTTPError as error:
-            return AttemptOutcome(False, error=_error_kind(error))
-        status = response.status
-        try:
-            # The answer itself means nothing to us; a little is read so the connection can be reused.
-            complete = len(response.read(WEBHOOK_MAX_RESPONSE_BYTES + 1)) <= WEBHOOK_MAX_RESPONSE_BYTES
-        except urllib3.exceptions.HTTPError:
-            complete = False
-        if complete:
-            response.release_conn()
-        else:
-            response.close()
-        return AttemptOutcome(200 <= status < 300, status_code=status)
-
-
-def _error_kind(error: Exception) -> str:
-    """What kept an attempt from getting an HTTP answer."""
-    reason = getattr(error, "reason", None) if isinstance(error, urllib3.exceptions.MaxRetryError) else error
-    if isinstance(reason, urllib3.exceptions.SSLError):
-        return TLS_ERROR
-    # urllib3 makes a refused or unresolvable connection a kind of connect timeout: not for us.
-    if isinstance(reason, urllib3.exceptions.NewConnectionError):
-        return CONNECTION_ERROR
-    if isinstance(reason, urllib3.exceptions.TimeoutError):
-        return TIMEOUT
-    return CONNECTION_ERROR
+from payments.app import telemetry
+from payments.app.ports import EventLog, WebhookPoster, WebhookQueue
+from payments.app.telemetry import logger
+from payments.domain.clock import Clock, epoch_seconds, iso_utc, utc_now
+from payments.domain.events import DeliveryState
+from payments.domain.webhooks import (
+    WEBHOOK_BATCH_SIZE,
+    QueuedWebhook,
+    is_last_receive,
+    retry_delay,
+    webhook_headers,
+)
 
 
 class WebhookDelivery:
     def __init__(
         self,
-        store: EventStore,
+        store: EventLog,
         url: str,
         keys: Callable[[], Sequence[bytes]],
-        sender: WebhookSender,
+        sender: WebhookPoster,
         queue: WebhookQueue,
         clock: Clock = utc_now,
         draw: Callable[[], float] = random.random,
@@ -207,13 +98,13 @@ class WebhookDelivery:
         context.update(status_code=outcome.status_code, error_kind=outcome.error)
         if outcome.delivered:
             self._store.record_attempt(event.id, DeliveryState.DELIVERED, iso_utc(now), outcome.status_code, None, None)
-            _count(obs.WEBHOOK_DELIVERED)
+            telemetry.count(telemetry.WEBHOOK_DELIVERED)
             logger.info("webhook delivered", extra=context)
             return True
 
         last = is_last_receive(webhook.receive_count)
         wait = 0 if last else retry_delay(webhook.receive_count, self._draw())
-        _count(obs.WEBHOOK_ATTEMPT_FAILED)
+        telemetry.count(telemetry.WEBHOOK_ATTEMPT_FAILED)
         try:
             self._store.record_attempt(
                 event.id,
@@ -227,7 +118,7 @@ class WebhookDelivery:
             # Hidden for the wait even if the record could not be written: the schedule holds.
             self._queue.retry_after(webhook.receipt_handle, wait)
         if last:
-            _count(obs.WEBHOOK_DEAD_LETTERED)
+            telemetry.count(telemetry.WEBHOOK_DEAD_LETTERED)
             logger.error("webhook not delivered after every retry; it goes to the dead-letter queue", extra=context)
         else:
             logger.warning("webhook attempt failed; retried", extra={**context, "retry_in_seconds": wait})

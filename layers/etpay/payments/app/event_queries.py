@@ -1,34 +1,18 @@
 """The merchant's view of the events: one event and its delivery record, an order's events, and
 sending an event's webhook again. Knows nothing of API Gateway."""
 
-import re
-from typing import Any
-
-from payments import observability as obs
-from payments.clock import Clock, iso_utc, utc_now
-from payments.errors import ConcurrentUpdate, EventNotFound, OrderNotFound, ValidationFailed, WebhooksDisabled
-from payments.event_channels import WebhookQueue
-from payments.event_store import EventStore
-from payments.events import EVENT_ID_PREFIX, StoredEvent
-from payments.repository import OrderRepository
-from payments.settings import EVENT_ID_HEX_DIGITS
-
-logger = obs.logger
-
-EVENT_ID_PATTERN = re.compile(rf"^{EVENT_ID_PREFIX}[0-9a-f]{{{EVENT_ID_HEX_DIGITS}}}$")
+from payments.app.ports import EventLog, OrderStore, WebhookQueue
+from payments.app.telemetry import logger
+from payments.domain.clock import Clock, iso_utc, utc_now
+from payments.domain.errors import ConcurrentUpdate, EventNotFound, OrderNotFound, WebhooksDisabled
+from payments.domain.events import StoredEvent
 
 
-def require_event_id(value: Any) -> str:
-    if not isinstance(value, str) or not EVENT_ID_PATTERN.fullmatch(value):
-        raise ValidationFailed({"event_id": f"must be {EVENT_ID_PREFIX} followed by {EVENT_ID_HEX_DIGITS} hex digits"})
-    return value
-
-
-class EventsService:
+class EventQueries:
     def __init__(
         self,
-        store: EventStore,
-        orders: OrderRepository,
+        store: EventLog,
+        orders: OrderStore,
         queue: WebhookQueue | None,
         clock: Clock = utc_now,
     ):

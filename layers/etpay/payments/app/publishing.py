@@ -5,52 +5,37 @@ on the event's record, so a retried batch sends only what did not."""
 
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from payments.app import telemetry
+from payments.app.ports import EventBus, EventLog, WebhookQueue
+from payments.app.telemetry import logger
+from payments.domain.clock import Clock, iso_utc, utc_now
+from payments.domain.errors import PublishFailed
+from payments.domain.events import ItemChange, OrderEvent, OrderSnapshot, derive_events
 
-from payments import observability as obs
-from payments.clock import Clock, iso_utc, utc_now
-from payments.errors import PublishFailed
-from payments.event_channels import EventBus, WebhookQueue
-from payments.event_store import EventStore
-from payments.events import OrderEvent, derive_events
-from payments.repository import order_snapshot
-
-logger = obs.logger
-
-
-@dataclass(frozen=True)
-class ItemChange:
-    """One stream record: an order's item before and after one write (DynamoDB JSON images)."""
-
-    sequence_number: str
-    before: Mapping[str, Any] | None
-    after: Mapping[str, Any] | None
+# The stream function stops starting new records when less than this is left of its timeout
+# (60 s in template.yaml): one record with two events can take that long when every AWS call
+# needs its retries. The rest of the batch is retried from the first record not published.
+PUBLISH_TIME_RESERVE_MS = 15_000
 
 
-def changes_from_stream_event(event: Mapping[str, Any]) -> list[ItemChange]:
-    """The records of a Lambda DynamoDB Streams event, in stream order."""
-    changes = []
-    for record in event.get("Records") or []:
-        stream = record.get("dynamodb") or {}
-        changes.append(
-            ItemChange(str(stream.get("SequenceNumber", "")), stream.get("OldImage"), stream.get("NewImage"))
-        )
-    return changes
+# How the order store's change stream images are read (its codec).
+type ReadImage = Callable[[Mapping[str, Any] | None], OrderSnapshot | None]
 
 
 class EventPublisher:
     def __init__(
         self,
-        store: EventStore,
+        store: EventLog,
         bus: EventBus,
         queue: WebhookQueue | None,
+        read_image: ReadImage,
         clock: Clock = utc_now,
     ):
         self._store = store
         self._bus = bus
+        self._read_image = read_image
         # None: the stack has no MerchantWebhookUrl.
         self._queue = queue
         self._clock = clock
@@ -63,7 +48,7 @@ class EventPublisher:
                 logger.warning("too little time left; the rest of the batch is retried")
                 return [change.sequence_number]
             try:
-                events = derive_events(order_snapshot(change.before), order_snapshot(change.after))
+                events = derive_events(self._read_image(change.before), self._read_image(change.after))
                 for event in events:
                     self.publish(event)
             except Exception as error:  # noqa: BLE001 - whatever failed, this record is the batch's failure
@@ -102,5 +87,5 @@ class EventPublisher:
                 self._store.mark_sent(stored.id, published=True, queued=False, now=iso_utc(self._clock()))
             raise
         self._store.mark_sent(stored.id, published=publish, queued=enqueue, now=iso_utc(self._clock()))
-        obs.metrics.add_metric(name=obs.EVENT_PUBLISHED, unit=MetricUnit.Count, value=1)
+        telemetry.count(telemetry.EVENT_PUBLISHED)
         logger.info("event published", extra={**context, "queued_for_webhook": enqueue})

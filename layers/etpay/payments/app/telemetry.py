@@ -1,9 +1,27 @@
-"""Logger and metrics shared by the domain. Metric names are the alarms' contract: keep them stable."""
+"""The use cases' logger and metrics. Metric names are the alarms' and the dashboard's contract:
+keep them stable.
+
+Log lines carry ids, states and reasons, never a secret, a token or payer data: each use case says
+what it logs, and the tests read every line.
+"""
+
+import threading
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger(child=True)
 metrics = Metrics()
+# Powertools' metric set is not guarded for threads, and webhooks of a batch (and the sweep's
+# shards) are handled from threads.
+_metrics_lock = threading.Lock()
+
+
+def count(name: str, value: int = 1) -> None:
+    """Add `value` to the count metric `name` of this invocation."""
+    with _metrics_lock:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
 
 SESSION_CREATED = "SessionCreated"
 SESSION_REUSED = "SessionReused"

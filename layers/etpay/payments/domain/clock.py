@@ -1,6 +1,6 @@
 """The one source of time: a function returning the current moment as an aware UTC `datetime`.
 
-The service reads it once per decision and hands that moment to the repository, so a decision and
+A use case reads it once per decision and hands that moment to the store, so a decision and
 the conditional write that carries it out agree on what "now" is; tests inject their own. Stored
 timestamps are ISO 8601 UTC text with milliseconds and `Z` (they sort, and compare in DynamoDB, as
 text); claim expiries and DynamoDB's TTL are whole epoch seconds derived from the same moment.

@@ -1,5 +1,5 @@
-"""What the merchant's systems are told: one event per state transition the orders table records.
-Pure: no I/O here.
+"""What the merchant's systems are told: one event per state transition the orders table records,
+and where each event's webhook stands. Pure: no I/O here.
 
 The events are derived from the table's own change stream (a transactional outbox): each stream
 record carries an order's item before and after one write, and `derive_events` turns that pair
@@ -13,20 +13,25 @@ a retried stream batch, or a replay of the stream, gives the same ids and byte-i
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from payments.model import Order, Status
-from payments.settings import EVENT_ID_HEX_DIGITS
-from payments.views import order_view
+from payments.domain.orders import Order, Status
+from payments.domain.views import order_view
 
 # The `source` of every event on the stack's EventBridge bus.
 EVENT_SOURCE = "etpay.payments"
 EVENT_ID_PREFIX = "evt_"
-# A session we ended ourselves at its lifetime. The status belongs to a later change of the model;
-# events already follow a stored status string that becomes this.
-EXPIRED = "EXPIRED"
+# Event ids are "evt_" and this many hex digits of a SHA-256 of the transition: 128 bits.
+EVENT_ID_HEX_DIGITS = 32
+EVENT_ID_PATTERN = re.compile(rf"^{EVENT_ID_PREFIX}[0-9a-f]{{{EVENT_ID_HEX_DIGITS}}}$")
+EVENT_ID_RULE = f"{EVENT_ID_PREFIX} followed by {EVENT_ID_HEX_DIGITS} hex digits"
+
+
+def is_valid_event_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(EVENT_ID_PATTERN.fullmatch(value))
 
 
 class EventType(enum.StrEnum):
@@ -52,15 +57,14 @@ DETAIL_TYPES = {
     EventType.ORDER_REVIEW_RESOLVED: "Order Review Resolved",
 }
 # A session status that is an event of its own when a session reaches it.
-SESSION_OUTCOME_EVENTS = {Status.FAILED.value: EventType.PAYMENT_FAILED, EXPIRED: EventType.SESSION_EXPIRED}
+SESSION_OUTCOME_EVENTS = {Status.FAILED: EventType.PAYMENT_FAILED, Status.EXPIRED: EventType.SESSION_EXPIRED}
 
 
 @dataclass(frozen=True)
 class SessionState:
-    """A stored session as far as events care. `status` is the stored string, so a status the
-    model does not know yet (EXPIRED) is still seen."""
+    """A stored session as far as events care."""
 
-    status: str
+    status: Status
     created_at: str
     updated_at: str
 
@@ -72,6 +76,17 @@ class OrderSnapshot:
     # None: the item is only a claim (no session stored yet), not an order for any reader.
     order: Order | None
     sessions: Mapping[str, SessionState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """One write to an order's item, as the order store's change stream carries it: the item
+    before and after (in the store's own format; its codec reads them into OrderSnapshots). The
+    images hold signature tokens: nothing keeps or logs them."""
+
+    sequence_number: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -208,17 +223,3 @@ class StoredEvent:
     delivery: Delivery
     published_at: str | None = None
     queued_at: str | None = None
-
-
-def delivery_view(delivery: Delivery) -> dict[str, Any]:
-    view: dict[str, Any] = {"state": delivery.current_state.value, "attempts": delivery.attempts}
-    for name in ("last_status_code", "last_error", "last_attempt_at", "next_attempt_at", "delivered_at"):
-        value = getattr(delivery, name)
-        if value is not None:
-            view[name] = value
-    return view
-
-
-def stored_event_view(event: StoredEvent) -> dict[str, Any]:
-    """GET /events/{id}: the body exactly as it was published, and its delivery record."""
-    return {**json.loads(event.body), "delivery": delivery_view(event.delivery)}

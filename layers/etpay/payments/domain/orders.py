@@ -120,8 +120,6 @@ class Review:
         return frozenset(raised.reason for raised in self.reasons)
 
 
-@dataclass(frozen=True)
-
 def current_review(reviews: tuple[Review, ...], open_reasons: frozenset[ReviewReason], at: str) -> Review | None:
     """The open review, given an order's stored reviews and the reasons stored as open: the last
     review while unresolved, with every open reason. An open reason its record lacks (an item
@@ -136,6 +134,7 @@ def current_review(reviews: tuple[Review, ...], open_reasons: frozenset[ReviewRe
     return replace(current, reasons=current.reasons + tuple(RaisedReason(reason, at) for reason in sorted(unrecorded)))
 
 
+@dataclass(frozen=True)
 class Order:
     merchant_order_id: str
     order_amount: int
@@ -190,7 +189,6 @@ class PaymentSession:
     payment_url: str = ""
 
 
-
 @dataclass(frozen=True)
 class StoredOrder:
     """What is stored under an order id, as one read (or a refused claim) found it."""
@@ -206,5 +204,3 @@ class StoredOrder:
 
     def claim_is_live(self, now: datetime) -> bool:
         return self.claim_expires is not None and now < self.claim_expires
-
-

@@ -1,4 +1,7 @@
-"""The review queue (GET /reviews): orders with an open review, oldest first. Pure: no I/O here.
+"""Reviews: a person looks at an order whose money may have moved against our record. Raising a
+reason and resolving a review are decided here (`raise_review`, `decide_resolution`) as the one
+write of the order's reviews that carries them out; the queue of open reviews (GET /reviews) is
+merged and paged here. Pure: no I/O.
 
 The queue is a sparse index spread over REVIEW_SHARDS partitions, each read oldest first; a page
 is the oldest `limit` entries of all of them, merged. Where the listing stands is one position per
@@ -17,17 +20,80 @@ import heapq
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-from payments.errors import ValidationFailed
-from payments.model import Review, Status
-from payments.settings import MAX_REVIEW_CURSOR_CHARS, REVIEW_SHARDS
-from payments.validation import ORDER_ID_PATTERN
+from payments.domain.errors import NoOpenReview, ValidationFailed
+from payments.domain.orders import (
+    ORDER_ID_PATTERN,
+    Order,
+    RaisedReason,
+    Resolution,
+    Review,
+    ReviewReason,
+    ReviewResolution,
+    Status,
+    shard_of,
+)
+from payments.domain.policy import REVIEW_SHARDS
+from payments.domain.sessions import Refuse
 
+# The page cursor: base64url of at most one position per shard (a timestamp and an order id each).
+MAX_REVIEW_CURSOR_CHARS = 8000
+
+
+@dataclass(frozen=True)
+class ReviewChange:
+    """One write of an order's reviews: its whole review history after the write, carried out only
+    if the history and the open reasons are still as read (reviews are only appended, and an open
+    review's reasons only grow, so their two counts say whether anything changed)."""
+
+    reviews: tuple[Review, ...]
+    # The open review after the write; None: the order leaves the review queue.
+    opened: Review | None
+    seen_reviews: int
+    seen_open_reasons: int
+
+    @property
+    def open_reasons(self) -> frozenset[ReviewReason]:
+        return self.opened.reason_set if self.opened else frozenset()
+
+
+def _with_review(reviews: tuple[Review, ...], review: Review) -> tuple[Review, ...]:
+    if reviews and reviews[-1].number == review.number:
+        return (*reviews[:-1], review)
+    return (*reviews, review)
+
+
+def raise_review(order: Order, reasons: frozenset[ReviewReason], now: str) -> ReviewChange:
+    """The order's reviews once `reasons` are raised: added to its open review, or opening a new
+    one (a reason raised after a resolution opens the review again)."""
+    current = order.open_review or Review(len(order.reviews) + 1, now, ())
+    added = tuple(RaisedReason(reason, now) for reason in sorted(reasons - current.reason_set))
+    raised = replace(current, reasons=current.reasons + added)
+    return ReviewChange(_with_review(order.reviews, raised), raised, len(order.reviews), len(order.review_reasons))
+
+
+def decide_resolution(
+    order: Order, resolution: Resolution, resolved_by: str, note: str, now: str
+) -> ReviewChange | Refuse:
+    """The operator's resolution of the order's open review. It changes the review record only:
+    never the order's money state."""
+    current = order.open_review
+    if current is None:
+        return Refuse(NoOpenReview(f"order {order.merchant_order_id} has no open review"))
+    resolved = replace(current, resolution=ReviewResolution(resolution, resolved_by, now, note))
+    return ReviewChange(_with_review(order.reviews, resolved), None, len(order.reviews), len(order.review_reasons))
+
+
+def review_shard(merchant_order_id: str) -> int:
+    """The review index partition an order is queued in."""
+    return shard_of(merchant_order_id, REVIEW_SHARDS)
+
+
+# -- the queue ---------------------------------------------------------------------------------------
 CURSOR_VERSION = 1
 CURSOR_ALPHABET = re.compile(r"^[A-Za-z0-9_-]+$")
-# Stored timestamps: payments.clock.iso_utc's form.
+# Stored timestamps: payments.domain.clock.iso_utc's form.
 TIMESTAMP_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
 CURSOR_PROBLEM = "must be a next_cursor this API returned"
 
@@ -95,9 +161,9 @@ def encode_cursor(after: Mapping[int, QueuePosition]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, shard_of: Any) -> dict[int, QueuePosition]:
-    """The positions a cursor holds; ValidationFailed for anything this API did not make.
-    `shard_of(merchant_order_id)` is the shard an order is queued in: a position must be in it."""
+def decode_cursor(cursor: str) -> dict[int, QueuePosition]:
+    """The positions a cursor holds; ValidationFailed for anything this API did not make (a
+    position must be in the shard its order is queued in)."""
     if len(cursor) > MAX_REVIEW_CURSOR_CHARS or not CURSOR_ALPHABET.fullmatch(cursor):
         raise _invalid()
     try:
@@ -119,7 +185,7 @@ def decode_cursor(cursor: str, shard_of: Any) -> dict[int, QueuePosition]:
         queued_at, merchant_order_id = value
         if not TIMESTAMP_PATTERN.fullmatch(queued_at) or not ORDER_ID_PATTERN.fullmatch(merchant_order_id):
             raise _invalid()
-        if shard_of(merchant_order_id) != int(key):
+        if review_shard(merchant_order_id) != int(key):
             raise _invalid()
         positions[int(key)] = QueuePosition(queued_at, merchant_order_id)
     return positions

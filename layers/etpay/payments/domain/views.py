@@ -1,10 +1,11 @@
-"""What the merchant's backend sees of an order: the JSON bodies of POST /sessions, GET /orders and
-the review queue. Never the signature_token, nor anything else the order item keeps server-side."""
+"""What the merchant sees of an order: the bodies of POST /sessions and GET /orders, and the order
+every event carries (`data.order`, exactly what GET /orders answered right after the transition).
+One rendering for both, so an event and the API never disagree. Never the signature_token, nor
+anything else the order item keeps server-side. Pure."""
 
 from typing import Any
 
-from payments.model import Order, Review
-from payments.reviews import QueuedReview
+from payments.domain.orders import Order, Review
 
 
 def session_view(order: Order) -> dict[str, Any]:
@@ -55,14 +56,3 @@ def review_view(review: Review, notes: bool = True) -> dict[str, Any]:
         if notes:
             view["note"] = review.resolution.note
     return view
-
-
-def queued_review_view(entry: QueuedReview) -> dict[str, Any]:
-    """An entry of GET /reviews: the order as far as the queue shows it, and its open review."""
-    return {
-        "merchant_order_id": entry.merchant_order_id,
-        "order_amount": entry.order_amount,
-        "currency": entry.currency,
-        "status": entry.status.value,
-        "review": review_view(entry.review),
-    }

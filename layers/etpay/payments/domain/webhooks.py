@@ -1,5 +1,5 @@
 """Webhooks to the merchant as Standard Webhooks (standardwebhooks.com) defines them, and when a
-failed one is tried again. Pure: no I/O here.
+failed one is tried again, and what one attempt got. Pure: no I/O here.
 
 A webhook carries `webhook-id` (the event id, which the merchant dedupes on), `webhook-timestamp`
 (unix seconds, when it was sent) and `webhook-signature`: `v1,<base64 HMAC-SHA256 of
@@ -14,17 +14,37 @@ import hashlib
 import hmac
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from payments.errors import ConfigurationUnavailable
-from payments.settings import (
-    WEBHOOK_MAX_RECEIVES,
-    WEBHOOK_MIN_KEY_BYTES,
-    WEBHOOK_MIN_RETRY_SECONDS,
-    WEBHOOK_RETRY_BASE_SECONDS,
-    WEBHOOK_RETRY_CAP_SECONDS,
-    WEBHOOK_RETRY_JITTER,
-    WEBHOOK_SPARE_RECEIVES,
-)
+from payments.domain.errors import ConfigurationUnavailable
+
+# The retry schedule, in one place (template.yaml's WebhookQueue repeats two of these numbers and
+# a repository check holds them together). After the n-th receive of a webhook's queue message
+# fails, the message stays invisible for min(BASE * 2**(n-1), CAP) seconds, shortened by a random
+# fraction of up to JITTER so that retries after an outage spread out. CAP stays under SQS's
+# 12-hour visibility limit.
+WEBHOOK_RETRY_BASE_SECONDS = 30
+WEBHOOK_RETRY_CAP_SECONDS = 6 * 3600
+WEBHOOK_RETRY_JITTER = 0.2
+# A webhook is retried for at least this long, even when every wait draws the shortest jitter ...
+WEBHOOK_MIN_RETRY_SECONDS = 3 * 24 * 3600
+# ... and this many receives were lost without an attempt (a throttled or crashed invocation still
+# counts a receive; SQS then shows the message again after the queue's visibility timeout).
+WEBHOOK_SPARE_RECEIVES = 3
+# The queue's redrive maxReceiveCount: the smallest count meeting the two lines above
+# (receives_needed below). The message then moves to the dead-letter queue.
+WEBHOOK_MAX_RECEIVES = 28
+# SQS keeps a message at most 14 days (the queue's retention; also where a dead-lettered message's
+# clock starts): the schedule's longest run must end well inside it.
+WEBHOOK_QUEUE_RETENTION_SECONDS = 14 * 24 * 3600
+# The delivery function's timeout (template.yaml) and how long SQS hides a message it is working on
+# (six times the timeout, as AWS advises for SQS event sources).
+WEBHOOK_FUNCTION_TIMEOUT_SECONDS = 30
+WEBHOOK_QUEUE_VISIBILITY_SECONDS = 6 * WEBHOOK_FUNCTION_TIMEOUT_SECONDS
+# Messages one delivery invocation takes (the event source's BatchSize); they are sent in parallel.
+WEBHOOK_BATCH_SIZE = 10
+# Standard Webhooks recommends keys of 24 to 64 bytes; a shorter one is refused, not used.
+WEBHOOK_MIN_KEY_BYTES = 24
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 SIGNATURE_VERSION = "v1"
@@ -70,7 +90,7 @@ def webhook_headers(message_id: str, timestamp: int, body: str, keys: Sequence[b
 def retry_base_seconds(receive_count: int) -> int:
     """The wait after the `receive_count`-th receive of a webhook's message failed, before jitter."""
     exponent = min(max(receive_count, 1) - 1, 32)  # bounded: 2**32 * base is far past the cap
-    return min(WEBHOOK_RETRY_CAP_SECONDS, WEBHOOK_RETRY_BASE_SECONDS * 2**exponent)
+    return min(WEBHOOK_RETRY_CAP_SECONDS, WEBHOOK_RETRY_BASE_SECONDS << exponent)
 
 
 def retry_delay(receive_count: int, draw: float) -> int:
@@ -111,3 +131,34 @@ def receives_needed(minimum_seconds: int = WEBHOOK_MIN_RETRY_SECONDS) -> int:
 def is_last_receive(receive_count: int) -> bool:
     """After this receive fails, SQS moves the message to the dead-letter queue."""
     return receive_count >= WEBHOOK_MAX_RECEIVES
+
+
+@dataclass(frozen=True)
+class QueuedWebhook:
+    """One message of a Lambda SQS event."""
+
+    message_id: str
+    receipt_handle: str
+    # None: the message names no event (nothing to deliver).
+    event_id: str | None
+    # SQS's count of receives, this one included: the attempt number.
+    receive_count: int
+    # Asked for through POST /events/{id}/redeliver: sent even if delivered before.
+    redelivery: bool = False
+
+
+# -- one attempt ------------------------------------------------------------------------------------
+# What kept an attempt from getting an HTTP answer.
+TIMEOUT = "timeout"
+CONNECTION_ERROR = "connection_error"
+TLS_ERROR = "tls_error"
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one POST of a webhook got: delivered is a 2xx."""
+
+    delivered: bool
+    status_code: int | None = None
+    # When there was no HTTP answer: TIMEOUT, CONNECTION_ERROR or TLS_ERROR.
+    error: str | None = None
