@@ -29,11 +29,10 @@ from local.examples import (
     EXAMPLE_SIGNATURE_TOKEN,
 )
 from local.template import ROOT, table_definitions
-from payments.domain.clock import utc_now
+from payments.adapters.order_store import OrderStore
+from payments.domain.clock import iso_utc, utc_now
 from payments.domain.orders import Order, PaymentSession, ReviewReason, Status
-from payments.adapters.order_store import OrderRepository
-
-pytestmark = pytest.mark.built
+from payments.domain.reviews import raise_review
 
 BUILD_DIR = (ROOT / os.environ.get("BUILD_DIR", ".aws-sam/build")).resolve()
 # What Lambda's python3.13 runtime ships besides the standard library.
@@ -167,7 +166,7 @@ def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
 
 
 def seed_example_session(deployed):
-    repository = OrderRepository(deployed["table"], boto3.client("dynamodb"))
+    repository = OrderStore(deployed["table"], boto3.client("dynamodb"))
     now = "2026-01-01T00:00:00.000Z"
     repository.claim_new_order(EXAMPLE_ORDER_ID, EXAMPLE_AMOUNT, "CLP", "seed", utc_now())
     repository.open_session(
@@ -220,9 +219,12 @@ def test_the_built_notifications_function_applies_the_example_notification(built
 def test_the_built_payments_function_lists_and_resolves_a_review(built, runtime_dir, deployed, tmp_path):
     # given the example order, flagged for review
     seed_example_session(deployed)
-    repository = OrderRepository(deployed["table"], boto3.client("dynamodb"))
-    order, session = repository.get_order_and_session(EXAMPLE_ORDER_ID)
-    repository.flag_for_review(order, session, {ReviewReason.NOTIFICATION_MISMATCH}, utc_now())
+    repository = OrderStore(deployed["table"], boto3.client("dynamodb"))
+    found = repository.get_order_and_session(EXAMPLE_ORDER_ID)
+    assert found is not None
+    order, session = found
+    flag = raise_review(order, frozenset({ReviewReason.NOTIFICATION_MISMATCH}), iso_utc(utc_now()))
+    repository.flag_for_review(order, session, flag, utc_now())
 
     # then the built function lists it in the review queue ...
     status, body = invoke(built, runtime_dir, "PaymentsFunction", "list_reviews.json", deployed, tmp_path)

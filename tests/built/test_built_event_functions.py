@@ -7,7 +7,10 @@ import json
 
 import boto3
 import pytest
-from test_built_artifacts import (  # noqa: F401 - fixtures
+
+from local.template import table_definitions
+from local.webhook_receiver import WebhookReceiver
+from tests.built.test_built_artifacts import (  # noqa: F401 - fixtures
     built,
     deployed,
     moto_server,
@@ -15,11 +18,6 @@ from test_built_artifacts import (  # noqa: F401 - fixtures
     runtime_dir,
     seed_example_session,
 )
-
-from local.template import table_definitions
-from local.webhook_receiver import WebhookReceiver
-
-pytestmark = pytest.mark.built
 
 WEBHOOK_SECRET = "Built0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"[:48]  # noqa: S105 - a test secret
 

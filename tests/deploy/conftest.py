@@ -4,8 +4,7 @@ scripts/deploycheck expands template.yaml through AWS::LanguageExtensions and th
 .venv-sam's interpreter (the only one with aws-sam-cli). That takes a while, so it runs once per
 test session and every module of tests/deploy reads the same result.
 
-A pytest plugin, loaded by each module's `pytest_plugins`, not a conftest.py: the suites beside this
-one import helpers with `from conftest import ...`, which a second conftest module would shadow.
+Its fixtures are this tier's (its conftest.py imports them).
 """
 
 import json

@@ -12,8 +12,6 @@ import pytest
 
 from local.template import routes
 
-pytest_plugins = ["deploy_expansion"]
-
 SESSIONS = ("POST", "/sessions")
 ORDERS = ("GET", "/orders/{merchant_order_id}")
 NOTIFICATIONS = ("POST", "/notifications")

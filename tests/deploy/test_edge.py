@@ -5,11 +5,8 @@ concurrency, the schedule's name and the functions' AWS endpoint."""
 import json
 import re
 
-from expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
-
 from scripts.deploycheck import output
-
-pytest_plugins = ["deploy_expansion"]
+from tests.deploy.expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
 
 NOTIFICATIONS_SUFFIX = "/notifications"
 BODY_LIMIT_BYTES = 16 * 1024

@@ -7,11 +7,9 @@ import json
 from typing import Any
 
 import botocore.session
-from expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
 
 from scripts.deploycheck.project import ACCOUNT_ID
-
-pytest_plugins = ["deploy_expansion"]
+from tests.deploy.expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
 
 ROOT_PRINCIPAL = f"arn:aws:iam::{ACCOUNT_ID}:root"
 # KMS operations that read or make ciphertext: an administrator gets them only through the stack's

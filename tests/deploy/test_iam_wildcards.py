@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from expanded_templates import of_type
-
-pytest_plugins = ["deploy_expansion"]
+from tests.deploy.expanded_templates import of_type
 
 # AWS managed policies attached to the stack's roles: their statements use "*" resources, by their
 # owners' design, and no narrower managed or inline policy would replace them.

@@ -1,9 +1,7 @@
 """End to end: the whole local stack (ETpay sandbox, moto, the template's functions in their own
 Lambda-like processes, the template's API) started once on free ports, driven over real HTTP.
 
-A pytest plugin, loaded by the test modules' `pytest_plugins`, not a conftest.py: the suites
-beside this one import helpers with `from conftest import ...`, which a second conftest module
-would shadow. A plugin is registered once, so the stack below starts once per run."""
+Its fixtures are this tier's (its conftest.py imports them); the stack below starts once per run."""
 
 import json
 import time
@@ -13,10 +11,10 @@ from urllib.parse import urlencode
 
 import pytest
 import urllib3
-from conftest import Reply
 
 from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import LocalStack
+from tests.support.api import Reply
 
 HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
 

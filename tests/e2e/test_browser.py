@@ -10,8 +10,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-pytest_plugins = ["e2e_stack"]
-
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -10,8 +10,6 @@ import urllib3
 from local.stack import LocalStack
 from local.terminal import LiveTerminal, describe_counts, notification_claims
 
-pytest_plugins = ["e2e_stack"]
-
 RECONCILE = "ReconcileFunction"
 # How long a test waits for a reconciliation to settle an order (each run takes milliseconds).
 SETTLE_TIMEOUT_SECONDS = 30

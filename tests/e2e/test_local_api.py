@@ -7,8 +7,6 @@ from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import STACK_NAME
 from local.template import ROOT
 
-pytest_plugins = ["e2e_stack"]
-
 
 def test_a_route_the_template_does_not_declare_gets_api_gateways_answer(http_api):
     for method, path in (("GET", "/nowhere"), ("DELETE", "/sessions"), ("GET", "/orders"), ("GET", "/orders/a/b")):
@@ -56,7 +54,6 @@ def test_a_function_without_a_route_runs_in_its_own_environment_too(local_stack)
         "handed_out": 0,
         "lost_leases": 0,
         "stuck": 0,
-        "adopted": 0,
         "backing_off": False,
         "out_of_time": False,
         "overdue_reviews": 0,

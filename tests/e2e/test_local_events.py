@@ -8,8 +8,6 @@ import pytest
 
 from local.stack_events import emulator_client
 
-pytest_plugins = ["e2e_stack"]
-
 # A bound on waiting for an event to travel, not a performance assertion.
 EVENT_WAIT_SECONDS = 30.0
 

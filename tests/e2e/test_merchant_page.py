@@ -3,8 +3,6 @@ the order's status as the payments backend recorded it, never the redirect's say
 
 import urllib3
 
-pytest_plugins = ["e2e_stack"]
-
 
 def _get(url: str) -> urllib3.BaseHTTPResponse:
     return urllib3.request("GET", url, redirect=False, retries=False, timeout=urllib3.Timeout(connect=2.0, read=30.0))

@@ -4,8 +4,6 @@ the merchant's signed webhook says so, and the payer's phone is nowhere the merc
 
 import json
 
-pytest_plugins = ["e2e_stack"]
-
 # A bound on waiting for a webhook to travel, not a performance assertion.
 WEBHOOK_WAIT_SECONDS = 30.0
 PHONE = "5512345678"

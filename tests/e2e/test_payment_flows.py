@@ -1,8 +1,6 @@
 """A merchant's payments through the local stack, every hop over real HTTP: our API, the
 functions, ETpay's sandbox and its signed notifications back to /notifications."""
 
-pytest_plugins = ["e2e_stack"]
-
 
 def test_a_paid_payment_marks_the_order_paid(http_api, etpay, order_id):
     # given an order with an ETpay session

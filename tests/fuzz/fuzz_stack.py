@@ -1,9 +1,7 @@
 """Fixtures of the API fuzzing suite: one local stack for the run, what it has stored, and how many
 generated requests each operation got.
 
-A pytest plugin, loaded by the test module's `pytest_plugins`, not a conftest.py: the suites beside
-this one import helpers with `from conftest import ...`, which a second conftest module would
-shadow. Its fixtures are named apart from the e2e plugin's, so both can load in one run."""
+Its fixtures are this tier's (its conftest.py imports them), named apart from the e2e tier's."""
 
 from collections import Counter
 from collections.abc import Iterator

@@ -23,8 +23,6 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-pytest_plugins = ["fuzz_stack"]
-
 CONTRACT_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
 # Fixed, so CI sends the same requests every run; bounded, so the file runs in about a minute.
 FUZZ_SEED = 20_240_604

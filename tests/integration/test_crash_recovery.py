@@ -7,21 +7,14 @@ before ours), and judged by what a caller sees and what is stored."""
 from datetime import timedelta
 
 import pytest
-from conftest import (
-    TABLE_NAME,
-    aws_client,
-    new_order_id,
-    open_session,
-    session_payload,
-    stored_items,
-    stored_order,
-)
 
-from payments.domain.clock import utc_now
-from payments.domain.sessions import opened_session
-from payments.adapters.order_store import OrderRepository
 from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS
+from payments.adapters.order_store import OrderStore
+from payments.domain.clock import utc_now
 from payments.domain.policy import MAX_DECISION_ATTEMPTS
+from payments.domain.sessions import opened_session
+from tests.support.api import new_order_id, open_session, session_payload
+from tests.support.aws import TABLE_NAME, aws_client, stored_items, stored_order
 
 REFUSED = "ConditionalCheckFailedException"
 THROTTLED = "ProvisionedThroughputExceededException"
@@ -37,9 +30,9 @@ def key(order_id: str) -> dict:
     return {"pk": {"S": f"ORDER#{order_id}"}}
 
 
-def another_invocation() -> OrderRepository:
+def another_invocation() -> OrderStore:
     """The repository of another Lambda invocation, writing to the same table."""
-    return OrderRepository(TABLE_NAME, dynamodb())
+    return OrderStore(TABLE_NAME, dynamodb())
 
 
 def put_claim(order_id: str, expires: int, claim_id: str = "another-invocation", amount: int = 50_000) -> None:
@@ -168,7 +161,7 @@ class TestClaimRaces:
         reply = api.create_session(session_payload(order_id))
 
         # then the decision is made again only MAX_DECISION_ATTEMPTS times, ETpay is never asked
-        assert (reply.status, reply.error) == (503, "storage_unavailable")
+        assert (reply.status, reply.error) == (503, "order_busy")
         assert aws_faults.count("dynamodb", "PutItem") == MAX_DECISION_ATTEMPTS
         assert aws_faults.count("dynamodb", "GetItem") == MAX_DECISION_ATTEMPTS
         assert len(stack.initialize_requests) == calls
@@ -322,7 +315,7 @@ class TestNotificationRaces:
 
         failed = api.notify_jwt(notification)
 
-        assert (failed.status, failed.error) == (503, "storage_unavailable")
+        assert (failed.status, failed.error) == (503, "order_busy")
         assert api.get_order(order_id).body["status"] == "PENDING"
         assert api.notify_jwt(notification).status == 200
         assert api.get_order(order_id).body["status"] == "PAID"

@@ -6,14 +6,12 @@ import json
 
 import boto3
 import pytest
-from conftest import LambdaContext, new_order_id, open_session
 
+from payments.app.publishing import PUBLISH_TIME_RESERVE_MS
 from payments.config import wiring
 from payments.domain.errors import ConfigurationUnavailable
 from payments.domain.events import EventType, event_id
-from payments.app.publishing import PUBLISH_TIME_RESERVE_MS
-
-pytest_plugins = ["events_stack"]
+from tests.support.api import LambdaContext, new_order_id, open_session
 
 
 def pay(api, sandbox, merchant_order_id: str, outcome: str = "paid") -> str:

@@ -4,14 +4,14 @@ and POST /events/{event_id}/redeliver, through the events API handler as API Gat
 import json
 
 import pytest
-from conftest import EVENTS_TABLE_NAME, Http200, aws_client, errors_logged, new_order_id, open_session
 
-from payments.config import wiring
-from payments.adapters.event_store import BATCH_GET_ROUNDS, ORDER_INDEX
-from payments.domain.events import EventType, event_id
 from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS
-
-pytest_plugins = ["events_stack"]
+from payments.adapters.event_store import BATCH_GET_ROUNDS, ORDER_INDEX
+from payments.config import wiring
+from payments.domain.events import EventType, event_id
+from tests.support.api import new_order_id, open_session
+from tests.support.aws import EVENTS_TABLE_NAME, Http200, aws_client
+from tests.support.logs import errors_logged
 
 UNKNOWN_EVENT = "evt_" + "0" * 32
 

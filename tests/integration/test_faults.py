@@ -2,12 +2,12 @@
 half-written, and the retry then succeeds exactly once."""
 
 import pytest
-from conftest import LambdaContext, new_order_id, open_session, session_payload, stored_items, stored_order
 
 from etpay.client import TOTAL_TIMEOUT_SECONDS
+from payments.adapters.aws import DYNAMODB_ATTEMPT_SECONDS, DYNAMODB_MAX_ATTEMPTS, SECRETS_MAX_ATTEMPTS
 from payments.adapters.secrets import store as secret_store
-from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS, SECRETS_MAX_ATTEMPTS
-from payments.settings import SESSION_STORE_RESERVE_SECONDS
+from tests.support.api import LambdaContext, new_order_id, open_session, session_payload
+from tests.support.aws import stored_items, stored_order
 
 THROTTLED = "ProvisionedThroughputExceededException"
 # Every one is retried by botocore's standard retry mode.
@@ -227,7 +227,7 @@ class TestSlowAws:
     def test_etpay_is_not_asked_when_the_session_could_not_be_stored_in_time(self, api, stack, order_id, monkeypatch):
         """Slow AWS calls ate the invocation's time: an ETpay session opened now might be cut off
         before it is stored, leaving the claim behind. The caller is told to retry instead."""
-        too_little_ms = int((TOTAL_TIMEOUT_SECONDS + SESSION_STORE_RESERVE_SECONDS) * 1000) - 1
+        too_little_ms = int((TOTAL_TIMEOUT_SECONDS + DYNAMODB_ATTEMPT_SECONDS) * 1000) - 1
         monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis", lambda self: too_little_ms)
         calls = len(stack.initialize_requests)
 

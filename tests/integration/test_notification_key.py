@@ -8,18 +8,13 @@ very answer a bad signature gets, before anything is read from DynamoDB.
 import json
 
 import pytest
-from conftest import (
-    NOTIFICATION_KEY,
-    NOTIFICATION_KEY_SECRET_ID,
-    aws_client,
-    emitted_metrics,
-    open_session,
-    stored_items,
-)
 
-from payments import secret_store
-from payments.config import wiring
+from payments.adapters import secrets as secret_store
 from payments.adapters.notification_keys import NOTIFICATION_KEY_RECHECK_SECONDS
+from payments.config import wiring
+from tests.support.api import open_session
+from tests.support.aws import NOTIFICATION_KEY, NOTIFICATION_KEY_SECRET_ID, aws_client, stored_items
+from tests.support.logs import emitted_metrics
 
 ROTATED_KEY = "RotatedNotificationKey0123456789abcdefghijklmnopq"
 

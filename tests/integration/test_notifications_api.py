@@ -6,16 +6,11 @@ import time
 
 import jwt
 import pytest
-from conftest import (
-    emitted_metrics,
-    errors_logged,
-    new_order_id,
-    open_session,
-    stored_items,
-    stored_order,
-)
 
 from etpay.notification import sign_notification
+from tests.support.api import new_order_id, open_session
+from tests.support.aws import stored_items, stored_order
+from tests.support.logs import emitted_metrics, errors_logged
 
 
 class TestValidNotifications:

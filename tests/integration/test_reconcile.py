@@ -5,7 +5,7 @@ session and applies the answer through the same conditional transitions as notif
 session is checked a first time ReconcileAfterSeconds after it opened, then at doubling intervals,
 the last time at its expiry: with no result then, it ends EXPIRED.
 
-Time is a test clock handed to the service (the sessions themselves are opened through the API at
+Time is a test clock handed to the use cases (the sessions themselves are opened through the API at
 the real time, which the clock starts from); the check queue is a list.
 """
 
@@ -13,45 +13,29 @@ from datetime import datetime, timedelta
 
 import boto3
 import pytest
-from conftest import (
-    REGION,
-    SECRET_ID,
-    TABLE_NAME,
-    Http200,
-    LambdaContext,
-    aws_client,
-    emitted_metrics,
-    errors_logged,
-    load_handler,
-    new_order_id,
-    open_session,
-    session_payload,
-    stored_items,
-    stored_order,
-)
 
 from etpay.errors import EtpayRateLimited, EtpayUnavailable
 from local.etpay_sandbox import rules
-from payments import secret_store
-from payments.config import wiring
-from payments.adapters.queues import message_body
-from payments.domain.clock import utc_now
-from payments.domain.errors import StorageUnavailable
-from payments.adapters.order_codec import pending_shard
-from payments.adapters.order_store import OrderRepository
-from payments.repository import LEGACY_PARTITION
-from payments.runtime import build_payments_service
-from payments.app.reconciliation import CheckOutcome, SweepReport
-from payments.domain.checks import CheckTask
+from payments.adapters import secrets
 from payments.adapters.aws import SQS_MAX_ATTEMPTS
-from payments.app.reconciliation import ETPAY_BACKOFF_SECONDS
+from payments.adapters.check_index import CheckIndex
+from payments.adapters.order_codec import pending_shard
+from payments.adapters.queues import message_body
+from payments.app.reconciliation import ETPAY_BACKOFF_SECONDS, CheckOutcome, SweepReport
+from payments.config import wiring
+from payments.domain.checks import CheckTask
+from payments.domain.clock import utc_now
+from payments.domain.errors import OrderBusy, StorageUnavailable
 from payments.domain.policy import MAX_DECISION_ATTEMPTS, PENDING_SHARDS, STUCK_AFTER_EXPIRY_SECONDS
+from tests.support.api import LambdaContext, load_handler, new_order_id, open_session, session_payload
+from tests.support.aws import REGION, SECRET_ID, TABLE_NAME, Http200, aws_client, stored_items, stored_order
+from tests.support.logs import emitted_metrics, errors_logged
 
 MINUTE = timedelta(minutes=1)
 
 
 class TestClock:
-    """The service's clock, moved by the test. It starts at the real time when first read, so the
+    """The use cases' clock, moved by the test. It starts at the real time when first read, so the
     sessions a test opened through the API before are already there."""
 
     __test__ = False
@@ -73,15 +57,16 @@ class Reconciler:
 
     def __init__(self, clock: TestClock, etpay_client=None):
         self.clock = clock
-        self.service = build_payments_service(clock=clock, etpay_client=etpay_client)
+        self.sweeper = wiring.make_sweep(clock)
+        self.checker = wiring.make_check_session(clock, etpay_client)
         self.queue: list[CheckTask] = []
         self.outcomes: list[CheckOutcome] = []
 
     def sweep(self) -> SweepReport:
-        return self.service.sweep(dispatch=self.queue.extend, has_time=lambda: True)
+        return self.sweeper.run(dispatch=self.queue.extend, has_time=lambda: True)
 
     def work(self) -> list[CheckOutcome]:
-        outcomes, self.queue = [self.service.check(task) for task in self.queue], []
+        outcomes, self.queue = [self.checker.check(task) for task in self.queue], []
         self.outcomes += outcomes
         return outcomes
 
@@ -300,7 +285,7 @@ class TestTheSweep:
         assert sum(report.handed_out for report in reports) == 5
 
     def test_a_backlog_is_handed_out_in_one_run_page_after_page(self, api, stack, reconciler, monkeypatch):
-        monkeypatch.setattr("payments.service.SWEEP_PAGE_SIZE", 1)  # every shard with two orders pages
+        monkeypatch.setattr("payments.app.reconciliation.SWEEP_PAGE_SIZE", 1)  # every shard with two orders pages
         orders = [new_order_id() for _ in range(40)]  # over 32 shards: some hold several
         for order_id in orders:
             open_session(api, stack, order_id)
@@ -319,21 +304,6 @@ class TestTheSweep:
 
         assert len(counts) == PENDING_SHARDS
         assert max(counts.values()) / len(ids) < 1.2 / PENDING_SHARDS
-
-    def test_an_order_stored_before_sessions_expired_is_adopted_and_checked(self, api, stack, reconciler, order_id):
-        token = open_session(api, stack, order_id)
-        as_before_this_release(order_id, token)
-        stack.complete(token, "paid", deliver=False)
-
-        report = reconciler.sweep()
-        reconciler.work()
-        reconciler.clock.advance(1)
-        reconciler.sweep()
-        reconciler.work()
-
-        assert report.adopted == 1
-        assert status(api, order_id) == "PAID"
-        assert "pending_check" not in stored_order(order_id)
 
 
 class TestSlowingDown:
@@ -461,7 +431,7 @@ class TestTheFunctions:
     def test_unreadable_etpay_credentials_return_the_check_to_the_queue(self, api, stack, order_id):
         token = open_session(api, stack, order_id)
         boto3.client("secretsmanager", region_name=REGION).put_secret_value(SecretId=SECRET_ID, SecretString="{}")
-        secret_store.store.forget()
+        secrets.store.forget()
         message = {"messageId": "m-1", "body": message_body(CheckTask(order_id, token))}
 
         answer = load_handler("reconcile_worker").lambda_handler({"Records": [message]}, LambdaContext())
@@ -475,7 +445,7 @@ class TestTheSweepCutShort:
         open_session(api, stack, order_id)
         reconciler.clock.advance(15)
 
-        report = reconciler.service.sweep(dispatch=reconciler.queue.extend, has_time=lambda: False)
+        report = reconciler.sweeper.run(dispatch=reconciler.queue.extend, has_time=lambda: False)
 
         assert (report.out_of_time, report.handed_out, reconciler.queue) == (True, 0, [])
         # nothing was leased: the next sweep hands it out at once
@@ -492,36 +462,6 @@ class TestTheSweepCutShort:
 
         assert (report.lost_leases, report.handed_out, reconciler.queue) == (1, 0, [])
         assert stored_order(order_id)["check_count"] == 1  # the other sweep's lease only
-
-    def test_a_legacy_order_whose_session_ended_leaves_the_old_index_unchecked(self, api, stack, reconciler, order_id):
-        token = open_session(api, stack, order_id)
-        as_before_this_release(order_id, token)
-        assert api.notify_jwt(stack.notification_jwt(token, "paid")).status == 200
-
-        report = reconciler.sweep()
-
-        assert (report.adopted, report.handed_out) == (0, 0)
-        stored = stored_order(order_id)
-        assert "pending_check" not in stored and "next_check_at" not in stored
-        assert status(api, order_id) == "PAID"
-
-    def test_a_legacy_order_paid_while_being_adopted_is_not_put_back_in_the_check_index(
-        self, api, stack, reconciler, aws_faults, order_id
-    ):
-        token = open_session(api, stack, order_id)
-        as_before_this_release(order_id, token)
-        paid = stack.notification_jwt(token, "paid")
-        aws_faults.before_next("dynamodb", "UpdateItem", lambda: api.notify_jwt(paid))
-
-        reconciler.sweep()
-
-        stored = stored_order(order_id)
-        assert (stored["status"], stored["sessions"][token]["status"]) == ("PAID", "PAID")
-        assert "next_check_at" not in stored and "check_session" not in stored
-        assert reconciler.queue == []
-        # ... and the next sweep takes it out of the old index
-        reconciler.sweep()
-        assert "pending_check" not in stored_order(order_id)
 
 
 class TestTheCheckQueue:
@@ -569,7 +509,7 @@ class TestTheCheckQueue:
 
 class TestChecksOfSessionsThatEnded:
     def test_a_check_for_an_order_that_no_longer_exists_ends_without_asking_etpay(self, stack, reconciler):
-        assert reconciler.service.check(CheckTask("OC-gone", "session-gone")) is CheckOutcome.ENDED
+        assert reconciler.checker.check(CheckTask("OC-gone", "session-gone")) is CheckOutcome.ENDED
         assert "session-gone" not in stack.status_requests
 
     def test_an_ended_session_still_in_the_check_index_is_taken_out_without_asking_etpay(
@@ -579,7 +519,7 @@ class TestChecksOfSessionsThatEnded:
         token = open_session(api, stack, order_id)
         ended_but_still_scheduled(order_id, token)
 
-        outcome = reconciler.service.check(CheckTask(order_id, token))
+        outcome = reconciler.checker.check(CheckTask(order_id, token))
 
         assert outcome is CheckOutcome.ENDED
         assert token not in stack.status_requests
@@ -595,9 +535,9 @@ class TestChecksOfSessionsThatEnded:
         ended_but_still_scheduled(order_id, token)
         other_worker = Reconciler(reconciler.clock)
         task = CheckTask(order_id, token)
-        aws_faults.before_next("dynamodb", "UpdateItem", lambda: other_worker.service.check(task))
+        aws_faults.before_next("dynamodb", "UpdateItem", lambda: other_worker.checker.check(task))
 
-        assert reconciler.service.check(task) is CheckOutcome.ENDED
+        assert reconciler.checker.check(task) is CheckOutcome.ENDED
         assert "check_session" not in stored_order(order_id)
 
     def test_an_order_deleted_while_its_session_expires_ends_the_check(
@@ -607,7 +547,7 @@ class TestChecksOfSessionsThatEnded:
         reconciler.clock.advance(30)
         aws_faults.before_next("dynamodb", "UpdateItem", lambda: delete_order(order_id))
 
-        assert reconciler.service.check(CheckTask(order_id, token)) is CheckOutcome.ENDED
+        assert reconciler.checker.check(CheckTask(order_id, token)) is CheckOutcome.ENDED
         assert stored_items() == []
 
     def test_an_expiry_that_keeps_losing_races_is_retried_later_not_forced(
@@ -617,12 +557,12 @@ class TestChecksOfSessionsThatEnded:
         reconciler.clock.advance(30)
         aws_faults.fail_next("dynamodb", "UpdateItem", "ConditionalCheckFailedException", times=MAX_DECISION_ATTEMPTS)
 
-        with pytest.raises(StorageUnavailable, match="busy"):
-            reconciler.service.check(CheckTask(order_id, token))
+        with pytest.raises(OrderBusy, match="busy"):
+            reconciler.checker.check(CheckTask(order_id, token))
 
         assert status(api, order_id) == "PENDING"
         assert stack.status_requests[token] == 1  # re-decided on fresh reads, ETpay asked once
-        assert reconciler.service.check(CheckTask(order_id, token)) is CheckOutcome.EXPIRED
+        assert reconciler.checker.check(CheckTask(order_id, token)) is CheckOutcome.EXPIRED
 
 
 class TestBackoffRaces:
@@ -634,8 +574,8 @@ class TestBackoffRaces:
         reconciler.sweep()
         assert api.notify_jwt(stack.notification_jwt(second_token, "paid")).status == 200
 
-        outcomes = [reconciler.service.check(CheckTask(first, first_token))]
-        outcomes.append(reconciler.service.check(CheckTask(second, second_token)))
+        outcomes = [reconciler.checker.check(CheckTask(first, first_token))]
+        outcomes.append(reconciler.checker.check(CheckTask(second, second_token)))
 
         assert outcomes == [CheckOutcome.DEFERRED, CheckOutcome.DEFERRED]
         assert "next_check_at" in stored_order(first)
@@ -648,12 +588,12 @@ class TestBackoffRaces:
         short_wait = Reconciler(clock, etpay_client=lambda: StatusApi({waiting: [], slower: rate_limited(60)}))
         clock.advance(15)
         # the second worker has read "no backoff" before the first one heard ETpay's 429
-        assert short_wait.service.check(CheckTask(orders[0], waiting)) is CheckOutcome.WAITING
+        assert short_wait.checker.check(CheckTask(orders[0], waiting)) is CheckOutcome.WAITING
 
-        long_wait.service.check(CheckTask(orders[1], slow))
-        short_wait.service.check(CheckTask(orders[2], slower))
+        long_wait.checker.check(CheckTask(orders[1], slow))
+        short_wait.checker.check(CheckTask(orders[2], slower))
 
-        backoff = OrderRepository(TABLE_NAME).etpay_backoff_until()
+        backoff = CheckIndex(TABLE_NAME).etpay_backoff_until()
         # stored to the millisecond
         assert clock() + timedelta(seconds=299) < backoff <= clock() + timedelta(seconds=300)
 
@@ -690,22 +630,6 @@ def sweep_when_due(reconciler: Reconciler) -> SweepReport:
             reconciler.work()
             return report
     raise AssertionError("nothing came due in two hours")
-
-
-def as_before_this_release(order_id: str, token: str) -> None:
-    """Rewrite the order as the release before sessions expired stored it: in the old index, with
-    no expiry and no check schedule."""
-    aws_client("dynamodb").update_item(
-        TableName=TABLE_NAME,
-        Key={"pk": {"S": f"ORDER#{order_id}"}},
-        UpdateExpression=(
-            "SET pending_check = :partition, pending_since = :since"
-            " REMOVE pending_shard, next_check_at, check_session, check_opened_at, check_expires_at, check_count,"
-            " session_expires_at, sessions.#token.expires_at, sessions.#token.payment_url"
-        ),
-        ExpressionAttributeNames={"#token": token},
-        ExpressionAttributeValues={":partition": {"S": LEGACY_PARTITION}, ":since": {"S": "2026-01-01T00:00:00.000Z"}},
-    )
 
 
 def make_due_now(order_id: str) -> None:

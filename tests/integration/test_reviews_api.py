@@ -8,25 +8,17 @@ import json
 from datetime import timedelta
 
 import pytest
-from conftest import (
-    TABLE_NAME,
-    LambdaContext,
-    emitted_metrics,
-    load_handler,
-    new_order_id,
-    open_session,
-    session_payload,
-    stored_items,
-    stored_order,
-)
 
+from payments.adapters.review_index import ReviewIndex
+from payments.api.validation import MAX_REVIEW_NOTE_CHARS
 from payments.domain.clock import utc_now
 from payments.domain.orders import ReviewReason
-from payments.adapters.order_store import OrderRepository
-from payments.domain.reviews import review_shard_index
-from payments.domain.reviews import CURSOR_PROBLEM
-from payments.api.validation import MAX_REVIEW_NOTE_CHARS
 from payments.domain.policy import REVIEW_OVERDUE_SECONDS, REVIEW_SHARDS
+from payments.domain.reviews import CURSOR_PROBLEM, review_shard
+from tests.support.api import LambdaContext, load_handler, new_order_id, open_session, session_payload
+from tests.support.aws import TABLE_NAME, stored_items, stored_order
+from tests.support.logs import emitted_metrics
+from tests.support.orders import flag_for_review
 
 OPERATOR_ARN = "arn:aws:sts::123456789012:assumed-role/PaymentsOperators/ana"
 IAM_CALLER = {"userArn": OPERATOR_ARN, "caller": "AROAEXAMPLE:ana", "accessKey": "ASIAEXAMPLE"}
@@ -89,11 +81,9 @@ FLAGGING = {
 
 
 def flag_at(api, sandbox, order_id: str, at) -> None:
-    """A new order flagged notification_mismatch at `at` (the repository's write, with its time)."""
-    repository = OrderRepository(TABLE_NAME)
+    """A new order flagged notification_mismatch at `at` (the store's write, with its time)."""
     open_session(api, sandbox, order_id)
-    order, session = repository.get_order_and_session(order_id)
-    repository.flag_for_review(order, session, {ReviewReason.NOTIFICATION_MISMATCH}, at)
+    flag_for_review(order_id, {ReviewReason.NOTIFICATION_MISMATCH}, at)
 
 
 def queued(api, **query) -> list[str]:
@@ -153,7 +143,7 @@ def test_the_queue_is_oldest_first_over_several_pages_and_each_cursor_continues_
         order_id = new_order_id()
         flag_at(api, stack, order_id, start + timedelta(minutes=index))
         flagged.append(order_id)
-    assert len({review_shard_index(order_id) for order_id in flagged}) > 5  # spread over the shards
+    assert len({review_shard(order_id) for order_id in flagged}) > 5  # spread over the shards
 
     # when the queue is read 5 at a time
     pages, cursor = [], None
@@ -360,12 +350,10 @@ def test_the_note_stays_out_of_the_logs(api, stack, order_id, capfd, caplog):
 
 def test_the_sweep_counts_the_reviews_open_for_more_than_a_day(api, stack, capfd):
     # given one order flagged two days ago and one flagged now
-    repository = OrderRepository(TABLE_NAME)
     old, recent = new_order_id(), new_order_id()
     for order_id, age in ((old, timedelta(days=2)), (recent, timedelta(0))):
         api.create_session(session_payload(order_id))
-        order, session = repository.get_order_and_session(order_id)
-        repository.flag_for_review(order, session, {ReviewReason.PAID_AFTER_FAILED}, utc_now() - age)
+        flag_for_review(order_id, {ReviewReason.PAID_AFTER_FAILED}, utc_now() - age)
     assert timedelta(days=2).total_seconds() > REVIEW_OVERDUE_SECONDS
 
     # when the scheduled sweep runs
@@ -391,7 +379,7 @@ def test_a_resolution_that_keeps_losing_its_race_is_a_503_and_records_nothing(ap
     reply = api.resolve_review(order_id, RESOLUTION)
 
     # then after a bounded number of attempts it is a 503 to retry, and the review is still open
-    assert (reply.status, reply.error) == (503, "storage_unavailable")
+    assert (reply.status, reply.error) == (503, "order_busy")
     aws_faults.heal()
     assert stored_order(order_id) == before
     assert order_id in queued(api)
@@ -399,17 +387,18 @@ def test_a_resolution_that_keeps_losing_its_race_is_a_503_and_records_nothing(ap
 
 def test_the_overdue_count_adds_up_every_page_dynamodb_answers():
     # DynamoDB pages a COUNT query after 1 MB of index read; moto never does, so its answers are given.
-    repository = OrderRepository(TABLE_NAME)
     answers = iter([{"Count": 2, "LastEvaluatedKey": {"page": "1"}}, {"Count": 3}])
     requests = []
 
-    def call(operation, **request):
-        requests.append((operation, request))
-        return next(answers)
+    class DynamoDB:
+        @staticmethod
+        def query(**request):
+            requests.append(("query", request))
+            return next(answers)
 
-    repository._call = call  # type: ignore[method-assign]
+    index = ReviewIndex(TABLE_NAME, DynamoDB())
 
-    assert repository.count_reviews_opened_before(0, utc_now()) == 5
+    assert index.count_reviews_opened_before(0, utc_now()) == 5
     assert [operation for operation, _ in requests] == ["query", "query"]
     assert "ExclusiveStartKey" not in requests[0][1]
     assert requests[1][1]["ExclusiveStartKey"] == {"page": "1"}

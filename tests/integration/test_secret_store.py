@@ -2,10 +2,10 @@
 SECRET_MAX_AGE_SECONDS once it parsed; never a value that did not."""
 
 import pytest
-from conftest import aws_client
 
-from payments.domain.errors import ConfigurationUnavailable
 from payments.adapters.secrets import CURRENT, PREVIOUS, SecretKind, SecretStore, json_object, plain_text
+from payments.domain.errors import ConfigurationUnavailable
+from tests.support.aws import aws_client
 
 SIGNING_KEY = SecretKind("webhook signing key", plain_text)
 SETTINGS = SecretKind("partner settings", json_object)

@@ -5,21 +5,19 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from conftest import (
+
+from etpay.notification import sign_notification
+from payments.domain.clock import parse_iso, utc_now
+from tests.support.api import api_event, new_order_id, session_payload
+from tests.support.aws import (
     NOTIFICATION_KEY,
     NOTIFICATION_URL,
     REGION,
     SECRET_ID,
     TABLE_NAME,
-    api_event,
-    new_order_id,
-    session_payload,
     stored_items,
     stored_order,
 )
-
-from etpay.notification import sign_notification
-from payments.domain.clock import parse_iso, utc_now
 
 
 class TestCreateSession:
@@ -426,10 +424,10 @@ class TestClaims:
 
     @staticmethod
     def claim(order_id: str, amount: int = 50_000, expired: bool = False) -> None:
+        from payments.config import wiring
         from payments.domain.clock import utc_now
-        from payments.runtime import payments_service
 
-        repository = payments_service()._repository
+        repository = wiring.orders()
         stored = repository.get_order(order_id)
         if stored is None:
             assert repository.claim_new_order(order_id, amount, "CLP", "another-invocation", utc_now()) is None

@@ -6,9 +6,10 @@ Field by field, both markets: tests/unit/test_session_fields.py."""
 import json
 
 import pytest
-from conftest import session_payload, stored_items, stored_order
 
 from payments.config import wiring
+from tests.support.api import session_payload
+from tests.support.aws import stored_items, stored_order
 
 MEXICAN_FIELDS = {"target_flow": "spei", "customer_phone": "5512345678", "user_bank_code": "mx_bbva"}
 PHONE = MEXICAN_FIELDS["customer_phone"]

@@ -4,9 +4,10 @@ is final, PAID is final for the order, and late news about an old session never 
 Races are tested in tests/reliability on DynamoDB Local: moto's transactions are not atomic
 across threads, so concurrency tests against it fail for moto's reasons."""
 
-from conftest import emitted_metrics, open_session, session_payload, stored_items, stored_order
-
 from payments.config import wiring
+from tests.support.api import open_session, session_payload
+from tests.support.aws import stored_items, stored_order
+from tests.support.logs import emitted_metrics
 
 
 def fail(api, sandbox, session_token):
@@ -127,18 +128,20 @@ def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id)
     would see a PENDING session and a PAID order; its flag must not land."""
     import pytest
 
-    from payments.domain.clock import utc_now
+    from payments.config import wiring
+    from payments.domain.clock import iso_utc, utc_now
     from payments.domain.errors import ConcurrentUpdate
     from payments.domain.orders import ReviewReason
-    from payments.runtime import payments_service
+    from payments.domain.reviews import raise_review
 
     token = open_session(api, stack, order_id)
-    repository = payments_service()._repository
-    stale_order, stale_session = repository.get_order_and_session(order_id, token)
+    store = wiring.orders()
+    stale_order, stale_session = store.get_order_and_session(order_id, token)
     pay(api, stack, token)
+    flag = raise_review(stale_order, frozenset({ReviewReason.POSSIBLE_DOUBLE_PAYMENT}), iso_utc(utc_now()))
 
     with pytest.raises(ConcurrentUpdate):
-        repository.flag_for_review(stale_order, stale_session, {ReviewReason.POSSIBLE_DOUBLE_PAYMENT}, utc_now())
+        store.flag_for_review(stale_order, stale_session, flag, utc_now())
 
     assert api.get_order(order_id).body["review"] == {"required": False, "reasons": []}
 

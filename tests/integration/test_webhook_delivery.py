@@ -7,15 +7,15 @@ import json
 
 import boto3
 import pytest
-from conftest import REGION, LambdaContext, errors_logged, new_order_id, open_session
 from standardwebhooks.webhooks import Webhook
 
 from local.event_sources import lambda_sqs_record
 from payments.config import wiring
 from payments.domain.errors import ConfigurationUnavailable
 from payments.domain.webhooks import WEBHOOK_MAX_RECEIVES
-
-pytest_plugins = ["events_stack"]
+from tests.support.api import LambdaContext, new_order_id, open_session
+from tests.support.aws import REGION
+from tests.support.logs import errors_logged
 
 
 def received_messages(events_stack, count: int) -> list[dict]:

@@ -10,17 +10,19 @@ from datetime import UTC, datetime
 
 import pytest
 import standardwebhooks.webhooks
-from conftest import EVENTS_TABLE_NAME, new_order_id, open_session
 
-from payments.adapters.webhook_http import WebhookSender
-from payments.app.delivery import WebhookDelivery
-from payments.domain.webhooks import QueuedWebhook
 from payments.adapters.event_store import EventStore
-from payments.domain.webhooks import WEBHOOK_MAX_RECEIVES, WEBHOOK_QUEUE_VISIBILITY_SECONDS
+from payments.adapters.webhook_http import WebhookSender
 from payments.adapters.webhook_keys import load_signing_keys
-from payments.domain.webhooks import retry_base_seconds
-
-pytest_plugins = ["events_stack"]
+from payments.app.delivery import WebhookDelivery
+from payments.domain.webhooks import (
+    WEBHOOK_MAX_RECEIVES,
+    WEBHOOK_QUEUE_VISIBILITY_SECONDS,
+    QueuedWebhook,
+    retry_base_seconds,
+)
+from tests.support.api import new_order_id, open_session
+from tests.support.aws import EVENTS_TABLE_NAME
 
 HOUR = 3600
 THREE_DAYS = 3 * 24 * 3600

@@ -1,8 +1,6 @@
 """Fixtures of the reliability suite, on top of the root conftest's.
 
-A pytest plugin, loaded by the test modules' `pytest_plugins`, not a conftest.py: the suites beside
-this one import helpers with `from conftest import ...`, which a second conftest module would
-shadow.
+Its fixtures are this tier's: its conftest.py imports them.
 
 `real_stack` runs the handlers against a real DynamoDB engine (AWS's DynamoDB Local, a Java
 process on 127.0.0.1) and Secrets Manager from a moto server, so concurrent invocations race on
@@ -23,12 +21,12 @@ import boto3
 import pytest
 from aws_lambda_powertools import Metrics
 from botocore.config import Config
-from conftest import NOTIFICATION_KEY, REGION, plain_item
 from moto.server import ThreadedMotoServer
 
 from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable
 from local.template import table_definitions
 from payments.config import wiring
+from tests.support.aws import NOTIFICATION_KEY, REGION, plain_item
 
 # Missing Java or npm skips the suite on a developer machine, but fails it in CI.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

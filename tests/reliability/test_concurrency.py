@@ -5,14 +5,12 @@ change exactly once, and only to something a verified result says."""
 from datetime import timedelta
 
 import pytest
-from conftest import new_order_id, open_session, session_payload
 
-from payments.domain.clock import utc_now
-from payments.runtime import build_payments_service
+from payments.app.reconciliation import CheckSession
+from payments.config import wiring
 from payments.domain.checks import CheckTask
-from payments.service import PaymentsService
-
-pytest_plugins = ["reliability_stack"]
+from payments.domain.clock import utc_now
+from tests.support.api import new_order_id, open_session, session_payload
 
 CONCURRENT_DELIVERIES = 20
 CONCURRENT_SESSION_REQUESTS = 10
@@ -159,9 +157,9 @@ class TestRacingOutcomes:
             assert review == {"required": True, "reasons": ["paid_after_failed"]}
 
 
-def a_worker(minutes_later: float = 0) -> PaymentsService:
+def a_worker(minutes_later: float = 0) -> CheckSession:
     """A status-check worker of its own (its own clients), `minutes_later` than now."""
-    return build_payments_service(clock=lambda: utc_now() + timedelta(minutes=minutes_later))
+    return wiring.make_check_session(clock=lambda: utc_now() + timedelta(minutes=minutes_later))
 
 
 class TestStatusChecksRacing:

@@ -8,13 +8,11 @@ secrets, keys or signatures) or a payer datum."""
 import json
 
 import boto3
-from conftest import REGION
-from test_log_hygiene import MexicanWorld, World, captured_logs  # noqa: F401 - captured_logs is a fixture
 
 from payments.config import wiring
 from payments.domain.webhooks import signing_key
-
-pytest_plugins = ["events_stack"]
+from tests.reliability.test_log_hygiene import MexicanWorld, World, captured_logs  # noqa: F401 - captured_logs is a fixture
+from tests.support.aws import REGION
 
 NEW_WEBHOOK_SECRET = "Rotated0123456789abcdefghijklmnopqrstuvwxyzABCD"  # noqa: S105 - a test secret
 

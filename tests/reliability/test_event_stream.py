@@ -10,8 +10,6 @@ from collections import Counter
 
 import boto3
 import pytest
-from conftest import load_handler, new_order_id, open_session
-from reliability_stack import local_client
 
 from local.event_sources import StreamPoller, event_source_mappings
 from local.functions import InvocationError
@@ -19,8 +17,8 @@ from local.intrinsics import evaluate_conditions, parameter_values
 from local.template import load_template
 from payments.config import wiring
 from payments.domain.events import EventType, event_id
-
-pytest_plugins = ["reliability_stack"]
+from tests.reliability.reliability_stack import local_client
+from tests.support.api import load_handler, new_order_id, open_session
 
 CONCURRENT_DELIVERIES = 20
 RACES = 6

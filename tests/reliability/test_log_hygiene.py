@@ -17,22 +17,13 @@ import boto3
 import jwt
 import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from conftest import (
-    MERCHANT_API_TOKEN,
-    NOTIFICATION_KEY,
-    REGION,
-    SECRET_ID,
-    TABLE_NAME,
-    LambdaContext,
-    emitted_metrics,
-    load_handler,
-    new_order_id,
-    session_payload,
-)
 
 from etpay.notification import sign_notification
-from payments.config import wiring
 from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS
+from payments.config import wiring
+from tests.support.api import LambdaContext, load_handler, new_order_id, session_payload
+from tests.support.aws import MERCHANT_API_TOKEN, NOTIFICATION_KEY, REGION, SECRET_ID, TABLE_NAME
+from tests.support.logs import emitted_metrics
 
 # The sandbox logs for itself; it is not the product under test.
 NOT_PRODUCT_LOGGERS = ("etpay_sandbox",)

@@ -32,8 +32,9 @@ def test_every_abandoned_session_ends_and_every_lost_payment_is_paid_with_two_ch
     assert ours["abandoned_ended"]
     assert ours["lost_paid_after"] is not None
     assert ours["max_calls"] <= 2
-    # The checks are spread over the index's shards, not piled on one key value.
-    assert ours["index_keys"] == 32
+    # The checks are spread over the index's shards, not piled on one key value: every key value an
+    # order hashes to is written (the orders' ids are drawn from the run's seed), and no other.
+    assert ours["index_keys"] == ours["order_shards"] > 1
     assert ours["busiest_key_share"] < 0.5
     # Today's reconciler, replayed on the same data, never ends the abandoned sessions.
     assert not today["abandoned_ended"]

@@ -6,14 +6,11 @@ money state never moves."""
 from datetime import timedelta
 
 import pytest
-from conftest import new_order_id, open_session
 
 from payments.domain.clock import utc_now
 from payments.domain.orders import ReviewReason
-from payments.adapters.order_store import OrderRepository
-from payments.config.settings import get_settings
-
-pytest_plugins = ["reliability_stack"]
+from tests.support.api import new_order_id, open_session
+from tests.support.orders import flag_for_review
 
 CONCURRENT_RESOLUTIONS = 10
 RACES = 5
@@ -124,16 +121,12 @@ class TestResolutionRacingANewReason:
 
 def test_the_queue_pages_through_the_real_index_oldest_first(api, real_stack):
     # given 12 orders flagged a minute apart, spread over the index's partitions
-    repository = OrderRepository(get_settings().table_name)
     start = utc_now() - timedelta(hours=1)
     flagged = []
     for index in range(12):
         order_id = new_order_id()
         open_session(api, real_stack.sandbox, order_id)
-        order, session = repository.get_order_and_session(order_id)
-        repository.flag_for_review(
-            order, session, {ReviewReason.NOTIFICATION_MISMATCH}, start + timedelta(minutes=index)
-        )
+        flag_for_review(order_id, {ReviewReason.NOTIFICATION_MISMATCH}, start + timedelta(minutes=index))
         flagged.append(order_id)
 
     # when the queue is read 5 at a time, each page from the last one's cursor

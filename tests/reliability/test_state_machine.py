@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import boto3
-from conftest import REGION, new_order_id, plain_item, session_payload
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 
 from local.template import table_definitions
+from payments.app.reconciliation import CheckSession
 from payments.config import wiring
-from payments.domain.clock import utc_now
-from payments.runtime import build_payments_service, payments_service
 from payments.domain.checks import CheckTask
-from payments.service import PaymentsService
+from payments.domain.clock import utc_now
+from tests.support.api import new_order_id, session_payload
+from tests.support.aws import REGION, plain_item
 
 MAX_EXAMPLES = 20
 STEPS_PER_EXAMPLE = 20
@@ -224,7 +224,7 @@ class PaymentsMachine(RuleBasedStateMachine):
     # -- status checks and expiry -----------------------------------------------------------------
     def _check_every_live_session(self, minutes_later: float = 0) -> None:
         """What the workers do when the sweep hands them every live session's check."""
-        service = payments_service() if not minutes_later else self._worker_later(minutes_later)
+        service = wiring.check_session() if not minutes_later else self._worker_later(minutes_later)
         for item in self._stored():
             values = plain_item(item)
             for token, session in values["sessions"].items():
@@ -232,8 +232,8 @@ class PaymentsMachine(RuleBasedStateMachine):
                     service.check(CheckTask(values["merchant_order_id"], token))
 
     @staticmethod
-    def _worker_later(minutes: float) -> PaymentsService:
-        return build_payments_service(clock=lambda: utc_now() + timedelta(minutes=minutes))
+    def _worker_later(minutes: float) -> CheckSession:
+        return wiring.make_check_session(clock=lambda: utc_now() + timedelta(minutes=minutes))
 
     @rule(merchant_order_id=orders, outcome=st.sampled_from(["paid", "failed"]))
     def reconcile_with_the_status_api(self, merchant_order_id, outcome):

@@ -26,7 +26,7 @@ from moto import mock_aws  # noqa: E402
 from local.etpay_sandbox import EtpaySandbox  # noqa: E402
 from local.events import api_gateway_event  # noqa: E402
 from local.template import table_definitions  # noqa: E402
-from payments.config import wiring
+from payments.config import wiring  # noqa: E402
 
 TABLE_NAME = "etpay-orders-trace"
 SECRET_ID = "etpay/credentials-trace"

@@ -58,7 +58,7 @@ def test_every_alarm_of_the_template_has_its_runbook_entry_and_its_line_in_the_r
 
 def test_every_alarm_on_the_apps_metrics_watches_a_metric_the_code_emits():
     # A misspelt metric name is an alarm that never fires, and nothing else would notice.
-    emitted = {value for name, value in vars(observability).items() if name.isupper() and isinstance(value, str)}
+    emitted = {value for name, value in vars(telemetry).items() if name.isupper() and isinstance(value, str)}
     resources = load_template()["Resources"]
     services = {
         resource["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]

@@ -1,6 +1,7 @@
-"""Every error code exists in four places that must agree: the domain's errors (payments/errors.py),
-the one map from code to HTTP status (payments/http.py), the contract (openapi.yaml's error enum)
-and the README's error table. Every review reason likewise: payments.model.ReviewReason, the
+"""Every error code exists in four places that must agree: the domain's errors
+(payments/domain/errors.py), the one map from code to HTTP status (payments/api/http.py), the
+contract (openapi.yaml's error enum) and the README's error table. Every review reason likewise:
+payments.domain.orders.ReviewReason, the
 contract's enum of `review.reasons`, and the README's table of reasons with their metrics."""
 
 import re
@@ -8,10 +9,10 @@ import re
 import yaml
 
 from local.template import ROOT
-from payments import errors
 from payments.api.http import STATUS_BY_CODE
+from payments.app.settlement import REVIEW_METRICS
+from payments.domain import errors
 from payments.domain.orders import ReviewReason
-from payments.service import REVIEW_METRICS
 
 
 def domain_codes() -> set[str]:
@@ -39,9 +40,10 @@ def test_every_error_code_has_one_http_status_and_is_in_the_contract_and_the_rea
     assert readme_statuses() == STATUS_BY_CODE
 
 
-def test_storage_outages_have_their_own_retryable_code():
+def test_storage_outages_and_busy_orders_have_their_own_retryable_codes():
     assert errors.StorageUnavailable("x").code == "storage_unavailable"
-    assert STATUS_BY_CODE["storage_unavailable"] == 503
+    assert errors.OrderBusy("x").code == "order_busy"
+    assert STATUS_BY_CODE["storage_unavailable"] == STATUS_BY_CODE["order_busy"] == 503
     assert STATUS_BY_CODE["internal_error"] == 500
 
 

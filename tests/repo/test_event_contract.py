@@ -10,13 +10,18 @@ import pytest
 import yaml
 
 from local.template import routes
-from payments.domain.webhooks import CONNECTION_ERROR, TIMEOUT, TLS_ERROR
-from payments.domain.events import EVENT_ID_PATTERN
-from payments.domain.events import DeliveryState, EventType, OrderSnapshot, SessionState, derive_events
 from payments.api.http import STATUS_BY_CODE
+from payments.api.validation import DEFAULT_REVIEW_PAGE_SIZE, MAX_REVIEW_NOTE_CHARS, MAX_REVIEW_PAGE_SIZE, NOTE_PATTERN
+from payments.domain.events import (
+    EVENT_ID_PATTERN,
+    DeliveryState,
+    EventType,
+    OrderSnapshot,
+    SessionState,
+    derive_events,
+)
 from payments.domain.orders import Order, RaisedReason, Resolution, Review, ReviewReason, ReviewResolution, Status
-from payments.api.validation import DEFAULT_REVIEW_PAGE_SIZE, MAX_REVIEW_NOTE_CHARS, MAX_REVIEW_PAGE_SIZE
-from payments.api.validation import NOTE_PATTERN
+from payments.domain.webhooks import CONNECTION_ERROR, TIMEOUT, TLS_ERROR
 
 CONTRACT = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text())
 SCHEMAS = CONTRACT["components"]["schemas"]

@@ -1,11 +1,7 @@
 """The files users run `sam local invoke` with, and the template the tests build tables from."""
 
-import sys
-
 from local.template import ROOT, load_template, routes, table_definitions
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import make_events
+from scripts import make_events
 
 
 def test_the_committed_events_are_what_the_generator_writes():
@@ -62,7 +58,8 @@ def test_no_policy_uses_a_wildcard():
 
 def test_every_etpay_and_aws_wait_fits_inside_the_lambda_and_api_gateway_timeouts():
     from etpay import client
-    from payments import settings
+    from payments.adapters import aws as settings
+    from payments.domain import policy
 
     lambda_timeout = load_template()["Globals"]["Function"]["Timeout"]
     api_gateway_limit = 29
@@ -75,12 +72,12 @@ def test_every_etpay_and_aws_wait_fits_inside_the_lambda_and_api_gateway_timeout
     assert client.CONNECT_TIMEOUT_SECONDS + client.READ_TIMEOUT_SECONDS >= etpay  # total is the binding cap
     assert worst < lambda_timeout < api_gateway_limit
     # ETpay is only asked while its cap plus one DynamoDB attempt to store the session still fit.
-    assert etpay + settings.SESSION_STORE_RESERVE_SECONDS < lambda_timeout
-    assert settings.SESSION_CLAIM_SECONDS > lambda_timeout  # a live claim is never taken over
+    assert etpay + settings.DYNAMODB_ATTEMPT_SECONDS < lambda_timeout
+    assert policy.SESSION_CLAIM_SECONDS > lambda_timeout  # a live claim is never taken over
 
 
 def test_the_check_queue_and_the_lease_outlast_a_worker():
-    from payments import settings
+    from payments.domain import policy as settings
 
     resources = load_template()["Resources"]
     worker_timeout = resources["ReconcileWorkerFunction"]["Properties"]["Timeout"]

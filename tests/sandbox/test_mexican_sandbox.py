@@ -7,7 +7,10 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from test_etpay_sandbox import (
+
+from local.etpay_sandbox import EtpaySandbox
+from local.etpay_sandbox.rules import CHILE, MEXICO
+from tests.sandbox.test_etpay_sandbox import (
     CLAIMS,
     MERCHANT_API_TOKEN,
     MERCHANT_CODE,
@@ -19,9 +22,6 @@ from test_etpay_sandbox import (
     submit_form,
     verified_claims,
 )
-
-from local.etpay_sandbox import EtpaySandbox
-from local.etpay_sandbox.rules import CHILE, MEXICO
 
 
 @pytest.fixture

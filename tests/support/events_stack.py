@@ -4,8 +4,7 @@ merchant's webhook receiver on 127.0.0.1, and the event sources of template.yaml
 (`local/event_sources.py`, the local stack's own emulation of Lambda's event source mappings),
 invoking the real handlers.
 
-A pytest plugin, loaded by the test modules' `pytest_plugins`, not a conftest.py: the suites import
-helpers with `from conftest import ...`, which a second conftest module would shadow.
+A pytest plugin, registered by the root conftest's `pytest_plugins`.
 """
 
 import json
@@ -16,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import EVENTS_TABLE_NAME, REGION, TABLE_NAME, LambdaContext, load_handler, plain_item
 from moto.core import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
@@ -26,6 +24,8 @@ from local.intrinsics import evaluate_conditions, parameter_values
 from local.template import load_template
 from local.webhook_receiver import WebhookReceiver
 from payments.config import wiring
+from tests.support.api import LambdaContext, load_handler
+from tests.support.aws import EVENTS_TABLE_NAME, REGION, TABLE_NAME, plain_item
 
 BUS_NAME = "etpay-payments-test"
 WEBHOOK_SECRET_ID = "etpay/webhook-secret-test"
@@ -136,7 +136,7 @@ class EventsStack:
         return sorted((plain_item(item) for item in items), key=lambda item: (item["created_at"], item["event_id"]))
 
     def api_call(self, method: str, resource: str, path: str, path_parameters: dict) -> tuple[int, Any]:
-        from conftest import api_event
+        from tests.support.api import api_event
 
         response = self.events_api.lambda_handler(
             api_event(method, resource, path, path_parameters=path_parameters), LambdaContext()

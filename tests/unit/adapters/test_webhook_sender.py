@@ -8,9 +8,8 @@ import pytest
 import urllib3
 
 from payments.adapters.queues import webhooks_from_sqs_event
-from payments.adapters.webhook_http import WebhookSender
+from payments.adapters.webhook_http import WEBHOOK_MAX_RESPONSE_BYTES, WebhookSender
 from payments.domain.webhooks import CONNECTION_ERROR, TIMEOUT, TLS_ERROR
-from payments.adapters.webhook_http import WEBHOOK_MAX_RESPONSE_BYTES
 
 URL = "https://merchant.example/webhooks"
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from payments.domain.errors import ConfigurationUnavailable, ValidationFailed
 from payments.api.http import Request, Router, notification_url
 from payments.config.settings import Settings
+from payments.domain.errors import ConfigurationUnavailable, ValidationFailed
 
 
 class LambdaContext:
@@ -53,7 +53,7 @@ def test_an_unexpected_error_is_a_bare_500_that_tells_nothing():
 def test_without_a_domain_there_is_no_notification_url_to_give_etpay():
     settings = Settings.from_environment({"TABLE_NAME": "orders"})
 
-    assert notification_url(Request({}), settings) is None
+    assert notification_url(Request({}), settings.notification_url) is None
 
 
 @pytest.mark.parametrize(
@@ -70,5 +70,6 @@ def test_without_a_domain_there_is_no_notification_url_to_give_etpay():
     ],
 )
 def test_a_deployment_missing_or_garbling_a_setting_is_not_configured(environ):
+    # The payments functions need the orders table; a garbled value refuses every function.
     with pytest.raises(ConfigurationUnavailable):
-        Settings.from_environment(environ)
+        Settings.from_environment(environ).require("table_name")

@@ -1,11 +1,11 @@
-"""The events' deployment settings: a function deployed without what it needs refuses to start
-(ConfigurationUnavailable, a 503 on the events API, a retried batch on the event sources) instead
-of publishing, signing or sending somewhere it should not."""
+"""The deployment settings the events' functions read: a function deployed without what it needs
+refuses to start (ConfigurationUnavailable, a 503 on the events API, a retried batch on the event
+sources) instead of publishing, signing or sending somewhere it should not."""
 
 import pytest
 
+from payments.config.settings import Settings
 from payments.domain.errors import ConfigurationUnavailable
-from payments.config.settings import EventSettings
 
 COMPLETE = {
     "EVENTS_TABLE_NAME": "events",
@@ -18,11 +18,12 @@ COMPLETE = {
 
 
 def test_every_setting_is_read():
-    settings = EventSettings.from_environment(COMPLETE)
+    settings = Settings.from_environment(COMPLETE)
 
-    assert settings == EventSettings(
+    assert settings == Settings(
+        max_order_amount=7_000_000,  # the market's own limit (CLP, the default currency)
         events_table="events",
-        orders_table="orders",
+        table_name="orders",
         bus_name="bus",
         webhook_queue_url=COMPLETE["WEBHOOK_QUEUE_URL"],
         webhook_url=COMPLETE["WEBHOOK_URL"],
@@ -37,7 +38,7 @@ def test_no_events_table_is_a_configuration_error(events_table):
         environ["EVENTS_TABLE_NAME"] = events_table
 
     with pytest.raises(ConfigurationUnavailable) as refused:
-        EventSettings.from_environment(environ)
+        Settings.from_environment(environ).require("events_table")
 
     assert "EVENTS_TABLE_NAME" in refused.value.message
 
@@ -46,12 +47,12 @@ def test_no_events_table_is_a_configuration_error(events_table):
 def test_a_webhook_url_that_is_not_https_is_refused(url):
     # Signed payment events in clear text would tell anyone on the path who paid what.
     with pytest.raises(ConfigurationUnavailable) as refused:
-        EventSettings.from_environment({**COMPLETE, "WEBHOOK_URL": url})
+        Settings.from_environment({**COMPLETE, "WEBHOOK_URL": url})
 
     assert "https" in refused.value.message
 
 
 def test_no_webhook_url_is_webhooks_off_not_an_error():
-    settings = EventSettings.from_environment({"EVENTS_TABLE_NAME": "events"})
+    settings = Settings.from_environment({"EVENTS_TABLE_NAME": "events"})
 
     assert (settings.webhook_url, settings.webhook_queue_url, settings.bus_name) == (None, None, None)

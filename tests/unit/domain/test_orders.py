@@ -6,10 +6,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from etpay.records import Notification, PaymentOutcome
-from payments.domain.errors import OrderAlreadyPaid, OrderAmountMismatch, OrderCurrencyMismatch, RequestInProgress, SessionLimitReached
 from payments.domain.checks import CheckAction, DueCheck, check_times, decide_status_check, following_check
+from payments.domain.errors import (
+    OrderAlreadyPaid,
+    OrderAmountMismatch,
+    OrderCurrencyMismatch,
+    RequestInProgress,
+    SessionLimitReached,
+)
 from payments.domain.notifications import NotificationAction, decide_notification
-from payments.domain.orders import Order, PaymentSession, REOPENING_STATUSES, ReviewReason, Status, StoredOrder
+from payments.domain.orders import REOPENING_STATUSES, Order, PaymentSession, ReviewReason, Status, StoredOrder
 from payments.domain.sessions import ClaimNew, ClaimNext, Refuse, Reuse, decide_session_request, opened_session
 
 NOW = "2026-11-26T00:00:00.000Z"

@@ -2,9 +2,8 @@
 
 import pytest
 
-from etpay.credentials import Credentials
+from etpay.credentials import Credentials, is_allowed_url
 from etpay.errors import InvalidCredentials
-from etpay.credentials import is_allowed_url
 
 VALID = {
     "merchant_code": "m",

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 import pytest
 import urllib3
 
-from etpay.client import EtpayClient
+from etpay.client import MAX_RESPONSE_BYTES, EtpayClient, parse_retry_after
 from etpay.credentials import Credentials
 from etpay.errors import EtpayRateLimited, EtpayResponseError, EtpayTimeout, EtpayUnavailable
 from etpay.sessions import SessionRequest
-from etpay.client import MAX_RESPONSE_BYTES, parse_retry_after
 
 CREDENTIALS = Credentials.from_mapping(
     {

@@ -9,8 +9,7 @@ import pytest
 
 from etpay.errors import InvalidNotification
 from etpay.notification import LookupKeys, read_lookup_keys, sign_notification, token_from_body, verify_notification
-from etpay.records import PaymentOutcome, classify_payment_status, payment_from_record
-from etpay.records import describe_payment_status
+from etpay.records import PaymentOutcome, classify_payment_status, describe_payment_status, payment_from_record
 
 SIGNATURE_TOKEN = "sig-" + "k" * 40
 OTHER_SIGNATURE_TOKEN = "sig-" + "z" * 40
