@@ -44,22 +44,20 @@ os.environ.update(
 
 from aws_lambda_powertools import Logger  # noqa: E402
 
-from etpay import Credentials, EtpayClient  # noqa: E402
+from etpay.client import EtpayClient
+from etpay.credentials import Credentials
 from local.dynamodb_local import DynamoDBLocal, client  # noqa: E402
 from local.etpay_sandbox import EtpaySandbox  # noqa: E402
 from local.template import table_definitions  # noqa: E402
-from payments import observability  # noqa: E402
-from payments.clock import iso_utc  # noqa: E402
-from payments.model import opened_session  # noqa: E402
-from payments.notification_keys import NotificationKeys  # noqa: E402
-from payments.repository import ORDER_PREFIX, OrderRepository, pending_shard  # noqa: E402
-from payments.secret_store import SecretStore  # noqa: E402
-from payments.service import CheckOutcome, CheckTask, PaymentsService  # noqa: E402
-from payments.settings import (  # noqa: E402
-    DEFAULT_RECONCILE_AFTER_SECONDS,
-    DEFAULT_SESSION_LIFETIME_SECONDS,
-    Settings,
-)
+from payments.adapters.order_codec import ORDER_PREFIX, pending_shard
+from payments.adapters.check_index import CheckIndex
+from payments.adapters.order_store import OrderStore
+from payments.app import telemetry
+from payments.app.reconciliation import CheckOutcome, CheckSession, Sweep
+from payments.config.settings import DEFAULT_RECONCILE_AFTER_SECONDS, DEFAULT_SESSION_LIFETIME_SECONDS, Settings
+from payments.domain.checks import CheckTask
+from payments.domain.clock import iso_utc
+from payments.domain.sessions import opened_session
 
 TABLE = "etpay-orders-scale"
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -79,7 +77,7 @@ CONCURRENCY = 8
 logger = Logger()
 # Powertools' metric set is one per process and not made for threads (Lambda runs one invocation
 # per process); the workers here are threads, and the run counts its outcomes itself.
-observability.metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
+telemetry.metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
 BATCH_WRITE_LIMIT = 25
 
 
@@ -105,6 +103,8 @@ class Figures:
     write_units: float
     busiest_key_share: float  # of the index's writes, on its busiest partition key value
     index_keys: int
+    # How many index key values the orders' ids hash to: what index_keys is, spread perfectly.
+    order_shards: int = 1
     calls_total: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -126,8 +126,9 @@ def plan(orders: int, abandoned_share: float, lost_share: float, seed: int) -> l
     kinds += ["normal"] * (orders - len(kinds))
     rng.shuffle(kinds)
     step = OPENING_WINDOW / orders
+    # Ids from the same seeded draw: a run and its shard spread are the same every time.
     return [
-        Order(f"SC-{index:06d}-{uuid.uuid4().hex[:6]}", START + index * step, kind) for index, kind in enumerate(kinds)
+        Order(f"SC-{index:06d}-{rng.getrandbits(24):06x}", START + index * step, kind) for index, kind in enumerate(kinds)
     ]
 
 
@@ -213,16 +214,7 @@ def run(
     data = plan(orders, abandoned_share, lost_share, seed)
     abandoned = sum(order.kind == "abandoned" for order in data)
     lost = sum(order.kind == "lost" for order in data)
-    settings = Settings(
-        table_name=TABLE,
-        stage="sandbox",
-        currency="CLP",
-        max_order_amount=7_000_000,
-        etpay_secret_id=None,
-        default_success_url=None,
-        default_cancellation_url=None,
-        notification_url=None,
-    )
+    settings = Settings(table_name=TABLE, currency="CLP", max_order_amount=7_000_000)
     with (
         DynamoDBLocal() as engine,
         EtpaySandbox("scale-merchant", "scale-api-token-0123456789", port=0, keep_alive=True) as sandbox,
@@ -230,16 +222,14 @@ def run(
         dynamodb = client(engine.endpoint, max_pool_connections=max(SEED_THREADS, concurrency) * 2)
         dynamodb.create_table(TableName=TABLE, **table_definitions()["OrdersTable"])
         meter = CapacityMeter()
-        repository = OrderRepository(TABLE, dynamodb)
+        repository = OrderStore(TABLE, dynamodb)
+        checks = CheckIndex(TABLE, dynamodb)
         credentials = Credentials.from_mapping(sandbox.credentials())
         pool = urllib3.PoolManager(num_pools=2, maxsize=concurrency, retries=False)
         clock = SimulatedClock()
-        service = PaymentsService(
-            repository,
-            settings,
-            etpay_client=lambda: EtpayClient(credentials, pool=pool),
-            notification_keys=NotificationKeys(None, SecretStore()),
-            clock=clock,
+        service = Reconciler(
+            Sweep(checks, timedelta(seconds=settings.reconcile_after_seconds), clock),
+            CheckSession(repository, checks, lambda: EtpayClient(credentials, pool=pool), clock),
         )
 
         seeding = time.monotonic()
@@ -276,11 +266,26 @@ def run(
             write_units=meter.write_units,
             busiest_key_share=max(meter.index_writes.values()) / total_index_writes,
             index_keys=len(meter.index_writes),
+            order_shards=len({pending_shard(order.order_id) for order in data}),
             notes=ours.notes,
         ),
         today=_replay_today(data, meter.mean_table_units("UpdateItem"), meter.mean_table_units("GetItem")),
         seed_seconds=seed_seconds,
     )
+
+
+@dataclass(frozen=True)
+class Reconciler:
+    """The stack's reconciler: the sweep, and the workers' status check."""
+
+    sweeper: Sweep
+    checker: CheckSession
+
+    def sweep(self, dispatch, has_time):
+        return self.sweeper.run(dispatch, has_time)
+
+    def check(self, task):
+        return self.checker.check(task)
 
 
 @dataclass
@@ -331,7 +336,7 @@ def _simulate(clock, service, repository, sandbox, pending, concurrency, meter, 
     return state
 
 
-def _open(repository: OrderRepository, sandbox: EtpaySandbox, order: Order) -> None:
+def _open(repository: OrderStore, sandbox: EtpaySandbox, order: Order) -> None:
     """What POST /sessions does for the order, at its simulated time: the claim, ETpay's session
     (opened in the sandbox directly), the session stored. A lost payment's payer pays at once."""
     session = sandbox.open_session({"merchant_order_id": order.order_id, "order_amount": AMOUNT})

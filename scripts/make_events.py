@@ -7,18 +7,14 @@ names. A test checks that the committed files equal what this script writes.
 """
 
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "layers" / "etpay"), str(ROOT)]
+from boto3.dynamodb.types import TypeSerializer
 
-from boto3.dynamodb.types import TypeSerializer  # noqa: E402
-
-from etpay import sign_notification  # noqa: E402
-from local.event_sources import lambda_sqs_record, lambda_stream_record  # noqa: E402
-from local.events import api_gateway_event  # noqa: E402
-from local.examples import (  # noqa: E402
+from etpay.notification import sign_notification
+from local.event_sources import lambda_sqs_record, lambda_stream_record
+from local.events import api_gateway_event
+from local.examples import (
     EXAMPLE_AMOUNT,
     EXAMPLE_CURRENCY,
     EXAMPLE_NOTIFICATION_KEY,
@@ -28,8 +24,9 @@ from local.examples import (  # noqa: E402
     EXAMPLE_SIGNATURE_TOKEN,
     example_notification_claims,
 )
-from payments.events import EventType, event_id  # noqa: E402
+from payments.domain.events import EventType, event_id
 
+ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"
 FIXED_REQUEST_ID = "00000000-0000-4000-8000-000000000000"
 # The example order's payment event, as the stack derives it.
