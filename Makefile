@@ -35,7 +35,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help deps test unit lint validate deploycheck build deploy sam events lock browser clean
+.PHONY: help deps test unit repo lint validate deploycheck build deploy sam events lock browser clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z0-9_-]+):.*## (.*)$$/\1|\2/' \
@@ -62,9 +62,13 @@ $(CHECKOV):
 
 deps: $(PY) $(SAM) $(CHECKOV) ## the app's venv (.venv), aws-sam-cli's (.venv-sam) and checkov's (.venv-checkov), with uv
 
-lint: $(PY) ## ruff and mypy
-	$(VENV)/bin/ruff check layers functions local tests scripts
-	$(VENV)/bin/mypy
+# mypy --strict on what ships and on the local stack, the default level on the tooling; lint-imports
+# holds the layer's rings (pyproject.toml's [tool.importlinter] contracts).
+lint: $(PY) ## ruff, mypy (--strict on layers/ functions/ local/) and the import contracts of the rings
+	$(VENV)/bin/ruff check layers functions local tests bench scripts
+	$(VENV)/bin/mypy --strict layers/etpay functions local
+	$(VENV)/bin/mypy tests bench scripts
+	PYTHONPATH=layers/etpay $(VENV)/bin/lint-imports
 
 validate: $(SAM) ## sam validate --lint
 	$(SAM) validate --lint
@@ -91,7 +95,7 @@ sam: $(SAM) ## any sam command, e.g. make sam ARGS="local invoke ...", with the 
 	$(SAM_RUN) $(ARGS)
 
 events: $(PY) ## regenerate events/ for sam local invoke
-	$(PY) scripts/make_events.py
+	PYTHONPATH=layers/etpay $(PY) -m scripts.make_events
 
 # The layer's lock: every transitive dependency pinned and hashed, for Lambda's Python and CPU.
 # botocore and its own dependencies are left out: the Lambda runtime ships them.
@@ -102,9 +106,15 @@ lock: ## re-lock the layer's dependencies (layers/etpay/requirements.txt) after 
 	  --python "$$py" --python-platform x86_64-manylinux_2_28 $(LAYER_LOCK_EXCLUDED:%=--no-emit-package %) \
 	  --custom-compile-command "make lock" -o layers/etpay/requirements.txt
 
-# aws-sam-cli too: tests/unit/test_runbook.py checks docs/DEPLOY.md's sam options against `sam --help`.
-unit: $(PY) $(SAM) ## only the fast tests (no sam build, no local stack)
-	$(PY) -m pytest tests/unit tests/integration tests/sandbox -m "not built" -n auto
+# The fast tiers: the pure rules (tests/unit) and everything on moto in-process (tests/integration).
+# Nothing else is installed for them: no aws-sam-cli, no build, no local stack.
+unit: $(PY) ## the fast tests: domain, use cases, adapters and handlers on moto (no sam, no build, no local stack)
+	$(PY) -m pytest tests/unit tests/integration -n auto
+
+# Repository checks: the docs, the runbook's commands (against `sam --help`), the lock files, the
+# template's shape. aws-sam-cli for the runbook's sam options.
+repo: $(PY) $(SAM) ## repository checks: docs, runbook, lock files, template shape
+	$(PY) -m pytest tests/repo
 
 # The browser test needs Debian's chromium; as root (CI) it is installed here.
 browser: ## Debian's chromium, for the browser test (installed when run as root)
