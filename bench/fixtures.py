@@ -15,7 +15,7 @@ ensure_paths()
 from etpay.notification import sign_notification
 from local.events import api_gateway_event  # noqa: E402
 from local.examples import EXAMPLE_NOTIFICATION_KEY, example_notification_claims  # noqa: E402 - claims: warm.py
-from payments.adapters.order_store import OrderStore
+from payments.adapters.session_claims import SessionClaims
 from payments.domain.clock import utc_now
 from payments.domain.orders import Order, PaymentSession, Status
 from payments.domain.sessions import NOTIFICATION_KEY_PARAMETER
@@ -82,7 +82,7 @@ def signed_notification(session_token: str, order_id: str, signature_token: str,
 def seed_pending_session(table: str, prefix: str) -> str:
     """A new order with a PENDING session, stored as PaymentsFunction stores it; returns the
     notification that settles it as paid."""
-    repository = OrderStore(table, boto3.client("dynamodb"))
+    repository = SessionClaims(table, boto3.client("dynamodb"))
     order_id = new_order_id(prefix)
     session_token = "sess-" + secrets.token_urlsafe(24)
     signature_token = secrets.token_urlsafe(32)

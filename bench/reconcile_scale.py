@@ -49,9 +49,10 @@ from etpay.credentials import Credentials
 from local.dynamodb_local import DynamoDBLocal, client  # noqa: E402
 from local.etpay_sandbox import EtpaySandbox  # noqa: E402
 from local.template import table_definitions  # noqa: E402
-from payments.adapters.order_codec import ORDER_PREFIX, pending_shard
 from payments.adapters.check_index import CheckIndex
+from payments.adapters.order_codec import ORDER_PREFIX, pending_shard
 from payments.adapters.order_store import OrderStore
+from payments.adapters.session_claims import SessionClaims
 from payments.app import telemetry
 from payments.app.reconciliation import CheckOutcome, CheckSession, Sweep
 from payments.config.settings import DEFAULT_RECONCILE_AFTER_SECONDS, DEFAULT_SESSION_LIFETIME_SECONDS, Settings
@@ -245,7 +246,7 @@ def run(
         meter.attach(dynamodb)
         dynamodb.meta.events.register("before-call.dynamodb", _index_write_hook(meter))
         pending = [order for order in data if order.kind != "normal"]
-        ours = _simulate(clock, service, repository, sandbox, pending, concurrency, meter, progress)
+        ours = _simulate(clock, service, SessionClaims(TABLE, dynamodb), sandbox, pending, concurrency, meter, progress)
 
     calls = [sandbox.status_requests.get(order.token, 0) for order in pending]
     total_index_writes = sum(meter.index_writes.values())
@@ -298,7 +299,7 @@ class _Progress:
     notes: list[str] = field(default_factory=list)
 
 
-def _simulate(clock, service, repository, sandbox, pending, concurrency, meter, progress) -> _Progress:
+def _simulate(clock, service, claims, sandbox, pending, concurrency, meter, progress) -> _Progress:
     """A sweep and its checks every simulated minute, sessions opening at their time, until every
     pending session has ended."""
     state = _Progress()
@@ -313,7 +314,7 @@ def _simulate(clock, service, repository, sandbox, pending, concurrency, meter, 
             clock.now += timedelta(minutes=1)
             due_to_open = [order for order in to_open if order.opens_at <= clock.now]
             to_open = to_open[len(due_to_open) :]
-            list(openers.map(lambda order: _open(repository, sandbox, order), due_to_open))
+            list(openers.map(lambda order: _open(claims, sandbox, order), due_to_open))
             queue: list[CheckTask] = []
             working = time.monotonic()
             meter.counting = True
@@ -336,7 +337,7 @@ def _simulate(clock, service, repository, sandbox, pending, concurrency, meter, 
     return state
 
 
-def _open(repository: OrderStore, sandbox: EtpaySandbox, order: Order) -> None:
+def _open(repository: SessionClaims, sandbox: EtpaySandbox, order: Order) -> None:
     """What POST /sessions does for the order, at its simulated time: the claim, ETpay's session
     (opened in the sandbox directly), the session stored. A lost payment's payer pays at once."""
     session = sandbox.open_session({"merchant_order_id": order.order_id, "order_amount": AMOUNT})

@@ -29,7 +29,7 @@ from local.examples import (
     EXAMPLE_SIGNATURE_TOKEN,
 )
 from local.template import ROOT, table_definitions
-from payments.adapters.order_store import OrderStore
+from payments.adapters.session_claims import SessionClaims
 from payments.domain.clock import iso_utc, utc_now
 from payments.domain.orders import Order, PaymentSession, ReviewReason, Status
 from payments.domain.reviews import raise_review
@@ -166,7 +166,7 @@ def invoke(built, runtime_dir, function, event_name, deployed, tmp_path):
 
 
 def seed_example_session(deployed):
-    repository = OrderStore(deployed["table"], boto3.client("dynamodb"))
+    repository = SessionClaims(deployed["table"], boto3.client("dynamodb"))
     now = "2026-01-01T00:00:00.000Z"
     repository.claim_new_order(EXAMPLE_ORDER_ID, EXAMPLE_AMOUNT, "CLP", "seed", utc_now())
     repository.open_session(
@@ -219,7 +219,7 @@ def test_the_built_notifications_function_applies_the_example_notification(built
 def test_the_built_payments_function_lists_and_resolves_a_review(built, runtime_dir, deployed, tmp_path):
     # given the example order, flagged for review
     seed_example_session(deployed)
-    repository = OrderStore(deployed["table"], boto3.client("dynamodb"))
+    repository = SessionClaims(deployed["table"], boto3.client("dynamodb"))
     found = repository.get_order_and_session(EXAMPLE_ORDER_ID)
     assert found is not None
     order, session = found

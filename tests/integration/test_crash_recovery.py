@@ -10,6 +10,7 @@ import pytest
 
 from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS
 from payments.adapters.order_store import OrderStore
+from payments.adapters.session_claims import SessionClaims
 from payments.domain.clock import utc_now
 from payments.domain.policy import MAX_DECISION_ATTEMPTS
 from payments.domain.sessions import opened_session
@@ -65,7 +66,7 @@ def set_claim(order_id: str, expires: int, claim_id: str = "another-invocation")
 
 def store_session_of_another_invocation(order_id: str, claim_id: str = "another-invocation") -> str:
     """Another invocation took the order's claim over and stored the session ETpay gave it."""
-    repository = another_invocation()
+    repository = SessionClaims(TABLE_NAME, dynamodb())
     stored = repository.get_stored_order(order_id)
     replaces = stored.order if stored else None
     set_claim(order_id, LIVE, claim_id)

@@ -424,11 +424,12 @@ class TestClaims:
 
     @staticmethod
     def claim(order_id: str, amount: int = 50_000, expired: bool = False) -> None:
+        from payments.adapters.session_claims import SessionClaims
         from payments.config import wiring
         from payments.domain.clock import utc_now
 
-        repository = wiring.orders()
-        stored = repository.get_order(order_id)
+        repository = SessionClaims(TABLE_NAME)
+        stored = wiring.orders().get_order(order_id)
         if stored is None:
             assert repository.claim_new_order(order_id, amount, "CLP", "another-invocation", utc_now()) is None
         else:

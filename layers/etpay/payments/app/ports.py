@@ -18,16 +18,10 @@ from payments.domain.reviews import QueuedReview, QueuePosition, ReviewChange
 from payments.domain.webhooks import AttemptOutcome
 
 
-class OrderStore(Protocol):
-    """Orders and their sessions. Every write is one conditional write of one order, carried out
-    only if the order (and the session) are still as the decision read them: ConcurrentUpdate
-    otherwise."""
-
-    def get_order(self, merchant_order_id: str) -> Order | None: ...
-
-    def get_order_and_session(
-        self, merchant_order_id: str, session_token: str | None = None
-    ) -> tuple[Order, PaymentSession] | None: ...
+class SessionClaims(Protocol):
+    """Opening an order's next session: the claim that gives one request the right to ask ETpay,
+    and the session ETpay opened stored with the claim released. Each is one conditional write; a
+    refused claim answers with what is stored (None: the claim is ours)."""
 
     def get_stored_order(self, merchant_order_id: str) -> StoredOrder | None: ...
 
@@ -42,6 +36,18 @@ class OrderStore(Protocol):
     def open_session(
         self, order: Order, session: PaymentSession, claim_id: str, replaces: str | None, first_check: datetime
     ) -> None: ...
+
+
+class OrderStore(Protocol):
+    """Orders and their sessions. Every write is one conditional write of one order, carried out
+    only if the order (and the session) are still as the decision read them: ConcurrentUpdate
+    otherwise."""
+
+    def get_order(self, merchant_order_id: str) -> Order | None: ...
+
+    def get_order_and_session(
+        self, merchant_order_id: str, session_token: str | None = None
+    ) -> tuple[Order, PaymentSession] | None: ...
 
     def mark_paid(self, order: Order, session: PaymentSession, payment_token: str | None, now: datetime) -> None: ...
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from etpay.errors import EtpayResponseError, EtpayTimeout, EtpayUnavailable
 from etpay.sessions import CreatedSession, SessionRequest
 from payments.app import telemetry
-from payments.app.ports import Etpay, NotificationKeys, OrderStore
+from payments.app.ports import Etpay, NotificationKeys, OrderStore, SessionClaims
 from payments.app.telemetry import logger
 from payments.domain.checks import check_times
 from payments.domain.clock import Clock, parse_iso, utc_now
@@ -72,12 +72,14 @@ class OpenSession:
     def __init__(
         self,
         orders: OrderStore,
+        claims: SessionClaims,
         terms: SessionTerms,
         etpay: Callable[[], Etpay],
         notification_keys: NotificationKeys,
         clock: Clock = utc_now,
     ):
         self._orders = orders
+        self._claims = claims
         self._terms = terms
         # A factory, not a client: credentials are only read when ETpay is really needed.
         self._etpay = etpay
@@ -107,7 +109,7 @@ class OpenSession:
                 raise StorageUnavailable("AWS answered too slowly; retry the request")
             created = self._ask_etpay(client, self._etpay_request(request, notification_url))
         except BaseException:
-            self._orders.release_claim(order_id, claim_id, new_order=previous is None)
+            self._claims.release_claim(order_id, claim_id, new_order=previous is None)
             raise
 
         new_order, session = opened_session(
@@ -124,7 +126,7 @@ class OpenSession:
         opened = parse_iso(session.created_at)
         first_check = check_times(opened, parse_iso(session.expires_at), self._terms.first_check_after)[0]
         try:
-            self._orders.open_session(
+            self._claims.open_session(
                 new_order,
                 session,
                 claim_id,
@@ -137,7 +139,7 @@ class OpenSession:
             logger.warning("session claim lost while opening a session")
             return self._answer_for_busy_order(request)
         except BaseException:
-            self._orders.release_claim(order_id, claim_id, new_order=previous is None)
+            self._claims.release_claim(order_id, claim_id, new_order=previous is None)
             raise
         telemetry.count(telemetry.SESSION_CREATED)
         logger.info("payment session opened", extra={"order_status": Status.PENDING.value})
@@ -167,9 +169,9 @@ class OpenSession:
                 return SessionResult(decision.order, created=False)
             replaces = decision.replaces if isinstance(decision, ClaimNext) else None
             if replaces is None:
-                stored = self._orders.claim_new_order(order_id, amount, currency, claim_id, now)
+                stored = self._claims.claim_new_order(order_id, amount, currency, claim_id, now)
             else:
-                stored = self._orders.claim_next_session(replaces, claim_id, now)
+                stored = self._claims.claim_next_session(replaces, claim_id, now)
             if stored is None:
                 return Claimed(replaces)
         raise OrderBusy("the order is busy; retry the request")
@@ -177,7 +179,7 @@ class OpenSession:
     def _answer_for_busy_order(self, request: SessionStart) -> SessionResult:
         """Our claim expired while ETpay answered and another request took the order over: answer
         from what is stored now, without asking ETpay again."""
-        stored = self._orders.get_stored_order(request.merchant_order_id)
+        stored = self._claims.get_stored_order(request.merchant_order_id)
         decision = decide_session_request(
             stored, request.order_amount, self._clock(), MAX_SESSIONS_PER_ORDER, self._terms.currency
         )

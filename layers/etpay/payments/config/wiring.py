@@ -22,6 +22,7 @@ from payments.adapters.order_codec import order_snapshot
 from payments.adapters.order_store import OrderStore
 from payments.adapters.queues import CheckQueue, WebhookQueue
 from payments.adapters.review_index import ReviewIndex
+from payments.adapters.session_claims import SessionClaims
 from payments.adapters.webhook_http import WebhookSender
 from payments.adapters.webhook_keys import load_signing_keys
 from payments.app.delivery import WebhookDelivery
@@ -62,7 +63,8 @@ def make_open_session(clock: Clock = utc_now, etpay: Callable[[], Etpay] | None 
         default_cancellation_url=settings.default_cancellation_url,
         time_needed_seconds=ETPAY_TOTAL_TIMEOUT_SECONDS + DYNAMODB_ATTEMPT_SECONDS,
     )
-    return OpenSession(orders(), terms, etpay or etpay_client(settings), notification_keys(), clock)
+    claims = SessionClaims(settings.require("table_name"))
+    return OpenSession(orders(), claims, terms, etpay or etpay_client(settings), notification_keys(), clock)
 
 
 @functools.cache
