@@ -1,24 +1,35 @@
 """End to end: the whole local stack (ETpay sandbox, moto, the template's functions in their own
 Lambda-like processes, the template's API) started once on free ports, driven over real HTTP.
 
-A pytest plugin, loaded by the test modules' `pytest_plugins`, not a conftest.py: the suites
-beside this one import helpers with `from conftest import ...`, which a second conftest module
-would shadow. A plugin is registered once, so the stack below starts once per run."""
+A pytest plugin, loaded by the test modules' `pytest_plugins`, not a conftest.py: a second
+conftest module would shadow tests/conftest.py for the suites beside this one. A plugin is
+registered once, so the stack below starts once per run."""
 
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import urllib3
-from conftest import Reply
 
 from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import LocalStack
 
 HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def error(self) -> str | None:
+        return self.body.get("error") if isinstance(self.body, dict) else None
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,10 @@
 
 import json
 
-from local.aws import physical_names
+from local.emulator.aws import physical_names
 from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import STACK_NAME
-from local.template import ROOT
+from local.emulator.template import ROOT
 
 pytest_plugins = ["e2e_stack"]
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from local.stack_events import emulator_client
+from local.emulator.aws import client as emulator_client
 
 pytest_plugins = ["e2e_stack"]
 
