@@ -14,6 +14,7 @@ process behind. Nothing secret is printed at any log level: log lines go through
 import argparse
 import importlib.util
 import logging
+import os
 import re
 import signal
 import sys
@@ -27,6 +28,9 @@ from typing import Any
 NEEDED = ("boto3", "moto", "yaml", "urllib3", "jwt", "standardwebhooks", "time_machine")
 COUNTRY_NAMES = {"CLP": "Chile", "MXN": "Mexico"}
 STOPPED = "Stopped: the local stack and every process it started have ended."
+# A test hook: the CLI waits at this point (start, stage1 ... stage3, ready, serving) until stopped,
+# so a test can interrupt it exactly there.
+PAUSE_AT = os.environ.get("LOCAL_PAUSE_AT", "")
 # Secrets and payer data, wherever a library's log line might carry them.
 SECRET_PATTERNS = [
     (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"), "<jwt>"),
@@ -54,6 +58,10 @@ class Output:
         with self._lock:
             if not self.stopping.is_set():
                 print(text, flush=True)  # noqa: T201 - the CLI's own output
+
+    def reached(self, point: str) -> None:
+        if point == PAUSE_AT:
+            self.stopping.wait()
 
     def last(self, text: str) -> None:
         with self._lock:
@@ -98,8 +106,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--persist",
         action="store_true",
-        help="keep the tables (orders, events) in DynamoDB Local's files under .local/state, across restarts",
+        help="keep the tables (orders, events) in DynamoDB Local's files (--state-dir), across restarts",
     )
+    parser.add_argument("--state-dir", type=Path, help="where --persist keeps them (default: .local/state)")
     parser.add_argument(
         "--schedule-every",
         type=float,
@@ -152,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scenario = args.command[1] if args.command else None
     out.say(f"Starting the local stack{f' for scenario {scenario}' if scenario else ''} (Ctrl-C stops it at any moment)")
+    out.reached("start")
+    stages = iter(range(1, 10))
+
+    def stage(text: str) -> None:
+        out.say(f"  {text}")
+        out.reached(f"stage{next(stages)}")
     try:
         from local.stack import ROOT, LocalStack, LocalStackError
 
@@ -160,14 +175,15 @@ def main(argv: list[str] | None = None) -> int:
             "log_dir": args.log_dir or ROOT / ".local" / "logs",
             "log_level": args.log_level,
             "parameters": {"Currency": args.currency},
-            "on_stage": lambda text: out.say(f"  {text}"),
+            "on_stage": stage,
         }
         if scenario:  # a stack of its own, next to any other: free ports, nothing kept
             stack = LocalStack.on_free_ports(**options)
         else:
             ports = ("api", "sandbox", "aws", "merchant", "webhook")
             options |= {f"{name}_port": getattr(args, f"{name}_port") for name in ports}
-            stack = LocalStack(persist=(ROOT / ".local" / "state") if args.persist else None, **options)
+            state = args.state_dir or ROOT / ".local" / "state"
+            stack = LocalStack(persist=state if args.persist else None, **options)
         if out.stopping.is_set():
             stack.request_stop()
         return _run(args, stack, out, scenario)
@@ -203,11 +219,12 @@ def _run(args: argparse.Namespace, stack: Any, out: Output, scenario: str | None
     stack.start()
     out.say(f"Local stack ready in {time.monotonic() - started:.1f} s")
     _say_where(stack, out, brief=scenario is not None)
+    out.reached("ready")
     if scenario:
         return 0 if run_scenario(scenario, stack, out.say) or out.stopping.is_set() else 1
     from local.demo.serve import demo_and_serve
 
-    return demo_and_serve(args, stack, terminal, out.say, out.stopping)
+    return demo_and_serve(args, stack, terminal, out.say, out.stopping, out.reached)
 
 
 def _say_where(stack: Any, out: Output, brief: bool) -> None:

@@ -17,7 +17,12 @@ Say = Callable[[str], None]
 
 
 def demo_and_serve(
-    args: argparse.Namespace, stack: Any, terminal: LiveTerminal, say: Say, stopping: threading.Event
+    args: argparse.Namespace,
+    stack: Any,
+    terminal: LiveTerminal,
+    say: Say,
+    stopping: threading.Event,
+    reached: Callable[[str], None] = lambda _: None,
 ) -> int:
     client = DemoClient(stack.api_url, stack.sandbox_url)
     schedules = threading.Event()
@@ -42,6 +47,7 @@ def demo_and_serve(
         _say_what_to_try(stack, pending, say)
         _start_schedules(args, stack, terminal, say, schedules)
         say("Serving. Below: one line per API request and per reconciliation. Ctrl-C stops everything.")
+        reached("serving")
         while not stopping.wait(1.0):
             pass
         return 0
