@@ -63,6 +63,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], receiver: "WebhookReceiver"):
         self.receiver = receiver
+        self.down = False  # stopped: a kept-alive connection gets no answer either
         super().__init__(address, _Handler)
 
 
@@ -76,6 +77,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # each webhook is reported once, by the receiver
 
     def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+        if self.server.down:
+            self.close_connection = True
+            return
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -155,6 +159,7 @@ class WebhookReceiver:
         """Stop listening: senders then see their connection refused. start() listens again on the same port."""
         server, self._server = self._server, None
         if server is not None:
+            server.down = True
             stop_serving(server, self._thread)
         self._thread = None
 
