@@ -160,13 +160,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = parse_args(argv)
     scenario = args.command[1] if args.command else None
-    out.say(f"Starting the local stack{f' for scenario {scenario}' if scenario else ''} (Ctrl-C stops it at any moment)")
+    out.say(
+        f"Starting the local stack{f' for scenario {scenario}' if scenario else ''} (Ctrl-C stops it at any moment)"
+    )
     out.reached("start")
     stages = iter(range(1, 10))
 
     def stage(text: str) -> None:
         out.say(f"  {text}")
         out.reached(f"stage{next(stages)}")
+
     try:
         from local.stack import ROOT, LocalStack, LocalStackError
 
@@ -192,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         out.say(f"The local stack could not start: {error} (logs: {stack.log_dir if stack else '.local/logs'})")
         return 1
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - a stop cuts anything short; else one line, no traceback
         if out.stopping.is_set():  # whatever a stop cut short under way
             return 0
         out.say(f"The local stack failed: {type(error).__name__}: {redact(str(error))}")
@@ -247,8 +250,10 @@ def _say_where(stack: Any, out: Output, brief: bool) -> None:
         out.say("  state          in memory: orders are gone when it stops (make local PERSIST=1 keeps them)")
     else:
         since = "kept from the last run" if stack.kept_tables else "new"
-        out.say(f"  state          orders survive a restart: DynamoDB Local's files in {stack.persist} ({since}); "
-                "make local-reset starts clean")
+        out.say(
+            f"  state          orders survive a restart: DynamoDB Local's files in {stack.persist} ({since}); "
+            "make local-reset starts clean"
+        )
     out.say()
 
 

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,7 +172,7 @@ class Services:
         try:
             # moto (and the JVM) take the longest: they boot in their own processes meanwhile.
             with ThreadPoolExecutor(max_workers=2) as background:
-                started = [background.submit(self.aws.start, self._stopping)]
+                started: list[Future[object]] = [background.submit(self.aws.start, self._stopping)]
                 if self.tables is not None:
                     started.append(background.submit(self.tables.start, self._stopping))
                 try:
@@ -431,7 +431,7 @@ class LocalStack:
             value = client(self.aws_url, "secretsmanager").get_secret_value(SecretId=self._names[WEBHOOK_SECRET])
             self.events.receiver.set_secret(value["SecretString"])
         # events/create_session.json then opens the session events/notification.json was signed for.
-        self.sandbox.reserve_session(EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN)
+        _started(self.sandbox).reserve_session(EXAMPLE_ORDER_ID, EXAMPLE_SESSION_TOKEN, EXAMPLE_SIGNATURE_TOKEN)
         self.on_stage("the template's tables, secrets, queues and buses created")
         self._check()
         # One warm environment per function before the first request or event, started side by side.
@@ -455,9 +455,15 @@ class LocalStack:
         services = _started(self._services)
         if self.kept_tables:
             # A stream's records before this run were handed over by the last one: read on from now.
-            mappings = [dataclasses.replace(m, starting_position="LATEST") if m.kind == "dynamodb" else m for m in mappings]
+            mappings = [
+                dataclasses.replace(m, starting_position="LATEST") if m.kind == "dynamodb" else m for m in mappings
+            ]
         tables = {logical_id: self._names[logical_id] for logical_id in resources_of_type("AWS::DynamoDB::Table")}
-        queues = {logical_id: self._names[logical_id] for logical_id in resources_of_type("AWS::SQS::Queue") if logical_id in self._names}
+        queues = {
+            logical_id: self._names[logical_id]
+            for logical_id in resources_of_type("AWS::SQS::Queue")
+            if logical_id in self._names
+        }
 
         def clients(service: str) -> Any:
             return client(services.tables_url if service.startswith("dynamodb") else self.aws_url, service)
@@ -557,18 +563,26 @@ class LocalStack:
             overrides["AWS_ENDPOINT_URL_DYNAMODB"] = self.tables_url
         # ... over the template's own variables, resolved for this machine.
         variables = {
-            key: self._resolve(key, value) for key, value in function_environment(function).items() if key not in overrides
+            key: self._resolve(key, value)
+            for key, value in function_environment(function).items()
+            if key not in overrides
         }
-        return child_environment() | FAKE_CREDENTIALS | {
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            # What Lambda sets in every execution environment.
-            "AWS_LAMBDA_FUNCTION_NAME": f"{STACK_NAME}-{function}",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout)),
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-        } | variables | overrides
+        return (
+            child_environment()
+            | FAKE_CREDENTIALS
+            | {
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                # What Lambda sets in every execution environment.
+                "AWS_LAMBDA_FUNCTION_NAME": f"{STACK_NAME}-{function}",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout)),
+                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            }
+            | variables
+            | overrides
+        )
 
     def _resolve(self, key: str, value: Any) -> str:
         value = choose(value, self._conditions)
@@ -605,5 +619,6 @@ __all__ = [
     "LocalStack",
     "LocalStackError",
     "PortFallback",
+    "ROOT",
     "Services",
 ]

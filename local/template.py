@@ -12,4 +12,14 @@ from local.emulator.template import (
     table_definitions,
 )
 
-__all__ = ["ROOT", "Route", "function_environment", "load_template", "rate_seconds", "resources_of_type", "routes", "schedules", "table_definitions"]
+__all__ = [
+    "ROOT",
+    "Route",
+    "function_environment",
+    "load_template",
+    "rate_seconds",
+    "resources_of_type",
+    "routes",
+    "schedules",
+    "table_definitions",
+]

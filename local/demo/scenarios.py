@@ -64,7 +64,9 @@ class Scenario:
         body = reply.body if isinstance(reply.body, dict) else {}
         self.check(reply.status == 200, f"the sandbox answered {reply.status}")
         if deliver:
-            self.check(body.get("delivery_status") == 200, f"the notification was answered {body.get('delivery_status')}")
+            self.check(
+                body.get("delivery_status") == 200, f"the notification was answered {body.get('delivery_status')}"
+            )
             self.say("   the sandbox POSTed the signed notification: /notifications -> 200")
 
     def order(self, order_id: str) -> dict[str, Any]:
@@ -87,7 +89,9 @@ class Scenario:
 
         webhooks = self.stack.webhooks
         found = webhooks.wait_for(
-            lambda w: matches(w) and webhooks.received.index(w) >= after, WAIT_SECONDS, lambda: self.stack.stop_requested
+            lambda w: matches(w) and webhooks.received.index(w) >= after,
+            WAIT_SECONDS,
+            lambda: self.stack.stop_requested,
         )
         self.check(found is not None, f"no verified {kind} webhook for {order_id} within {WAIT_SECONDS:g} s")
         assert found is not None
@@ -182,8 +186,10 @@ def webhook_down(run: Scenario) -> None:
         run.finish_in_sandbox(token, "paid")
         run.wait_status(order_id, "PAID")
         event = _event(run, order_id, "payment.succeeded", lambda e: e["delivery"]["state"] == "retrying")
-        run.say(f"   GET /orders/{order_id}/events: payment.succeeded {event['delivery']['state']} "
-                f"after {event['delivery']['attempts']} attempt(s) ({event['delivery'].get('last_error', 'failed')})")
+        run.say(
+            f"   GET /orders/{order_id}/events: payment.succeeded {event['delivery']['state']} "
+            f"after {event['delivery']['attempts']} attempt(s) ({event['delivery'].get('last_error', 'failed')})"
+        )
     finally:
         seen = len(webhooks.received)
         webhooks.start()
@@ -204,7 +210,7 @@ def _event(run: Scenario, order_id: str, kind: str, ready: Callable[[dict[str, A
         events = reply.body.get("events", []) if isinstance(reply.body, dict) else []
         found = next((event for event in events if event.get("type") == kind), None)
         if found is not None and ready(found):
-            return found
+            return dict(found)
         run.check(time.monotonic() < deadline, f"{kind} of {order_id}: {found and found.get('delivery')}")
         run._pause()
 

@@ -72,7 +72,9 @@ def _start_schedules(
         else:
             say(f"{function} runs every {seconds:g} s ({why})")
             run = functools.partial(terminal.scheduled, function)
-            threading.Thread(target=_every, args=(seconds, run, stopping), name=f"schedule-{function}", daemon=True).start()
+            threading.Thread(
+                target=_every, args=(seconds, run, stopping), name=f"schedule-{function}", daemon=True
+            ).start()
 
 
 def _every(seconds: float, run: Callable[[], None], stopping: threading.Event) -> None:

@@ -184,7 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path or "/"
         api = self.server.api
         raw, refused = self._read_body()
-        answer, matched = (refused, None) if refused else api.dispatch(self.command, path, parts.query, raw, dict(self.headers))
+        answer, matched = (
+            (refused, None) if refused else api.dispatch(self.command, path, parts.query, raw, dict(self.headers))
+        )
         if api.observer is not None:
             # Before the answer goes out, so what it prints comes before whatever the caller does next.
             route, parameters = matched or (None, {})
@@ -231,7 +233,12 @@ class LocalApi:
     before the answer is sent."""
 
     def __init__(
-        self, routes: list[Route], invoke: Invoke, port: int = 0, stage: str = "sandbox", observer: Observer | None = None
+        self,
+        routes: list[Route],
+        invoke: Invoke,
+        port: int = 0,
+        stage: str = "sandbox",
+        observer: Observer | None = None,
     ):
         self.routes = RouteTable(routes)
         self.invoke = invoke

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from local.emulator.template import choose, exists, load_template, resources_of_type, table_definitions
 from local.emulator.processes import Child, read_line, stop_child
+from local.emulator.template import choose, exists, resources_of_type, table_definitions
 from local.examples import EXAMPLE_NOTIFICATION_KEY
 
 logger = logging.getLogger("local.aws")
@@ -78,7 +78,9 @@ def child_environment() -> dict[str, str]:
 def physical_names(stack_name: str) -> dict[str, str]:
     """What `!Ref` of each table and secret of the template gives in the local stack."""
     names = {logical_id: f"{stack_name}-{logical_id}" for logical_id in resources_of_type("AWS::DynamoDB::Table")}
-    return names | {logical_id: f"{stack_name}/{logical_id}" for logical_id in resources_of_type("AWS::SecretsManager::Secret")}
+    return names | {
+        logical_id: f"{stack_name}/{logical_id}" for logical_id in resources_of_type("AWS::SecretsManager::Secret")
+    }
 
 
 class AwsEmulator:
@@ -178,7 +180,9 @@ def create_queues_and_buses(aws: Any, stack_name: str, conditions: Mapping[str, 
     # Dead-letter queues first: a redrive policy names its target's ARN.
     for logical_id in sorted(queues, key=lambda name: _redrive_target(queues[name], conditions) is not None):
         properties = queues[logical_id].get("Properties", {})
-        attributes = {name: str(choose(properties[name], conditions)) for name in QUEUE_ATTRIBUTES if name in properties}
+        attributes = {
+            name: str(choose(properties[name], conditions)) for name in QUEUE_ATTRIBUTES if name in properties
+        }
         target = _redrive_target(queues[logical_id], conditions)
         if target is not None:
             redrive = choose(properties["RedrivePolicy"], conditions)

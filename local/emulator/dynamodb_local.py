@@ -60,7 +60,9 @@ def jar() -> Path:
 
 def client(endpoint: str, **config: Any) -> Any:
     """A DynamoDB client of the engine: any credentials do, and a failure is answered at once."""
-    return _client(endpoint, "dynamodb", **({"connect_timeout": 1, "read_timeout": 5, "retries": {"max_attempts": 1}} | config))
+    return _client(
+        endpoint, "dynamodb", **({"connect_timeout": 1, "read_timeout": 5, "retries": {"max_attempts": 1}} | config)
+    )
 
 
 def _free_port() -> int:

@@ -104,13 +104,20 @@ def event_source_mappings(template: Mapping[str, Any], conditions: Mapping[str, 
 
 def _logical_id(reference: Any, what: str) -> str:
     if isinstance(reference, dict) and "Ref" in reference:
-        return reference["Ref"]
+        return str(reference["Ref"])
     if isinstance(reference, dict) and "Fn::GetAtt" in reference:
-        return reference["Fn::GetAtt"][0]
+        return str(reference["Fn::GetAtt"][0])
     raise EventSourceError(f"cannot resolve the {what} {reference!r} locally")
 
 
-def _mapping(name, function, properties, source, resources, conditions) -> EventSourceMapping:
+def _mapping(
+    name: str,
+    function: str,
+    properties: Mapping[str, Any],
+    source: Any,
+    resources: Mapping[str, Any],
+    conditions: Mapping[str, bool],
+) -> EventSourceMapping:
     source_id = _logical_id(source, "event source")
     kind = {"AWS::DynamoDB::Table": "dynamodb", "AWS::SQS::Queue": "sqs"}.get(resources[source_id]["Type"])
     if kind is None:
@@ -371,7 +378,14 @@ class _Shard:
 class StreamPoller(_Poller):
     """One DynamoDB stream: each shard read in order, one batch at a time (ParallelizationFactor 1)."""
 
-    def __init__(self, mapping, invoke, clients, table_name: str, failure_queue_url: str | None = None):
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        invoke: Invoke,
+        clients: Clients,
+        table_name: str,
+        failure_queue_url: str | None = None,
+    ):
         super().__init__(mapping, invoke, clients)
         self._table = table_name
         self._failure_queue_url = failure_queue_url
@@ -492,7 +506,7 @@ class QueuePoller(_Poller):
 
     idle_wait_seconds = 0.0
 
-    def __init__(self, mapping, invoke, clients, queue_url: str):
+    def __init__(self, mapping: EventSourceMapping, invoke: Invoke, clients: Clients, queue_url: str):
         super().__init__(mapping, invoke, clients)
         self._url = queue_url
         self._sqs = clients("sqs")

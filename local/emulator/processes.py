@@ -95,4 +95,3 @@ def bind[S](make: Callable[[tuple[str, int]], S], port: int) -> S:
         if port == 0:
             raise
         return make(("127.0.0.1", 0))
-

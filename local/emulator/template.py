@@ -93,7 +93,13 @@ def _events(template: Mapping[str, Any] | None, types: set[str]) -> list[tuple[s
 
 def routes(template: Mapping[str, Any] | None = None) -> list[Route]:
     return [
-        Route(name, event["Method"].upper(), event["Path"], resource["Properties"]["CodeUri"], resource["Properties"]["Handler"])
+        Route(
+            name,
+            event["Method"].upper(),
+            event["Path"],
+            resource["Properties"]["CodeUri"],
+            resource["Properties"]["Handler"],
+        )
         for name, resource, event in _events(template, {"Api"})
     ]
 

@@ -37,7 +37,9 @@ class LambdaContext:
     identity = None
     client_context = None
 
-    def __init__(self, name: str, memory_mb: int, region: str, request_id: str, deadline_ms: int, now: Callable[[], float]):
+    def __init__(
+        self, name: str, memory_mb: int, region: str, request_id: str, deadline_ms: int, now: Callable[[], float]
+    ):
         self.function_name = name
         self.memory_limit_in_mb = memory_mb
         self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{name}"

@@ -7,8 +7,8 @@ import time
 import pytest
 import urllib3
 
-from local.stack import LocalStack
 from local.demo.terminal import LiveTerminal, describe_counts, notification_claims
+from local.stack import LocalStack
 
 pytest_plugins = ["e2e_stack"]
 

@@ -3,9 +3,9 @@
 import json
 
 from local.emulator.aws import physical_names
+from local.emulator.template import ROOT
 from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import STACK_NAME
-from local.emulator.template import ROOT
 
 pytest_plugins = ["e2e_stack"]
 

@@ -109,7 +109,9 @@ def test_a_local_403_and_an_answer_without_a_state_are_explained():
     events_route = Route("EventsApiFunction", "GET", "/orders/{merchant_order_id}/events", "", "")
 
     terminal.observe(Exchange("GET", "/events", 403, None, {}, b"", b'{"message": "Missing Authentication Token"}'))
-    terminal.observe(Exchange("GET", "/orders/OC-2/events", 200, events_route, {"merchant_order_id": "OC-2"}, b"", events))
+    terminal.observe(
+        Exchange("GET", "/orders/OC-2/events", 200, events_route, {"merchant_order_id": "OC-2"}, b"", events)
+    )
 
     assert "GET /events -> 403  no such route here (a typo, or a route template.yaml lacks" in printed[0]
     assert printed[1].endswith("GET /orders/OC-2/events -> 200  order OC-2 PAID")
@@ -138,4 +140,6 @@ def test_a_second_stack_says_another_one_is_probably_running(tmp_path, running):
 
     assert f"port {first.api.port} is busy" in output.text
     assert "another local stack is probably running (a `make local` in another terminal?" in output.text
-    assert re.search(r"webhooks +http://\S+  \(the merchant's receiver, checks signatures\)  \(port \d+ was busy", output.text)
+    assert re.search(
+        r"webhooks +http://\S+  \(the merchant's receiver, checks signatures\)  \(port \d+ was busy", output.text
+    )

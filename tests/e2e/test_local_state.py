@@ -10,7 +10,9 @@ def test_orders_survive_a_restart_only_when_persisted(tmp_path):
     state = tmp_path / "state"
     with LocalStack.on_free_ports(tmp_path / "logs", persist=state) as first:
         assert first.kept_tables == []
-        created = urllib3.request("POST", f"{first.api_url}/sessions", json={"merchant_order_id": "KEPT-1", "order_amount": 990})
+        created = urllib3.request(
+            "POST", f"{first.api_url}/sessions", json={"merchant_order_id": "KEPT-1", "order_amount": 990}
+        )
         assert created.status == 201
     with LocalStack.on_free_ports(tmp_path / "logs", persist=state) as second:
         kept = urllib3.request("GET", f"{second.api_url}/orders/KEPT-1")
