@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         out.reached(f"stage{next(stages)}")
 
     try:
-        from local.stack import ROOT, LocalStack, LocalStackError
+        from local.emulator.template import ROOT
+        from local.stack import LocalStack, LocalStackError
 
         _set_up_logging(args.log_level)
         options: dict[str, Any] = {

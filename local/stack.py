@@ -35,7 +35,6 @@ from local.emulator.aws import (
     REGION,
     AwsEmulator,
     Created,
-    EmulatorError,
     child_environment,
     client,
     create_queues_and_buses,
@@ -43,9 +42,9 @@ from local.emulator.aws import (
     create_tables,
     physical_names,
 )
-from local.emulator.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable
+from local.emulator.dynamodb_local import DynamoDBLocal
 from local.emulator.event_sources import EventSources, event_source_mappings
-from local.emulator.functions import FunctionPool, FunctionSpec, InvocationError
+from local.emulator.functions import FunctionPool, FunctionSpec
 from local.emulator.processes import SLICE_SECONDS
 from local.emulator.template import (
     ROOT,
@@ -602,23 +601,3 @@ def _started[T](part: T | None) -> T:
     if part is None:
         raise LocalStackError("the local stack is not started")
     return part
-
-
-__all__ = [
-    "DEFAULT_API_PORT",
-    "DEFAULT_AWS_PORT",
-    "DEFAULT_SANDBOX_PORT",
-    "DEFAULT_WEBHOOK_PORT",
-    "LOCAL_PARAMETERS",
-    "PERSIST_DIR",
-    "STACK_NAME",
-    "DynamoDBLocalUnavailable",
-    "EmulatorError",
-    "Interrupted",
-    "InvocationError",
-    "LocalStack",
-    "LocalStackError",
-    "PortFallback",
-    "ROOT",
-    "Services",
-]
