@@ -133,18 +133,28 @@ clean: ## remove the venvs and the sam build
 
 # -- the docker-free local stack (local/): ETpay sandbox, moto, the template's API and functions --
 # They need the app's venv only: aws-sam-cli is never used by them.
-.PHONY: local local-demo e2e
+.PHONY: local local-demo local-reset scenario e2e
 
-# Serves on 127.0.0.1 (API 3000, ETpay sandbox 8700, moto 5055, merchant page 8800) after one demo
-# payment; Ctrl-C stops it. COUNTRY=mx runs it as ETpay Mexico (Currency=MXN), cl (the default) as Chile.
+# Serves on 127.0.0.1 (API 3000, ETpay sandbox 8700, moto 5055, merchant page 8800, webhooks 8900)
+# after one demo payment; Ctrl-C stops it. COUNTRY=mx runs it as ETpay Mexico (Currency=MXN), cl
+# (the default) as Chile. PERSIST=1 keeps the orders across restarts (DynamoDB Local's files in
+# .local/state); make local-reset deletes them.
 COUNTRY ?= cl
 LOCAL_CURRENCY = $(or $(if $(filter cl CL,$(COUNTRY)),CLP),$(if $(filter mx MX,$(COUNTRY)),MXN),$(error COUNTRY must be cl (Chile) or mx (Mexico), not "$(COUNTRY)"))
+LOCAL_PERSIST = $(if $(filter 1 yes true,$(PERSIST)),--persist)
 
-local: $(PY) ## run the whole stack on 127.0.0.1 (ETpay sandbox, AWS emulator, API), pay a demo order, keep serving; COUNTRY=mx for Mexico
-	$(PY) -m local --currency $(LOCAL_CURRENCY)
+local: $(PY) ## run the whole stack on 127.0.0.1, pay a demo order, keep serving; COUNTRY=mx for Mexico, PERSIST=1 keeps orders
+	$(PY) -m local --currency $(LOCAL_CURRENCY) $(LOCAL_PERSIST)
 
 local-demo: $(PY) ## the demo payment only, then exit (0 = the order ended PAID and its webhook arrived); COUNTRY=mx for Mexico
 	$(PY) -m local --demo-only --currency $(LOCAL_CURRENCY)
+
+local-reset: ## forget what make local PERSIST=1 kept (.local/state): the next start is clean
+	rm -rf .local/state
+
+scenario: $(PY) ## one local scenario, e.g. make scenario NAME=double-payment (make local lists them); exit 0 = PASS
+	@test -n "$(NAME)" || { echo "make scenario NAME=...: failed-payment, double-payment, lost-notification, webhook-down, session-expires"; exit 2; }
+	$(PY) -m local scenario $(NAME) --currency $(LOCAL_CURRENCY)
 
 e2e: $(PY) browser ## the end-to-end tests over HTTP and in headless chromium
 	$(PY) -m pytest tests/e2e

@@ -15,7 +15,7 @@ EXAMPLE_PAYMENT_TOKEN = "example-payment-token-0001"
 EXAMPLE_IAT = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
-def example_notification_claims() -> dict:
+def example_notification_claims() -> dict[str, object]:
     """Every claim ETpay's example carries, with obviously fake payer data."""
     return {
         "session_token": EXAMPLE_SESSION_TOKEN,

@@ -5,6 +5,7 @@ Sandbox errors become HTTP statuses here and nowhere else (`CONTROL_ERRORS`).
 
 import json
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
@@ -88,7 +89,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._dispatch(self._elsewhere)
 
-    def _dispatch(self, route) -> None:
+    def _dispatch(self, route: Callable[[list[str]], None]) -> None:
         parts = [part for part in urlsplit(self.path).path.split("/") if part]
         try:
             route(parts)

@@ -409,7 +409,7 @@ class EtpaySandbox:
         deliver: bool = True,
         user_bank: str | None = None,
         flow: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """The payer finishes in the funnel: record the result, sign it, notify the merchant. In
         Mexico `flow` is the one the payer used (target_flow, else their pick; SPEI by default)."""
         session = self.session(token)
@@ -431,7 +431,7 @@ class EtpaySandbox:
             result.update(self._deliver_to_webhook(session, notification))
         return result
 
-    def redeliver(self, token: str, index: int = -1) -> dict:
+    def redeliver(self, token: str, index: int = -1) -> dict[str, Any]:
         """Send again a notification complete() built (ETpay may deliver more than once)."""
         session = self.session(token)
         try:

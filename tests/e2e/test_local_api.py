@@ -2,10 +2,10 @@
 
 import json
 
-from local.aws import physical_names
+from local.emulator.aws import physical_names
+from local.emulator.template import ROOT
 from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import STACK_NAME
-from local.template import ROOT
 
 
 def test_a_route_the_template_does_not_declare_gets_api_gateways_answer(http_api):

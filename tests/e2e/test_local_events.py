@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from local.stack_events import emulator_client
+from local.emulator.aws import client as emulator_client
 
 # A bound on waiting for an event to travel, not a performance assertion.
 EVENT_WAIT_SECONDS = 30.0

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from local.api import LocalApi
-from local.functions import FunctionPool, FunctionSpec, FunctionTimeout, InvocationError
-from local.template import Route
+from local.emulator.api import LocalApi
+from local.emulator.functions import FunctionPool, FunctionSpec, FunctionTimeout, InvocationError
+from local.emulator.template import Route
 
 HANDLER = textwrap.dedent(
     """

@@ -53,5 +53,8 @@ def test_an_unknown_order_and_an_unknown_page(local_stack, order_id):
     elsewhere = _get(f"{local_stack.merchant.url}/orders/{order_id}/refund")
 
     assert (status.status, status.json()) == (404, {"error": "not_found"})
-    assert page.status == 200 and "not_found" in page.data.decode()
+    # The page says plainly it does not know the order: no "You pressed Pay", no raw error code.
+    text = page.data.decode()
+    assert page.status == 404 and f"This shop does not know order <b id='order'>{order_id}</b>" in text
+    assert "You pressed" not in text and "not_found" not in text
     assert elsewhere.status == 404

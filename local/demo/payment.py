@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import urllib3
 
-from local.webhook_receiver import WebhookReceiver
+from local.demo.webhooks import WebhookReceiver
 
 DEMO_AMOUNT = 50_000
 # What the demo's orders carry on a stack of each currency: Chile's plain order, and Mexico's with
@@ -84,12 +84,16 @@ class DemoClient:
         payload = {"merchant_order_id": merchant_order_id, "order_amount": order_amount, **extra}
         return self._call("POST", f"{self.api_url}/sessions", payload)
 
+    def request(self, method: str, path: str, body: Any = None) -> Reply:
+        """Any route of the local API."""
+        return self._call(method, f"{self.api_url}{path}", body)
+
     def get_order(self, merchant_order_id: str) -> Reply:
         return self._call("GET", f"{self.api_url}/orders/{quote(merchant_order_id, safe='')}")
 
-    def complete_in_sandbox(self, session_token: str, outcome: str = "paid") -> Reply:
+    def complete_in_sandbox(self, session_token: str, outcome: str = "paid", deliver: bool = True) -> Reply:
         url = f"{self.sandbox_url}/_control/sessions/{quote(session_token, safe='')}/complete"
-        return self._call("POST", url, {"outcome": outcome})
+        return self._call("POST", url, {"outcome": outcome, "deliver": deliver})
 
     def close(self) -> None:
         self._http.clear()
@@ -101,7 +105,9 @@ def new_order_id(prefix: str = "DEMO") -> str:
 
 def _expect(reply: Reply, statuses: tuple[int, ...], what: str) -> dict[str, Any]:
     if reply.status not in statuses or not isinstance(reply.body, dict):
-        raise DemoFailed(f"{what}: expected HTTP {' or '.join(map(str, statuses))}, got {reply.status} {reply.body}")
+        # The error code only: an answer can carry tokens.
+        code = reply.body.get("error") or reply.body.get("message") if isinstance(reply.body, dict) else None
+        raise DemoFailed(f"{what}: expected HTTP {' or '.join(map(str, statuses))}, got {reply.status} {code or ''}")
     return reply.body
 
 
@@ -111,13 +117,14 @@ def run_demo(
     return_urls: ReturnUrls | None = None,
     webhooks: WebhookReceiver | None = None,
     currency: str = "CLP",
+    stopping: Callable[[], bool] = lambda: False,
 ) -> DemoResult:
     """Pay one order end to end (and, given the merchant's webhook receiver, see its webhook
     arrive) and open a second one; DemoFailed says which step went wrong.
 
     `return_urls(order_id)`, if given, is where ETpay sends the payer back after Pay or Cancel
     (the local merchant page). The API's answers themselves are the live terminal's lines
-    (local/terminal.py): `report` only says what each step is."""
+    (local/demo/terminal.py): `report` only says what each step is."""
 
     fields = dict(DEMO_ORDERS[currency])
     amount = fields.pop("order_amount")
@@ -156,6 +163,7 @@ def run_demo(
         webhook = webhooks.wait_for(
             lambda received: received.type == "payment.succeeded" and received.merchant_order_id == order_id,
             WEBHOOK_WAIT_SECONDS,
+            stopping,
         )
         if webhook is None:
             raise DemoFailed(f"no payment.succeeded webhook for {order_id} within {WEBHOOK_WAIT_SECONDS:g} s")

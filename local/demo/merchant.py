@@ -17,12 +17,12 @@ import logging
 import threading
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import urllib3
 
-from local.serving import serve_in_background, stop_serving
+from local.emulator.processes import bind, serve_in_background, stop_serving
 
 logger = logging.getLogger("local.merchant")
 
@@ -63,17 +63,12 @@ class MerchantSite:
         self.api_url = api_url.rstrip("/")
         self._http = urllib3.PoolManager(retries=False, timeout=API_TIMEOUT)
         self.requested_port = port
-        try:
-            self._server = _Server(("127.0.0.1", port), self)
-        except OSError:
-            if port == 0:
-                raise
-            self._server = _Server(("127.0.0.1", 0), self)  # LocalStack warns about the move
+        self._server = bind(lambda address: _Server(address, self), port)  # LocalStack warns about a move
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -119,6 +114,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: _Server
     server_version = "LocalMerchant/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's name
@@ -127,14 +123,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the standard library's name
         parts = urlsplit(self.path).path.strip("/").split("/")
-        site = cast(_Server, self.server).site
+        site = self.server.site
         if len(parts) == 3 and parts[0] == "orders" and parts[1]:
             order_id, page = unquote(parts[1]), parts[2]
             if page == "status":
                 status, body = site.order_status(order_id)
                 return self._send(status, json.dumps(body).encode(), "application/json")
             if page in RETURN_PAGES:
-                return self._send(200, _page(order_id, page, site.order_status(order_id)[1]).encode(), "text/html")
+                status, order = site.order_status(order_id)
+                page_html = _page(order_id, page, order) if status != 404 else _unknown(order_id)
+                return self._send(200 if status != 404 else 404, page_html.encode(), "text/html")
         self._send(404, b"<!doctype html><title>Not found</title><h1>No such page</h1>", "text/html")
 
     def _send(self, status: int, data: bytes, content_type: str) -> None:
@@ -144,6 +142,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(data)
+
+
+def _unknown(order_id: str) -> str:
+    """The return page of an order the payments backend has no record of."""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Unknown order</title><style>{STYLE}</style></head><body><h1>Demo shop</h1>"
+        f"<p id='unknown'>This shop does not know order <b id='order'>{escape(order_id)}</b>: the payments "
+        "backend has no record of it (a mistyped link, or an order of another stack). Nothing was paid "
+        "for it here.</p></body></html>"
+    )
 
 
 def _page(order_id: str, page: str, order: dict[str, Any]) -> str:

@@ -35,15 +35,18 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from local.api import Answer, Exchange
-from local.functions import InvocationError
-from local.stack import LocalStackError
+from local.emulator.api import Answer, Exchange
+from local.emulator.functions import InvocationError
 
 # ETpay's merchant_order_id (1 to 64 of these): anything else is not printed as an order id.
 ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # A path is printed as received, but never longer than this, and only in printable ASCII.
 MAX_PATH_CHARS = 100
 NOTIFICATIONS_PATH = "/notifications"
+# A body bigger than this is not read for an order id (a notification or an order is a few KB).
+MAX_READ_BYTES = 256 * 1024
+# What a 403 from the local API means: API Gateway answers a path no route matches that way.
+NO_ROUTE = "no such route here (a typo, or a route template.yaml lacks; API Gateway says Missing Authentication Token)"
 PENDING = "PENDING"
 # The function that runs the status checks the scheduled sweep hands out.
 STATUS_CHECK_FUNCTION = "ReconcileWorkerFunction"
@@ -81,10 +84,14 @@ class LiveTerminal:
 
     def _observe(self, exchange: Exchange, order_id: str | None, state: str | None, error: str | None) -> None:
         text = f"{exchange.method} {printable(exchange.path)} -> {exchange.status}"
-        if error is not None:
+        if exchange.route is None and exchange.status == 403:
+            text += f"  {NO_ROUTE}"
+        elif error is not None:
             text += f"  {error}" + (f" (order {order_id})" if order_id else "")
         elif order_id is not None:
-            text += f"  order {order_id} {state or '(state unknown)'}"
+            # An answer without the order's state (its events, a redelivery): the state last seen, else read.
+            state = state or self._states.get(order_id) or self._current_state(order_id)
+            text += f"  order {order_id}" + (f" {state}" if state else "")
         with self._lock:
             if exchange.method == "GET":
                 if self._last_get.get(exchange.path) == text:
@@ -120,8 +127,8 @@ class LiveTerminal:
         """GET /orders/{id}'s answer, read in this process; {} when there is none."""
         try:
             answer = self._call("GET", f"/orders/{quote(order_id, safe='')}")
-        except (InvocationError, LocalStackError):
-            return {}  # the stack is stopping: the line goes without the state
+        except (InvocationError, RuntimeError):
+            return {}  # the stack is stopping (LocalStackError): the line goes without the state
         return _json_object(answer.data) if answer.status == 200 else {}
 
     def _order_answer(self, exchange: Exchange, order_id: str) -> dict[str, Any]:
@@ -214,11 +221,13 @@ def describe_counts(result: Any) -> str:
 def notification_claims(body: bytes) -> dict[str, Any]:
     """The claims of the notification JWT in a request body (JSON `{"payment": ...}`, form
     `payment=...` or the bare JWT), NOT verified: only to name the order of an accepted one."""
+    if len(body) > MAX_READ_BYTES:
+        return {}
     text = body.decode("utf-8", errors="replace").strip()
     token: Any = None
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         form = parse_qs(text)
         token = form["payment"][0] if "payment" in form else text
     else:
@@ -228,7 +237,7 @@ def notification_claims(body: bytes) -> dict[str, Any]:
     payload = token.split(".")[1]
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         return {}
     return claims if isinstance(claims, dict) else {}
 
@@ -244,8 +253,12 @@ def _order_id(value: Any) -> str | None:
 
 
 def _json_object(data: bytes) -> dict[str, Any]:
+    """A JSON object body, else {}: whatever the bytes (not UTF-8, not JSON, nested past Python's
+    recursion limit, too big to be worth reading)."""
+    if len(data) > MAX_READ_BYTES:
+        return {}
     try:
         value = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
