@@ -13,7 +13,7 @@ from bench_paths import ensure_paths
 ensure_paths()
 
 from etpay.notification import sign_notification
-from local.events import api_gateway_event  # noqa: E402
+from local.emulator.api import api_gateway_event  # noqa: E402
 from local.examples import EXAMPLE_NOTIFICATION_KEY, example_notification_claims  # noqa: E402 - claims: warm.py
 from payments.adapters.session_claims import SessionClaims
 from payments.domain.clock import utc_now

@@ -46,9 +46,9 @@ from aws_lambda_powertools import Logger  # noqa: E402
 
 from etpay.client import EtpayClient
 from etpay.credentials import Credentials
-from local.dynamodb_local import DynamoDBLocal, client  # noqa: E402
+from local.emulator.dynamodb_local import DynamoDBLocal, client  # noqa: E402
+from local.emulator.template import table_definitions  # noqa: E402
 from local.etpay_sandbox import EtpaySandbox  # noqa: E402
-from local.template import table_definitions  # noqa: E402
 from payments.adapters.check_index import CheckIndex
 from payments.adapters.order_codec import ORDER_PREFIX, pending_shard
 from payments.adapters.order_store import OrderStore

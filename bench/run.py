@@ -34,7 +34,7 @@ import warm  # noqa: E402
 import webhook_latency  # noqa: E402
 from stack import TABLE_NAME, BenchStack  # noqa: E402
 
-from local.template import load_template  # noqa: E402
+from local.emulator.template import load_template  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORKDIR = BENCH_DIR / ".work"

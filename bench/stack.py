@@ -9,11 +9,9 @@ it, so the sandbox's CPU never lands in a measured process either."""
 import os
 from pathlib import Path
 
-from local.aws import FAKE_CREDENTIALS, REGION, physical_names
-from local.intrinsics import evaluate_conditions, parameter_values
-from local.messaging import create_queues_and_buses
+from local.emulator.aws import FAKE_CREDENTIALS, REGION, create_queues_and_buses, physical_names
+from local.emulator.template import evaluate_conditions, load_template, parameter_values
 from local.stack import LOCAL_PARAMETERS, Services
-from local.template import load_template
 
 STACK_NAME = "etpay-bench"
 NAMES = physical_names(STACK_NAME)

@@ -18,8 +18,8 @@ ensure_paths()
 from costs import largest_item_bytes  # noqa: E402
 
 from local.demo import DemoClient  # noqa: E402
+from local.emulator.aws import emulator_client  # noqa: E402
 from local.stack import LocalStack  # noqa: E402
-from local.stack_events import emulator_client  # noqa: E402
 
 WARM_UP_PAYMENTS = 5
 # A bound on waiting for one webhook, not a performance assertion.

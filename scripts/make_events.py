@@ -12,8 +12,8 @@ from pathlib import Path
 from boto3.dynamodb.types import TypeSerializer
 
 from etpay.notification import sign_notification
-from local.event_sources import lambda_sqs_record, lambda_stream_record
-from local.events import api_gateway_event
+from local.emulator.api import api_gateway_event
+from local.emulator.event_sources import lambda_sqs_record, lambda_stream_record
 from local.examples import (
     EXAMPLE_AMOUNT,
     EXAMPLE_CURRENCY,

@@ -21,6 +21,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from local.emulator.template import ROOT, table_definitions
 from local.examples import (
     EXAMPLE_AMOUNT,
     EXAMPLE_NOTIFICATION_KEY,
@@ -28,7 +29,6 @@ from local.examples import (
     EXAMPLE_SESSION_TOKEN,
     EXAMPLE_SIGNATURE_TOKEN,
 )
-from local.template import ROOT, table_definitions
 from payments.adapters.session_claims import SessionClaims
 from payments.domain.clock import iso_utc, utc_now
 from payments.domain.orders import Order, PaymentSession, ReviewReason, Status

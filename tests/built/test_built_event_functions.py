@@ -8,8 +8,8 @@ import json
 import boto3
 import pytest
 
-from local.template import table_definitions
-from local.webhook_receiver import WebhookReceiver
+from local.demo.webhooks import WebhookReceiver
+from local.emulator.template import table_definitions
 from tests.built.test_built_artifacts import (  # noqa: F401 - fixtures
     built,
     deployed,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from local.template import ROOT
+from local.emulator.template import ROOT
 from scripts.deploycheck import output
 
 SAM_PYTHON = ROOT / os.environ.get("SAM_VENV", ".venv-sam") / "bin" / "python"

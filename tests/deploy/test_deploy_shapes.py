@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local.template import routes
+from local.emulator.template import routes
 
 SESSIONS = ("POST", "/sessions")
 ORDERS = ("GET", "/orders/{merchant_order_id}")

@@ -6,7 +6,6 @@ Its fixtures are this tier's (its conftest.py imports them); the stack below sta
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,17 +17,6 @@ from local.stack import LocalStack
 from tests.support.api import Reply
 
 HTTP_TIMEOUT = urllib3.Timeout(connect=2.0, read=30.0)
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-    @property
-    def error(self) -> str | None:
-        return self.body.get("error") if isinstance(self.body, dict) else None
 
 
 @pytest.fixture(scope="session")

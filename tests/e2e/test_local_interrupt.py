@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.e2e.test_local_cli import FREE_PORTS, READY_TIMEOUT_SECONDS, REPO_ROOT, Output, children_of, is_running
 
 STOPPED = "Stopped: the local stack and every process it started have ended."

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import urllib3
-from tests.e2e.test_local_cli import FREE_PORTS, READY_TIMEOUT_SECONDS, REPO_ROOT, STOP_TIMEOUT_SECONDS, _occupy
 
 from local.demo.terminal import LiveTerminal, notification_claims
 from local.emulator.api import Answer, Exchange
@@ -17,6 +16,7 @@ from local.emulator.aws import client
 from local.emulator.template import Route
 from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import SANDBOX_MERCHANT_API_TOKEN, LocalStack
+from tests.e2e.test_local_cli import FREE_PORTS, READY_TIMEOUT_SECONDS, REPO_ROOT, STOP_TIMEOUT_SECONDS, _occupy
 
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
 RUT = "123456785"

@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from tests.e2e.test_local_cli import REPO_ROOT
 
 from local.demo import scenarios
 from local.demo.scenarios import SCENARIOS, run_scenario
 from local.stack import LocalStack
+from tests.e2e.test_local_cli import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local.aws import FAKE_CREDENTIALS, REGION
+from local.emulator.aws import FAKE_CREDENTIALS, REGION
+from local.emulator.template import resources_of_type
 from local.stack import LocalStack
-from local.template import resources_of_type
 from payments.domain.clock import iso_utc, utc_now
 
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from local.event_sources import lambda_sqs_record
+from local.emulator.event_sources import lambda_sqs_record
 from payments.config import wiring
 from payments.domain.errors import ConfigurationUnavailable
 from payments.domain.webhooks import WEBHOOK_MAX_RECEIVES

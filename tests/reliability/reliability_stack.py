@@ -23,8 +23,8 @@ from aws_lambda_powertools import Metrics
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable
-from local.template import table_definitions
+from local.emulator.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable
+from local.emulator.template import table_definitions
 from payments.config import wiring
 from tests.support.aws import NOTIFICATION_KEY, REGION, plain_item
 

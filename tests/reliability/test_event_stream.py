@@ -11,10 +11,9 @@ from collections import Counter
 import boto3
 import pytest
 
-from local.event_sources import StreamPoller, event_source_mappings
-from local.functions import InvocationError
-from local.intrinsics import evaluate_conditions, parameter_values
-from local.template import load_template
+from local.emulator.event_sources import StreamPoller, event_source_mappings
+from local.emulator.functions import InvocationError
+from local.emulator.template import evaluate_conditions, load_template, parameter_values
 from payments.config import wiring
 from payments.domain.events import EventType, event_id
 from tests.reliability.reliability_stack import local_client

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 
-from local.template import table_definitions
+from local.emulator.template import table_definitions
 from payments.app.reconciliation import CheckSession
 from payments.config import wiring
 from payments.domain.checks import CheckTask

@@ -23,9 +23,9 @@ import boto3  # noqa: E402
 from aws_xray_sdk.core import xray_recorder  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from local.emulator.api import api_gateway_event  # noqa: E402
+from local.emulator.template import table_definitions  # noqa: E402
 from local.etpay_sandbox import EtpaySandbox  # noqa: E402
-from local.events import api_gateway_event  # noqa: E402
-from local.template import table_definitions  # noqa: E402
 from payments.config import wiring  # noqa: E402
 
 TABLE_NAME = "etpay-orders-trace"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from local.template import function_environment
+from local.emulator.template import function_environment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from coldstart import SERVICE  # noqa: E402

@@ -4,7 +4,7 @@ alarm watching a metric the code really emits."""
 
 import re
 
-from local.template import ROOT, load_template
+from local.emulator.template import ROOT, load_template
 from payments.app import telemetry
 
 README = ROOT / "README.md"

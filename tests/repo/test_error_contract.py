@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from local.template import ROOT
+from local.emulator.template import ROOT
 from payments.api.http import STATUS_BY_CODE
 from payments.app.settlement import REVIEW_METRICS
 from payments.domain import errors

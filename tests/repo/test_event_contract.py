@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from local.template import routes
+from local.emulator.template import routes
 from payments.api.http import STATUS_BY_CODE
 from payments.api.validation import DEFAULT_REVIEW_PAGE_SIZE, MAX_REVIEW_NOTE_CHARS, MAX_REVIEW_PAGE_SIZE, NOTE_PATTERN
 from payments.domain.events import (

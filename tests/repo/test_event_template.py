@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local.template import ROOT, load_template
+from local.emulator.template import ROOT, load_template
 
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

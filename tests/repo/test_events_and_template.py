@@ -1,6 +1,6 @@
 """The files users run `sam local invoke` with, and the template the tests build tables from."""
 
-from local.template import ROOT, load_template, routes, table_definitions
+from local.emulator.template import ROOT, load_template, routes, table_definitions
 from scripts import make_events
 
 

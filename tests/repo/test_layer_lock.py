@@ -5,7 +5,7 @@ from importlib import metadata
 
 from packaging.requirements import Requirement
 
-from local.template import ROOT
+from local.emulator.template import ROOT
 
 LAYER = ROOT / "layers" / "etpay"
 # Shipped by Lambda's Python runtime; a second copy in the layer would shadow it.

@@ -27,7 +27,7 @@ import pytest
 from botocore import xform_name
 from botocore.exceptions import UnknownServiceError
 
-from local.template import ROOT, load_template
+from local.emulator.template import ROOT, load_template
 from scripts.deploycheck.parameters import violation
 
 RUNBOOK = ROOT / "docs" / "DEPLOY.md"

@@ -2,7 +2,7 @@
 maxReceiveCount, retention and visibility retry a webhook for at least 3 days even when every wait
 draws the worst jitter, and dead-letter it before SQS's retention would drop it."""
 
-from local.template import load_template
+from local.emulator.template import load_template
 from payments.adapters import webhook_http
 from payments.domain import webhooks as settings
 from payments.domain.webhooks import is_last_receive, longest_retry_window, shortest_retry_window

@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from local.events import api_gateway_event
-from local.template import ROOT
+from local.emulator.api import api_gateway_event
+from local.emulator.template import ROOT
 from tests.support.aws import API_DOMAIN, API_STAGE, NOTIFICATION_KEY
 
 

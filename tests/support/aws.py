@@ -18,7 +18,7 @@ from moto.core.models import botocore_stubber as moto_stubber
 from moto.events.models import events_backends
 from moto.sqs.models import sqs_backends
 
-from local.template import table_definitions
+from local.emulator.template import table_definitions
 from payments.config import wiring
 
 TABLE_NAME = "etpay-orders-test"

@@ -18,11 +18,10 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
-from local.event_sources import QueuePoller, StreamPoller, event_source_mappings, lambda_stream_record
-from local.functions import InvocationError
-from local.intrinsics import evaluate_conditions, parameter_values
-from local.template import load_template
-from local.webhook_receiver import WebhookReceiver
+from local.demo.webhooks import WebhookReceiver
+from local.emulator.event_sources import QueuePoller, StreamPoller, event_source_mappings, lambda_stream_record
+from local.emulator.functions import InvocationError
+from local.emulator.template import evaluate_conditions, load_template, parameter_values
 from payments.config import wiring
 from tests.support.api import LambdaContext, load_handler
 from tests.support.aws import EVENTS_TABLE_NAME, REGION, TABLE_NAME, plain_item
