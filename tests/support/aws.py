@@ -2,6 +2,7 @@
 template's tables recreated from template.yaml's own definitions), faults injected where botocore's
 retry handler sees them, and small readers of what is stored."""
 
+import copy
 import functools
 import json
 import uuid
@@ -15,7 +16,9 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto.core import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT_ID
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber as moto_stubber
+from moto.dynamodb.models import dynamodb_backends
 from moto.events.models import events_backends
+from moto.secretsmanager.models import secretsmanager_backends
 from moto.sqs.models import sqs_backends
 
 from local.emulator.template import table_definitions
@@ -126,31 +129,37 @@ CONNECTION_ERRORS = {"EndpointConnectionError": EndpointConnectionError, "ReadTi
 class AwsEmulator:
     """moto in-process, started once for the whole run: starting it and building boto3's default
     session (every client then loads its service model again) cost a test more than its own calls.
-    Each test gets it empty instead: the template's tables recreated, no secret, no fault queued.
-    Its boto3 session, with the fault injector in front of moto, is boto3's default session while
-    a test uses AWS, even if a test before it put another one there."""
+    Each test gets it empty instead: the template's tables as they were just created, no secret,
+    no queue, no fault queued. Its boto3 session, with the fault injector in front of moto, is
+    boto3's default session while a test uses AWS, even if a test before it put another one there.
+
+    The tables are created once through the API from template.yaml's own definitions, and each
+    test gets a copy of those empty tables (their indexes and streams included): creating them
+    again would cost more than most tests' own calls."""
 
     def __init__(self):
         self.faults = AwsFaults()
         self.session = boto3.Session(region_name=REGION)
         self.faults.install(self.session.events)
-        self._dynamodb = self.session.client("dynamodb")
-        self._secrets = self.session.client("secretsmanager")
+        dynamodb = self.session.client("dynamodb")
+        for logical_id, definition in table_definitions().items():
+            dynamodb.create_table(TableName=TEST_TABLE_NAMES[logical_id], **definition)
+        self._empty_tables = copy.deepcopy(self._dynamodb_backend().tables)
+
+    @staticmethod
+    def _dynamodb_backend():
+        return dynamodb_backends[MOTO_ACCOUNT_ID][REGION]
 
     def reset(self) -> None:
         boto3.DEFAULT_SESSION = self.session
         self.faults.heal()
-        # Every table, also those a test made for itself: nothing of one test is seen by the next.
-        for name in self._dynamodb.list_tables()["TableNames"]:
-            self._dynamodb.delete_table(TableName=name)
-        for logical_id, definition in table_definitions().items():
-            self._dynamodb.create_table(TableName=TEST_TABLE_NAMES[logical_id], **definition)
-        for page in self._secrets.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
-            for secret in page["SecretList"]:
-                self._secrets.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
-        # Queues, buses and rules have no cheap delete-everything call: moto's own reset of those
-        # two services (the default event bus comes back, as in a fresh account).
-        for backends in (sqs_backends, events_backends):
+        # Every table, also those a test made for itself, goes: nothing of one test is seen by the next.
+        tables = self._dynamodb_backend().tables
+        tables.clear()
+        tables.update(copy.deepcopy(self._empty_tables))
+        # Secrets, queues, buses and rules have no cheap delete-everything call: moto's own reset of
+        # those services (the default event bus comes back, as in a fresh account).
+        for backends in (secretsmanager_backends, sqs_backends, events_backends):
             backends[MOTO_ACCOUNT_ID][REGION].reset()
 
 
