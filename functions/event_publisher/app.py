@@ -4,16 +4,18 @@ read the stream (its images hold each session's signature_token)."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments.adapters.order_codec import changes_from_stream_event
+from payments.adapters.order_stream import changes_from_stream_event
 from payments.app.publishing import PUBLISH_TIME_RESERVE_MS
-from payments.config import wiring
+from payments.config import tracing, wiring
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
+# Built while Lambda initialises the function, not at its first request.
+wiring.prepare(wiring.event_publisher)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -3,18 +3,20 @@ the merchant's backend reads what it was told, and how the webhooks went."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from payments.api.event_views import stored_event_view
 from payments.api.http import Request, Response, Router, json_response
 from payments.api.validation import require_event_id, require_order_id
-from payments.api.views import stored_event_view
-from payments.config import wiring
+from payments.config import tracing, wiring
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 router = Router()
+# Built while Lambda initialises the function, not at its first request.
+wiring.prepare(wiring.event_queries)
 
 
 @router.route("GET", "/events/{event_id}")

@@ -3,20 +3,22 @@ the verified JWT are the proof."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from etpay.notification import token_from_body
 from payments.api.http import Request, Response, Router, json_response
 from payments.api.validation import MAX_NOTIFICATION_BODY_BYTES
-from payments.config import wiring
+from payments.config import tracing, wiring
 from payments.domain.errors import ValidationFailed
 from payments.domain.sessions import NOTIFICATION_KEY_PARAMETER
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 router = Router()
+# Built while Lambda initialises the function, not at its first request.
+wiring.prepare(wiring.receive_notification, secrets_ahead=wiring.notification_key_ahead)
 
 # The same body for every accepted delivery, first or repeated: ETpay only needs a 2xx.
 RECEIVED = {"received": True}

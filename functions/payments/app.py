@@ -3,7 +3,7 @@ POST /orders/{merchant_order_id}/review): called by the merchant's own backend a
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments.api.http import Request, Response, Router, json_response, notification_url
@@ -17,15 +17,17 @@ from payments.api.validation import (
     require_order_id,
 )
 from payments.api.views import queued_review_view
-from payments.config import wiring
+from payments.config import tracing, wiring
 from payments.config.settings import get_settings
 from payments.domain.reviews import decode_cursor, encode_cursor
 from payments.domain.views import order_view, session_view
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 router = Router()
+# Built while Lambda initialises the function, not at its first request.
+wiring.prepare(wiring.open_session, wiring.reviews, secrets_ahead=wiring.payments_secrets_ahead)
 
 
 @router.route("POST", "/sessions")

@@ -5,16 +5,18 @@ counts the open reviews older than a day (OverdueReviews), so a forgotten review
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments.app import telemetry
 from payments.app.reconciliation import SWEEP_TIME_RESERVE_MS
-from payments.config import wiring
+from payments.config import tracing, wiring
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
+# Built while Lambda initialises the function, not at its first request.
+wiring.prepare(wiring.sweep, wiring.check_queue, wiring.reviews)
 
 
 @logger.inject_lambda_context(clear_state=True)

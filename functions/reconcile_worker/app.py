@@ -6,16 +6,18 @@ back to SQS; one ETpay could not answer waits for the session's next scheduled c
 from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments.adapters.queues import InvalidCheckMessage, task_from_message
-from payments.config import wiring
+from payments.config import tracing, wiring
 from payments.domain.errors import PaymentsError
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
+# Built while Lambda initialises the function, not at its first request.
+wiring.prepare(wiring.check_session, secrets_ahead=wiring.etpay_secrets_ahead)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -3,15 +3,17 @@ for its backoff and reported, so SQS offers it again then (and dead-letters it a
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments.adapters.queues import webhooks_from_sqs_event
-from payments.config import wiring
+from payments.config import tracing, wiring
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
+# Built while Lambda initialises the function, not at its first request.
+wiring.prepare(wiring.webhook_delivery, secrets_ahead=wiring.webhook_keys_ahead)
 
 
 @logger.inject_lambda_context(clear_state=True)

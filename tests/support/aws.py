@@ -22,6 +22,7 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.sqs.models import sqs_backends
 
 from local.emulator.template import table_definitions
+from payments.adapters import aws
 from payments.config import wiring
 
 TABLE_NAME = "etpay-orders-test"
@@ -193,8 +194,8 @@ def stored_order(merchant_order_id: str) -> dict[str, Any]:
 
 class SessionHooks:
     """botocore handlers on the emulator's boto3 session (an answer in place of AWS's, a parameter
-    changed), for the functions' clients: they are rebuilt when a handler is registered, since a
-    client copies its session's handlers when built. Removed after the test."""
+    changed), for the functions' clients: they are rebuilt when a handler is registered, and again
+    when it is removed after the test, since a client copies its session's handlers when built."""
 
     def __init__(self):
         self._events = boto3.DEFAULT_SESSION.events
@@ -203,11 +204,15 @@ class SessionHooks:
     def register(self, name: str, handler: Callable[..., Any]) -> None:
         self._events.register(name, handler)
         self._registered.append((name, handler))
+        aws.forget_clients()
         wiring.reset()
 
     def remove(self) -> None:
         for name, handler in self._registered:
             self._events.unregister(name, handler)
+        if self._registered:
+            aws.forget_clients()
+            wiring.reset()
 
 
 class Http200:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from payments.api.views import delivery_view
+from payments.api.event_views import delivery_view
 from payments.domain.events import (
     Delivery,
     DeliveryState,

@@ -6,6 +6,7 @@ Attempts are counted in all, the first included (botocore's `total_max_attempts`
 `max_attempts` counts the retries only).
 """
 
+import threading
 from typing import Any, Literal
 
 import boto3
@@ -29,6 +30,11 @@ EVENTS_READ_TIMEOUT_SECONDS = 3
 EVENTS_MAX_ATTEMPTS = 3
 # The longest one whole DynamoDB attempt can take: what must be left to store a session ETpay opened.
 DYNAMODB_ATTEMPT_SECONDS = DYNAMODB_CONNECT_TIMEOUT_SECONDS + DYNAMODB_READ_TIMEOUT_SECONDS
+# Work done ahead of need (a secret read while a function starts) gets one short attempt: the
+# first request does it again if it failed, and Lambda's init phase has 10 s in all.
+AHEAD_CONNECT_TIMEOUT_SECONDS = 0.5
+AHEAD_READ_TIMEOUT_SECONDS = 1
+AHEAD_MAX_ATTEMPTS = 1
 
 # The services the adapters call.
 Service = Literal["dynamodb", "events", "secretsmanager", "sqs"]
@@ -40,19 +46,52 @@ TIMEOUTS: dict[Service, tuple[float, float, int]] = {
 }
 
 
-def aws_client(service: Service, **options: Any) -> Any:
-    """A client of `service` with its timeouts and attempts; `options` are further botocore
-    Config settings."""
-    connect_timeout, read_timeout, attempts = TIMEOUTS[service]
-    return boto3.client(
-        service,
-        config=Config(
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries={"mode": "standard", "total_max_attempts": attempts},
-            **options,
-        ),
-    )
+# One client per service and settings in a process: building one loads botocore's service model
+# (tens of milliseconds), and clients are safe to share between threads.
+_clients: dict[tuple[boto3.Session, Service, bool, tuple[tuple[str, Any], ...]], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def aws_client(service: Service, ahead: bool = False, **options: Any) -> Any:
+    """The process's client of `service`, with its timeouts and attempts (`ahead`: the one short
+    attempt of work done ahead of need); `options` are further botocore Config settings."""
+    session = _default_session()
+    key = (session, service, ahead, tuple(sorted(options.items())))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            connect_timeout, read_timeout, attempts = TIMEOUTS[service]
+            if ahead:
+                connect_timeout, read_timeout, attempts = (
+                    AHEAD_CONNECT_TIMEOUT_SECONDS,
+                    AHEAD_READ_TIMEOUT_SECONDS,
+                    AHEAD_MAX_ATTEMPTS,
+                )
+            config = Config(
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retries={"mode": "standard", "total_max_attempts": attempts},
+                **options,
+            )
+            client = _clients[key] = session.client(service, config=config)
+        return client
+
+
+def forget_clients(credentials: bool = False) -> None:
+    """Drop every client (their pooled connections with them): the next call builds them again.
+    `credentials`: drop the default session too, and the credentials it resolved (after a
+    SnapStart restore, credentials and connections of the snapshot are not to be used)."""
+    with _clients_lock:
+        _clients.clear()
+        if credentials:
+            boto3.DEFAULT_SESSION = None
+
+
+def _default_session() -> boto3.Session:
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    return boto3.DEFAULT_SESSION
 
 
 def error_code(error: Exception) -> str | None:

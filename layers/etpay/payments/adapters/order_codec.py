@@ -31,8 +31,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from payments.adapters.dynamodb import from_item
-from payments.domain.events import ItemChange, OrderSnapshot, SessionState
 from payments.domain.orders import (
     Order,
     PaymentSession,
@@ -212,27 +210,3 @@ def stored_order(merchant_order_id: str, values: Mapping[str, Any]) -> StoredOrd
         session_count=len(values.get("sessions", {})),
         claim_expires=datetime.fromtimestamp(claim_expires, UTC) if claim_expires is not None else None,
     )
-
-
-def order_snapshot(image: Mapping[str, Any] | None) -> OrderSnapshot | None:
-    """An order's item as a DynamoDB stream image carries it (DynamoDB JSON), for deriving the
-    events of one write; None for no image (the item did not exist, or was deleted)."""
-    if not image:
-        return None
-    values = from_item(image)
-    sessions = {
-        token: SessionState(Status(session["status"]), session["created_at"], session["updated_at"])
-        for token, session in values.get("sessions", {}).items()
-    }
-    return OrderSnapshot(order=order_from_values(values), sessions=sessions)
-
-
-def changes_from_stream_event(event: Mapping[str, Any]) -> list[ItemChange]:
-    """The records of a Lambda DynamoDB Streams event of the orders table, in stream order."""
-    changes = []
-    for record in event.get("Records") or []:
-        stream = record.get("dynamodb") or {}
-        changes.append(
-            ItemChange(str(stream.get("SequenceNumber", "")), stream.get("OldImage"), stream.get("NewImage"))
-        )
-    return changes

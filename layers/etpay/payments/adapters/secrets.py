@@ -12,7 +12,6 @@ imports every provider it has at cold start.)
 Neither a secret's text nor a parse problem that could quote it ever reaches a log line or an error.
 """
 
-import functools
 import json
 import threading
 import time
@@ -78,9 +77,12 @@ NOTIFICATION_KEY = SecretKind("notification key", plain_text)
 NO_SUCH_VERSION_CODES = frozenset({"ResourceNotFoundException"})
 
 
-@functools.cache
 def secrets_client() -> Any:
     return aws_client("secretsmanager")
+
+
+def ahead_client() -> Any:
+    return aws_client("secretsmanager", ahead=True)
 
 
 class SecretStore:
@@ -88,10 +90,12 @@ class SecretStore:
         self,
         client: Callable[[], Any] = secrets_client,
         max_age_seconds: float = SECRET_MAX_AGE_SECONDS,
+        ahead: Callable[[], Any] = ahead_client,
         # Cache ages are durations, not moments: the monotonic clock, which wall-clock jumps never move.
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self._client = client
+        self._ahead = ahead
         self._max_age_seconds = max_age_seconds
         self._monotonic = monotonic
         self._cache: dict[tuple[str, str, SecretKind[Any]], tuple[Any, float]] = {}
@@ -121,6 +125,20 @@ class SecretStore:
             self._cache[key] = (value, self._monotonic() + self._max_age_seconds)
         return value
 
+    def read_ahead(self, secret_id: str | None, kind: SecretKind[Any], stage: str = CURRENT) -> bool:
+        """Read a secret ahead of need (while a function starts), with one short attempt. True when
+        it is now cached; a failure is only noted, and the first request reads it again with its
+        own retries."""
+        if not secret_id:
+            return False
+        try:
+            value = self._read(secret_id, kind, stage, optional=stage != CURRENT, client=self._ahead)
+        except ConfigurationUnavailable:
+            return False
+        with self._lock:
+            self._cache[(secret_id, stage, kind)] = (value, self._monotonic() + self._max_age_seconds)
+        return True
+
     def age_seconds(self, secret_id: str, kind: SecretKind[Any], stage: str = CURRENT) -> float:
         """How long ago the cached copy was read (infinite when there is none)."""
         with self._lock:
@@ -140,14 +158,18 @@ class SecretStore:
         with self._lock:
             self._cache.clear()
 
-    def _read[T](self, secret_id: str, kind: SecretKind[T], stage: str, optional: bool) -> T | None:
+    def _read[T](
+        self, secret_id: str, kind: SecretKind[T], stage: str, optional: bool, client: Callable[[], Any] | None = None
+    ) -> T | None:
         try:
-            secret = self._client().get_secret_value(SecretId=secret_id, VersionStage=stage)
+            secret = (client or self._client)().get_secret_value(SecretId=secret_id, VersionStage=stage)
         except AWS_ERRORS as error:
             code = error_code(error)
             if optional and code in NO_SUCH_VERSION_CODES:
                 return None
-            logger.error(
+            # Read ahead of need, a failure costs nothing yet: the request will read it again.
+            log = logger.error if client is None else logger.warning
+            log(
                 "secret unreadable",
                 extra={"secret": kind.name, "stage": stage, "error_type": type(error).__name__, "error_code": code},
             )

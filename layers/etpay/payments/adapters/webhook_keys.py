@@ -43,3 +43,9 @@ def load_signing_keys(secret_id: str | None) -> tuple[bytes, ...]:
     current = store.load(secret_id, WEBHOOK_SECRET)
     previous = store.load_optional(secret_id, PREVIOUS_WEBHOOK_SECRET, PREVIOUS)
     return (current,) if previous is None else (current, previous)
+
+
+def read_signing_keys_ahead(secret_id: str | None) -> None:
+    """Read both versions ahead of the first delivery (see SecretStore.read_ahead)."""
+    store.read_ahead(secret_id, WEBHOOK_SECRET)
+    store.read_ahead(secret_id, PREVIOUS_WEBHOOK_SECRET, PREVIOUS)

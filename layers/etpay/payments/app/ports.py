@@ -5,17 +5,21 @@ domain error (`payments.domain.errors`): a lost conditional write is ConcurrentU
 StorageUnavailable, a missing or broken secret ConfigurationUnavailable.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from etpay.credentials import Credentials
-from etpay.sessions import CreatedSession, SessionRequest
-from payments.domain.checks import CheckTask, DueCheck
-from payments.domain.events import DeliveryState, OrderEvent, StoredEvent
-from payments.domain.orders import Order, PaymentSession, StoredOrder
-from payments.domain.reviews import QueuedReview, QueuePosition, ReviewChange
-from payments.domain.webhooks import AttemptOutcome
+# Types only: a function imports the ports of every use case, and loads only its own use case's code.
+if TYPE_CHECKING:
+    from etpay.credentials import Credentials
+    from etpay.sessions import CreatedSession, SessionRequest
+    from payments.domain.checks import CheckTask, DueCheck
+    from payments.domain.events import DeliveryState, OrderEvent, StoredEvent
+    from payments.domain.orders import Order, PaymentSession, StoredOrder
+    from payments.domain.reviews import QueuedReview, QueuePosition, ReviewChange
+    from payments.domain.webhooks import AttemptOutcome
 
 
 class SessionClaims(Protocol):

@@ -1,59 +1,94 @@
 """Each function's parts, built once per Lambda execution environment from the settings: warm
-invocations reuse the AWS clients, the ETpay connection pool and the cached secrets. A function asks
-for its own use case only, so it builds (and imports) nothing else.
+invocations reuse the AWS clients, the ETpay connection pool and the cached secrets.
+
+A function asks for its own use case only, and each builder imports what that use case needs
+inside it: a function loads none of the others' code (the notifications function no events, the
+event functions no ETpay). A function builds its parts while Lambda initialises it (`prepare`, at
+import), where the work costs the first request nothing; a setting it lacks is answered at the
+request instead (ConfigurationUnavailable, a 503 or a retried batch), never a failed start.
 
 The `make_*` builders take a clock and an ETpay client of their own: a second status-check worker,
 or one on another clock (tests and benchmarks).
 """
 
 import functools
+import os
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from etpay.client import TOTAL_TIMEOUT_SECONDS as ETPAY_TOTAL_TIMEOUT_SECONDS
-from etpay.client import EtpayClient
-from payments.adapters import secrets
-from payments.adapters.aws import DYNAMODB_ATTEMPT_SECONDS
-from payments.adapters.check_index import CheckIndex
-from payments.adapters.event_bus import EventBus
-from payments.adapters.event_store import EventStore
-from payments.adapters.notification_keys import NotificationKeys
-from payments.adapters.order_codec import order_snapshot
-from payments.adapters.order_store import OrderStore
-from payments.adapters.queues import CheckQueue, WebhookQueue
-from payments.adapters.review_index import ReviewIndex
-from payments.adapters.session_claims import SessionClaims
-from payments.adapters.webhook_http import WebhookSender
-from payments.adapters.webhook_keys import load_signing_keys
-from payments.app.delivery import WebhookDelivery
-from payments.app.event_queries import EventQueries
-from payments.app.notifications import ReceiveNotification
-from payments.app.ports import Etpay
-from payments.app.publishing import EventPublisher
-from payments.app.reconciliation import CheckSession, Sweep
-from payments.app.reviews import Reviews
-from payments.app.sessions import OpenSession, SessionTerms
+from payments.adapters import aws, secrets
 from payments.config.settings import Settings, get_settings
 from payments.domain.clock import Clock, utc_now
+from payments.domain.errors import PaymentsError
+
+if TYPE_CHECKING:
+    from payments.adapters.notification_keys import NotificationKeys
+    from payments.adapters.order_store import OrderStore
+    from payments.adapters.queues import CheckQueue, WebhookQueue
+    from payments.app.delivery import WebhookDelivery
+    from payments.app.event_queries import EventQueries
+    from payments.app.notifications import ReceiveNotification
+    from payments.app.ports import Etpay
+    from payments.app.publishing import EventPublisher
+    from payments.app.reconciliation import CheckSession, Sweep
+    from payments.app.reviews import Reviews
+    from payments.app.sessions import OpenSession
 
 
-def etpay_client(settings: Settings) -> Callable[[], Etpay]:
+def prepare(*builders: Callable[[], Any], secrets_ahead: Callable[[Settings], None] | None = None) -> None:
+    """Build a function's parts now, while Lambda initialises it; and, in Lambda, read its secrets
+    ahead of the first request (one short attempt each: the request reads again what failed)."""
+    try:
+        for build in builders:
+            build()
+        if secrets_ahead is not None and in_lambda():
+            secrets_ahead(get_settings())
+    except PaymentsError:
+        pass  # a setting missing or wrong: the first request answers it, with its own error
+
+
+def in_lambda() -> bool:
+    """In a Lambda execution environment (or the local stack's, which is set up as one)."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def etpay_client(settings: Settings) -> "Callable[[], Etpay]":
     """ETpay's client on the credentials as Secrets Manager holds them now (cached by the store)."""
+    from etpay.client import EtpayClient
+
     return lambda: EtpayClient(secrets.load_credentials(settings.etpay_secret_id))
 
 
 @functools.cache
-def orders() -> OrderStore:
+def orders() -> "OrderStore":
+    from payments.adapters.order_store import OrderStore
+
     return OrderStore(get_settings().require("table_name"))
 
 
 @functools.cache
-def notification_keys() -> NotificationKeys:
+def notification_keys() -> "NotificationKeys":
+    from payments.adapters.notification_keys import NotificationKeys
+
     return NotificationKeys(get_settings().notification_key_secret_id, secrets.store)
 
 
+def etpay_secrets_ahead(settings: Settings) -> None:
+    secrets.store.read_ahead(settings.etpay_secret_id, secrets.ETPAY_CREDENTIALS)
+
+
+def notification_key_ahead(settings: Settings) -> None:
+    secrets.store.read_ahead(settings.notification_key_secret_id, secrets.NOTIFICATION_KEY)
+    secrets.store.read_ahead(settings.notification_key_secret_id, secrets.NOTIFICATION_KEY, secrets.PREVIOUS)
+
+
 # -- POST /sessions, GET /orders/{id}, the review queue -------------------------------------------------
-def make_open_session(clock: Clock = utc_now, etpay: Callable[[], Etpay] | None = None) -> OpenSession:
+def make_open_session(clock: Clock = utc_now, etpay: "Callable[[], Etpay] | None" = None) -> "OpenSession":
+    from etpay.client import TOTAL_TIMEOUT_SECONDS as ETPAY_TOTAL_TIMEOUT_SECONDS
+    from payments.adapters.session_claims import SessionClaims
+    from payments.app.sessions import OpenSession, SessionTerms
+
     settings = get_settings()
     terms = SessionTerms(
         currency=settings.currency,
@@ -61,68 +96,96 @@ def make_open_session(clock: Clock = utc_now, etpay: Callable[[], Etpay] | None 
         first_check_after=timedelta(seconds=settings.reconcile_after_seconds),
         default_success_url=settings.default_success_url,
         default_cancellation_url=settings.default_cancellation_url,
-        time_needed_seconds=ETPAY_TOTAL_TIMEOUT_SECONDS + DYNAMODB_ATTEMPT_SECONDS,
+        time_needed_seconds=ETPAY_TOTAL_TIMEOUT_SECONDS + aws.DYNAMODB_ATTEMPT_SECONDS,
     )
     claims = SessionClaims(settings.require("table_name"))
     return OpenSession(orders(), claims, terms, etpay or etpay_client(settings), notification_keys(), clock)
 
 
 @functools.cache
-def open_session() -> OpenSession:
+def open_session() -> "OpenSession":
     return make_open_session()
 
 
-def make_reviews(clock: Clock = utc_now) -> Reviews:
+def payments_secrets_ahead(settings: Settings) -> None:
+    etpay_secrets_ahead(settings)
+    notification_key_ahead(settings)
+
+
+def make_reviews(clock: Clock = utc_now) -> "Reviews":
+    from payments.adapters.review_index import ReviewIndex
+    from payments.app.reviews import Reviews
+
     return Reviews(orders(), ReviewIndex(get_settings().require("table_name")), clock)
 
 
 @functools.cache
-def reviews() -> Reviews:
+def reviews() -> "Reviews":
     return make_reviews()
 
 
 # -- POST /notifications ---------------------------------------------------------------------------
 @functools.cache
-def receive_notification() -> ReceiveNotification:
+def receive_notification() -> "ReceiveNotification":
+    from payments.app.notifications import ReceiveNotification
+
     return ReceiveNotification(orders(), notification_keys())
 
 
 # -- reconciliation --------------------------------------------------------------------------------
-def make_sweep(clock: Clock = utc_now) -> Sweep:
+def make_sweep(clock: Clock = utc_now) -> "Sweep":
+    from payments.adapters.check_index import CheckIndex
+    from payments.app.reconciliation import Sweep
+
     settings = get_settings()
-    return Sweep(CheckIndex(settings.require("table_name")), timedelta(seconds=settings.reconcile_after_seconds), clock)
+    return Sweep(
+        CheckIndex(settings.require("table_name")), timedelta(seconds=settings.reconcile_after_seconds), clock
+    )
 
 
 @functools.cache
-def sweep() -> Sweep:
+def sweep() -> "Sweep":
     return make_sweep()
 
 
 @functools.cache
-def check_queue() -> CheckQueue:
+def check_queue() -> "CheckQueue":
+    from payments.adapters.queues import CheckQueue
+
     return CheckQueue(get_settings().reconcile_queue_url)
 
 
-def make_check_session(clock: Clock = utc_now, etpay: Callable[[], Etpay] | None = None) -> CheckSession:
-    """A status-check worker with clients of its own."""
+def make_check_session(clock: Clock = utc_now, etpay: "Callable[[], Etpay] | None" = None) -> "CheckSession":
+    """A status-check worker with stores of its own."""
+    from payments.adapters.check_index import CheckIndex
+    from payments.adapters.order_store import OrderStore
+    from payments.app.reconciliation import CheckSession
+
     settings = get_settings()
     table = settings.require("table_name")
     return CheckSession(OrderStore(table), CheckIndex(table), etpay or etpay_client(settings), clock)
 
 
 @functools.cache
-def check_session() -> CheckSession:
+def check_session() -> "CheckSession":
     return make_check_session()
 
 
 # -- events and webhooks ---------------------------------------------------------------------------
-def _webhook_queue(settings: Settings) -> WebhookQueue | None:
+def _webhook_queue(settings: Settings) -> "WebhookQueue | None":
     """The webhook queue, or None when the stack has none (no MerchantWebhookUrl)."""
+    from payments.adapters.queues import WebhookQueue
+
     return WebhookQueue(settings.webhook_queue_url) if settings.webhook_queue_url else None
 
 
 @functools.cache
-def event_publisher() -> EventPublisher:
+def event_publisher() -> "EventPublisher":
+    from payments.adapters.event_bus import EventBus
+    from payments.adapters.event_store import EventStore
+    from payments.adapters.order_stream import order_snapshot
+    from payments.app.publishing import EventPublisher
+
     settings = get_settings()
     return EventPublisher(
         store=EventStore(settings.require("events_table")),
@@ -133,7 +196,13 @@ def event_publisher() -> EventPublisher:
 
 
 @functools.cache
-def webhook_delivery() -> WebhookDelivery:
+def webhook_delivery() -> "WebhookDelivery":
+    from payments.adapters.event_store import EventStore
+    from payments.adapters.queues import WebhookQueue
+    from payments.adapters.webhook_http import WebhookSender
+    from payments.adapters.webhook_keys import load_signing_keys
+    from payments.app.delivery import WebhookDelivery
+
     settings = get_settings()
     events_table = settings.require("events_table")
     url, queue_url, secret_id = (
@@ -148,8 +217,17 @@ def webhook_delivery() -> WebhookDelivery:
     )
 
 
+def webhook_keys_ahead(settings: Settings) -> None:
+    from payments.adapters.webhook_keys import read_signing_keys_ahead
+
+    read_signing_keys_ahead(settings.webhook_secret_id)
+
+
 @functools.cache
-def event_queries() -> EventQueries:
+def event_queries() -> "EventQueries":
+    from payments.adapters.event_store import EventStore
+    from payments.app.event_queries import EventQueries
+
     settings = get_settings()
     return EventQueries(
         store=EventStore(settings.require("events_table")),
@@ -160,7 +238,8 @@ def event_queries() -> EventQueries:
 
 def reset() -> None:
     """Forget everything built from the environment, cached secrets included (tests change the
-    environment between cases; a new Lambda execution environment starts like this)."""
+    environment between cases; a new Lambda execution environment starts like this). The AWS
+    clients are kept: they do not depend on the settings."""
     for built in (
         orders,
         notification_keys,
@@ -174,7 +253,6 @@ def reset() -> None:
         webhook_delivery,
         event_queries,
         get_settings,
-        secrets.secrets_client,
     ):
         built.cache_clear()
     secrets.store.forget()

@@ -1,0 +1,21 @@
+"""The events routes' pages: an event exactly as it was published, with its webhook's delivery
+record (GET /events/{id}, GET /orders/{id}/events, POST /events/{id}/redeliver)."""
+
+import json
+from typing import Any
+
+from payments.domain.events import Delivery, StoredEvent
+
+
+def delivery_view(delivery: Delivery) -> dict[str, Any]:
+    view: dict[str, Any] = {"state": delivery.current_state.value, "attempts": delivery.attempts}
+    for name in ("last_status_code", "last_error", "last_attempt_at", "next_attempt_at", "delivered_at"):
+        value = getattr(delivery, name)
+        if value is not None:
+            view[name] = value
+    return view
+
+
+def stored_event_view(event: StoredEvent) -> dict[str, Any]:
+    """GET /events/{id}: the body exactly as it was published, and its delivery record."""
+    return {**json.loads(event.body), "delivery": delivery_view(event.delivery)}
