@@ -55,13 +55,13 @@ def example_order_item(status: str, updated_at: str, **extra) -> dict:
         "sessions": {
             EXAMPLE_SESSION_TOKEN: {
                 "currency": EXAMPLE_CURRENCY,
-                "signature_token": EXAMPLE_SIGNATURE_TOKEN,
                 "status": status,
                 "created_at": EXAMPLE_OPENED_AT,
                 "updated_at": updated_at,
                 **({"payment_token": EXAMPLE_PAYMENT_TOKEN} if status == "PAID" else {}),
             }
         },
+        "signature_tokens": {EXAMPLE_SESSION_TOKEN: EXAMPLE_SIGNATURE_TOKEN},
         **extra,
     }
     serializer = TypeSerializer()
@@ -78,7 +78,7 @@ def order_paid_stream_event() -> dict:
             "ApproximateCreationDateTime": 1_767_225_660.0,
             "Keys": {"pk": {"S": f"ORDER#{EXAMPLE_ORDER_ID}"}},
             "OldImage": example_order_item(
-                "PENDING", EXAMPLE_OPENED_AT, pending_check="PENDING", pending_since=EXAMPLE_OPENED_AT
+                "PENDING", EXAMPLE_OPENED_AT, pending_shard="PENDING#1", next_check_at=EXAMPLE_OPENED_AT
             ),
             "NewImage": example_order_item("PAID", EXAMPLE_PAID_AT, payment_token=EXAMPLE_PAYMENT_TOKEN),
             "SequenceNumber": "100000000000000000001",

@@ -279,7 +279,7 @@ def test_a_token_signed_with_another_sessions_key_is_rejected(api, stack):
     before = stored_items()
 
     reply = api.notify_jwt(
-        sign_notification(claims, stored_order(attacker_order)["sessions"][attacker]["signature_token"])
+        sign_notification(claims, stored_order(attacker_order)["signature_tokens"][attacker])
     )
 
     assert reply.status == 401

@@ -42,12 +42,12 @@ def stored_order(status="PENDING", session_status="PENDING", updated_at=OPENED, 
         sessions={
             "s1": {
                 "currency": "CLP",
-                "signature_token": SIGNATURE_TOKEN,
                 "status": session_status,
                 "created_at": OPENED,
                 "updated_at": updated_at,
             }
         },
+        signature_tokens={"s1": SIGNATURE_TOKEN},
         **extra,
     )
 

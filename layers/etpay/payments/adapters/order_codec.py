@@ -2,10 +2,13 @@
 and read back. Pure: no calls (the store, the indexes and the stream reader use it).
 
 One item per order, key `pk` = ORDER#<merchant_order_id>. It holds the order (amount, status, its
-current session, review flags) and, in the map `sessions`, every ETpay session opened for it
-(signature_token, own outcome), keyed by session_token. Because an order and its sessions are one
-item, one GetItem is a consistent snapshot of everything a decision needs, and every transition is
-one conditional single-item write: atomic without transactions.
+current session, review flags) and, in the map `sessions`, every ETpay session opened for it (its
+own outcome, times, funnel URL), keyed by session_token. Each session's signature_token, the key
+that verifies its notifications, is kept apart in the map `signature_tokens` (same keys): the only
+secret in the item, an attribute of its own, so that a role reading orders without verifying
+notifications is refused it by IAM (`dynamodb:Attributes`). Because an order and its sessions are
+one item, one GetItem is a consistent snapshot of everything a decision needs, and every
+transition is one conditional single-item write: atomic without transactions.
 
 While an invocation asks ETpay for a session it holds a claim on the item (`claim_id`,
 `claim_expires`). A brand-new order exists as a claim only (no `session_token`) until its first
@@ -173,12 +176,14 @@ def queued_review(values: Mapping[str, Any]) -> QueuedReview:
 
 
 def session_from_values(token: str, order: Mapping[str, Any], values: Mapping[str, Any]) -> PaymentSession:
+    """The session `token` of an order item (`order`: the item's values, `values`: its entry in
+    `sessions`); its signature_token from the item's `signature_tokens`."""
     return PaymentSession(
         session_token=token,
         merchant_order_id=order["merchant_order_id"],
         order_amount=order["order_amount"],
         currency=values["currency"],
-        signature_token=values["signature_token"],
+        signature_token=order["signature_tokens"][token],
         status=Status(values["status"]),
         created_at=values["created_at"],
         updated_at=values["updated_at"],
@@ -189,10 +194,10 @@ def session_from_values(token: str, order: Mapping[str, Any], values: Mapping[st
 
 
 def session_values(session: PaymentSession) -> dict[str, Any]:
-    """A new session as stored: no payment yet (its outcome adds the payment_token)."""
+    """A new session as stored in `sessions`: no payment yet (its outcome adds the payment_token);
+    its signature_token goes to `signature_tokens`."""
     return {
         "currency": session.currency,
-        "signature_token": session.signature_token,
         "status": session.status.value,
         "created_at": session.created_at,
         "updated_at": session.updated_at,

@@ -130,7 +130,9 @@ class OrderStore:
             values = self._table.read(merchant_order_id)
         else:
             values = self._table.read(
-                merchant_order_id, projection=ORDER_PROJECTION + ", sessions.#token", names={"#token": session_token}
+                merchant_order_id,
+                projection=ORDER_PROJECTION + ", sessions.#token, signature_tokens.#token",
+                names={"#token": session_token},
             )
         order = order_from_values(values) if values else None
         if values is None or order is None:

@@ -157,15 +157,19 @@ class SessionClaims:
             "zero": 0,
         }
         if replaces is None:
+            # The order's first session: its map of signature tokens starts with it.
             condition += " AND attribute_not_exists(session_token)"
+            signature = "signature_tokens = :signatures"
+            values["signatures"] = {session.session_token: session.signature_token}
         else:
             reopening = _reopening_statuses()
             condition += f" AND {_is_reopening(reopening)} AND session_token = :replaces"
-            values.update(replaces=replaces, **reopening)
+            signature = "signature_tokens.#token = :signature"
+            values.update(replaces=replaces, signature=session.signature_token, **reopening)
         self._table.change(
             order.merchant_order_id,
             "SET #status = :pending, session_token = :token, payment_url = :url, created_at = :created,"
-            " updated_at = :now, session_expires_at = :expires, sessions.#token = :session,"
+            f" updated_at = :now, session_expires_at = :expires, sessions.#token = :session, {signature},"
             " pending_shard = :shard, next_check_at = :first_check, check_session = :token,"
             " check_opened_at = :now, check_expires_at = :expires, check_count = :zero"
             " REMOVE claim_id, claim_expires, expires_at",
