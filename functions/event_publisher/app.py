@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments.adapters.order_stream import changes_from_stream_event
+from payments.adapters.order_history import changes_from_stream_event
 from payments.app.publishing import PUBLISH_TIME_RESERVE_MS
 from payments.config import tracing, wiring
 

@@ -41,7 +41,9 @@ def get_order_events(request: Request) -> Response:
 @tracer.capture_method
 def redeliver_event(request: Request) -> Response:
     event_id = require_event_id(request.path_parameters.get("event_id"))
-    return json_response(202, stored_event_view(wiring.event_queries().redeliver(event_id)))
+    # 202 whether this request queued a redelivery or joined one already pending.
+    result = wiring.event_queries().redeliver(event_id, requested_by=request.caller)
+    return json_response(202, stored_event_view(result.event))
 
 
 @logger.inject_lambda_context(clear_state=True)

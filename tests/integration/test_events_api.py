@@ -2,13 +2,16 @@
 and POST /events/{event_id}/redeliver, through the events API handler as API Gateway calls it."""
 
 import json
+from datetime import timedelta
 
 import pytest
+import time_machine
 
 from payments.adapters.aws import DYNAMODB_MAX_ATTEMPTS
-from payments.adapters.event_store import BATCH_GET_ROUNDS, ORDER_INDEX
+from payments.adapters.event_store import BATCH_GET_ROUNDS
 from payments.config import wiring
-from payments.domain.events import EventType, event_id
+from payments.domain.clock import utc_now
+from payments.domain.events import REDELIVERY_COOLDOWN_SECONDS, EventType, event_id
 from tests.support.api import new_order_id, open_session
 from tests.support.aws import EVENTS_TABLE_NAME, Http200, aws_client
 from tests.support.logs import errors_logged
@@ -100,6 +103,62 @@ def test_redelivery_sends_a_delivered_event_again(api, stack, events_stack):
     assert events_stack.get_event(paid)[1]["delivery"]["attempts"] == 2
 
 
+MERCHANT = "arn:aws:sts::123456789012:assumed-role/ShopBackend/orders"
+OPERATOR = "arn:aws:sts::123456789012:assumed-role/Operators/ana"
+
+
+def delivered_payment(api, stack, events_stack) -> str:
+    order_id, token = paid_order_published(api, stack, events_stack)
+    events_stack.deliver()
+    return event_id(EventType.PAYMENT_SUCCEEDED, order_id, token)
+
+
+def test_a_request_while_a_redelivery_is_pending_joins_it_and_each_caller_is_recorded(api, stack, events_stack):
+    # given a delivered event, and a redelivery asked for and not attempted yet
+    paid = delivered_payment(api, stack, events_stack)
+    assert events_stack.redeliver(paid, {"userArn": MERCHANT})[0] == 202
+
+    # when another caller asks again
+    status, body = events_stack.redeliver(paid, {"userArn": OPERATOR})
+
+    # then the same pending redelivery answers (202), nothing new is queued, and both requests
+    # are on the event's record, the second as joined
+    assert status == 202
+    assert body["delivery"]["state"] == "pending"
+    assert events_stack.queue_counts() == (1, 0)
+    requests = body["delivery"]["redelivery_requests"]
+    assert [(request["requested_by"], request["merged"]) for request in requests] == [
+        (MERCHANT, False),
+        (OPERATOR, True),
+    ]
+    events_stack.deliver()
+    assert [webhook.id for webhook in events_stack.receiver.received].count(paid) == 2
+
+
+def test_a_request_within_the_cooldown_of_the_last_accepted_one_is_429_with_its_wait(api, stack, events_stack):
+    # given a redelivery accepted and attempted
+    paid = delivered_payment(api, stack, events_stack)
+    accepted_at = utc_now()
+    with time_machine.travel(accepted_at, tick=False):
+        assert events_stack.redeliver(paid, {"userArn": MERCHANT})[0] == 202
+    events_stack.deliver()
+
+    # when it is asked for again 20 s later
+    with time_machine.travel(accepted_at + timedelta(seconds=20), tick=False):
+        status, body = events_stack.redeliver(paid, {"userArn": MERCHANT})
+
+    # then it is refused with the wait left, nothing is queued or recorded
+    assert (status, body["error"]) == (429, "redelivery_too_soon")
+    assert events_stack.last_headers["Retry-After"] == str(REDELIVERY_COOLDOWN_SECONDS - 20)
+    assert events_stack.queue_counts() == (0, 0)
+    assert len(events_stack.get_event(paid)[1]["delivery"]["redelivery_requests"]) == 1
+
+    # ... and once the cooldown has passed, the next request is accepted
+    with time_machine.travel(accepted_at + timedelta(seconds=REDELIVERY_COOLDOWN_SECONDS), tick=False):
+        assert events_stack.redeliver(paid, {"userArn": MERCHANT})[0] == 202
+    assert events_stack.queue_counts() == (1, 0)
+
+
 def test_redelivery_with_webhooks_off_is_a_clear_error(api, stack, events_stack, monkeypatch):
     order_id, token = paid_order_published(api, stack, events_stack)
     monkeypatch.delenv("WEBHOOK_QUEUE_URL")
@@ -122,7 +181,7 @@ def test_redelivery_when_sqs_fails_is_a_503_to_retry(api, stack, events_stack, a
     assert body["error"] == "storage_unavailable"
     # nothing was queued, and the record does not claim a redelivery is on its way
     assert events_stack.queue_counts() == (2, 0)
-    assert all("delivery_redeliveries" not in item for item in events_stack.stored_events())
+    assert all("requests" not in item["delivery"] for item in events_stack.stored_events())
 
 
 @pytest.mark.parametrize("fault", ["ProvisionedThroughputExceededException", "InternalServerError", "ReadTimeoutError"])
@@ -158,8 +217,8 @@ def test_an_event_removed_while_its_redelivery_is_asked_for_is_a_404(api, stack,
     assert paid not in [webhook.id for webhook in events_stack.receiver.received]
 
 
-def test_an_orders_events_are_all_listed_across_pages(api, stack, events_stack, query_page_size):
-    # given an order with five events, and the index answering one key per page
+def test_an_orders_events_are_all_listed_across_batches(api, stack, events_stack, batch_size):
+    # given an order with five events, read two keys per BatchGetItem
     order_id = new_order_id()
     first = open_session(api, stack, order_id)
     assert api.notify_jwt(stack.notification_jwt(first, "failed")).status == 200
@@ -167,7 +226,7 @@ def test_an_orders_events_are_all_listed_across_pages(api, stack, events_stack, 
     assert api.notify_jwt(stack.notification_jwt(second, "failed")).status == 200
     third = open_session(api, stack, order_id)
     events_stack.publish()
-    query_page_size(1)
+    batch_size(2)
 
     status, body = events_stack.order_events(order_id)
 
@@ -180,7 +239,7 @@ def test_an_orders_events_are_all_listed_across_pages(api, stack, events_stack, 
         "session.created",
     ]
     assert body["events"][-1]["id"] == event_id(EventType.SESSION_CREATED, order_id, third)
-    assert query_page_size.pages >= 5
+    assert batch_size.calls == 3
 
 
 def test_keys_dynamodb_leaves_unprocessed_are_asked_for_again(api, stack, events_stack, unprocessed_keys):
@@ -223,22 +282,20 @@ def delete_event(event_id_: str) -> None:
 
 
 @pytest.fixture
-def query_page_size(session_hooks):
-    """query_page_size(n): every Query of the events' index answers at most n items a page, as
-    DynamoDB does past 1 MB; `.pages` counts the pages read."""
+def batch_size(session_hooks, monkeypatch):
+    """batch_size(n): the events are read n keys per BatchGetItem; `.calls` counts the calls."""
 
-    class PageSize:
-        pages = 0
+    class BatchSize:
+        calls = 0
 
-        def __call__(self, limit: int) -> None:
-            def limit_pages(params, **_):
-                if params.get("IndexName") == ORDER_INDEX:
-                    params["Limit"] = limit
-                    PageSize.pages += 1
+        def __call__(self, keys: int) -> None:
+            def count(params, **_):
+                BatchSize.calls += 1
 
-            session_hooks.register("provide-client-params.dynamodb.Query", limit_pages)
+            monkeypatch.setattr("payments.adapters.event_store.BATCH_GET_KEYS", keys)
+            session_hooks.register("provide-client-params.dynamodb.BatchGetItem", count)
 
-    return PageSize()
+    return BatchSize()
 
 
 @pytest.fixture

@@ -75,9 +75,9 @@ def test_a_500_is_retried_after_its_backoff_and_then_delivered(api, stack, event
     # then both wait, hidden, for their next attempt, and their records say why and when
     assert events_stack.queue_counts() == (0, 2)
     for item in events_stack.stored_events():
-        assert item["delivery_state"] == "retrying"
-        assert item["delivery_last_status_code"] == 500
-        assert item["delivery_next_attempt_at"] > item["delivery_last_attempt_at"]
+        assert item["delivery"]["state"] == "retrying"
+        assert item["delivery"]["last_status_code"] == 500
+        assert item["delivery"]["next_attempt_at"] > item["delivery"]["last_attempt_at"]
 
     # when their wait has passed
     events_stack.show_hidden_messages()
@@ -85,8 +85,8 @@ def test_a_500_is_retried_after_its_backoff_and_then_delivered(api, stack, event
 
     # then both are delivered, on their second attempt
     assert events_stack.queue_counts() == (0, 0)
-    assert {item["delivery_state"] for item in events_stack.stored_events()} == {"delivered"}
-    assert {item["delivery_attempts"] for item in events_stack.stored_events()} == {2}
+    assert {item["delivery"]["state"] for item in events_stack.stored_events()} == {"delivered"}
+    assert {item["delivery"]["attempts"] for item in events_stack.stored_events()} == {2}
     received = events_stack.receiver.of_order(order_id)
     assert [webhook.type for webhook in received].count("payment.succeeded") == 2
     assert all(webhook.verified for webhook in received)
@@ -99,7 +99,7 @@ def test_a_receiver_that_is_down_is_recorded_as_a_connection_error(api, stack, e
     events_stack.deliver()
 
     events_stack.receiver.start()
-    assert {item["delivery_last_error"] for item in events_stack.stored_events()} == {"connection_error"}
+    assert {item["delivery"]["last_error"] for item in events_stack.stored_events()} == {"connection_error"}
     assert events_stack.queue_counts() == (0, 2)
 
 
@@ -128,9 +128,9 @@ def test_the_last_receive_dead_letters_the_webhook(api, stack, events_stack):
         events_stack.show_hidden_messages()
 
     # then its record says failed, and SQS moves it to the dead-letter queue on the next receive
-    assert {item["delivery_state"] for item in events_stack.stored_events()} == {"failed"}
-    assert {item["delivery_attempts"] for item in events_stack.stored_events()} == {WEBHOOK_MAX_RECEIVES}
-    assert all("delivery_next_attempt_at" not in item for item in events_stack.stored_events())
+    assert {item["delivery"]["state"] for item in events_stack.stored_events()} == {"failed"}
+    assert {item["delivery"]["attempts"] for item in events_stack.stored_events()} == {WEBHOOK_MAX_RECEIVES}
+    assert all("next_attempt_at" not in item["delivery"] for item in events_stack.stored_events())
     events_stack.deliver()
     assert events_stack.queue_counts() == (0, 0)
     assert events_stack.queue_counts(events_stack.dead_letter_url)[0] == 2
@@ -184,8 +184,8 @@ def test_when_sqs_cannot_postpone_a_failed_webhook_its_record_still_says_retryin
     # merely early), its attempt is recorded with its next one, and the lost wait is logged
     assert answer == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
     (item,) = events_stack.stored_events()
-    assert (item["delivery_state"], item["delivery_last_status_code"]) == ("retrying", 500)
-    assert item["delivery_next_attempt_at"] > item["delivery_last_attempt_at"]
+    assert (item["delivery"]["state"], item["delivery"]["last_status_code"]) == ("retrying", 500)
+    assert item["delivery"]["next_attempt_at"] > item["delivery"]["last_attempt_at"]
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert "could not postpone the webhook's next attempt" in warnings
 
@@ -235,7 +235,7 @@ def test_a_current_secret_that_is_no_usable_key_sends_nothing_and_keeps_the_webh
     # no attempt is recorded, and the secret's problem is logged without quoting it
     assert answer == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
     assert events_stack.receiver.received == []
-    assert {item["delivery_attempts"] for item in events_stack.stored_events()} == {0}
+    assert {item["delivery"]["attempts"] for item in events_stack.stored_events()} == {0}
     assert "secret incomplete" in errors_logged(caplog)
     assert value not in caplog.text
 

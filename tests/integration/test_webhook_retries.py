@@ -182,8 +182,8 @@ def test_a_merchant_down_for_an_hour_gets_every_event_afterwards(world, clock, e
     # ... by the retry schedule: several attempts in the hour, the last wait before success no
     # longer than the schedule's wait at that attempt
     for item in events_stack.stored_events():
-        assert item["delivery_state"] == "delivered"
-        attempts = int(item["delivery_attempts"])
+        assert item["delivery"]["state"] == "delivered"
+        attempts = int(item["delivery"]["attempts"])
         assert 6 <= attempts <= 9
         times = world.receive_times[item["event_id"]]
         assert times[-2] < started + HOUR <= times[-1]
@@ -200,7 +200,11 @@ def test_500s_and_hangs_are_retried_until_the_merchant_answers_2xx(world, clock,
     def note_states():
         seen.append(
             {
-                (item["delivery_state"], item.get("delivery_last_status_code"), item.get("delivery_last_error"))
+                (
+                    item["delivery"]["state"],
+                    item["delivery"].get("last_status_code"),
+                    item["delivery"].get("last_error"),
+                )
                 for item in events_stack.stored_events()
             }
         )
@@ -211,7 +215,7 @@ def test_500s_and_hangs_are_retried_until_the_merchant_answers_2xx(world, clock,
     # then the records went through the 500s and the timeouts, and every event was delivered
     assert any(("retrying", 500, None) in states for states in seen)
     assert any(("retrying", None, "timeout") in states for states in seen)
-    assert {item["delivery_state"] for item in events_stack.stored_events()} == {"delivered"}
+    assert {item["delivery"]["state"] for item in events_stack.stored_events()} == {"delivered"}
     verified = {webhook.id for webhook in receiver.received if webhook.verified}
     assert verified == event_ids(events_stack)
 
@@ -229,4 +233,4 @@ def test_a_merchant_that_never_answers_is_retried_three_days_even_with_the_worst
     for times in world.receive_times.values():
         assert len(times) == WEBHOOK_MAX_RECEIVES
         assert times[-1] - first_receive >= THREE_DAYS
-    assert {item["delivery_state"] for item in events_stack.stored_events()} == {"failed"}
+    assert {item["delivery"]["state"] for item in events_stack.stored_events()} == {"failed"}

@@ -22,6 +22,7 @@ from local.demo.webhooks import WebhookReceiver
 from local.emulator.event_sources import QueuePoller, StreamPoller, event_source_mappings, lambda_stream_record
 from local.emulator.functions import InvocationError
 from local.emulator.template import evaluate_conditions, load_template, parameter_values
+from payments.adapters.event_store import decompress
 from payments.config import wiring
 from tests.support.api import LambdaContext, load_handler
 from tests.support.aws import EVENTS_TABLE_NAME, REGION, TABLE_NAME, plain_item
@@ -131,15 +132,25 @@ class EventsStack:
         return {"Records": [lambda_stream_record(record, stream_arn) for record in records]}
 
     def stored_events(self) -> list[dict]:
+        """Every item of the events table as plain values, oldest first; `body` as the text it
+        holds compressed."""
         items = boto3.client("dynamodb", region_name=REGION).scan(TableName=EVENTS_TABLE_NAME)["Items"]
-        return sorted((plain_item(item) for item in items), key=lambda item: (item["created_at"], item["event_id"]))
+        plain = [plain_item(item) for item in items]
+        for item in plain:
+            item["body"] = decompress(bytes(item["body"]))
+        return sorted(plain, key=lambda item: (item["created_at"], item["event_id"]))
 
-    def api_call(self, method: str, resource: str, path: str, path_parameters: dict) -> tuple[int, Any]:
+    def api_call(
+        self, method: str, resource: str, path: str, path_parameters: dict, identity: dict | None = None
+    ) -> tuple[int, Any]:
+        """The events API's answer: its status and body (`self.last_headers`: its headers);
+        `identity` is what API Gateway's authorization put in the request context."""
         from tests.support.api import api_event
 
-        response = self.events_api.lambda_handler(
-            api_event(method, resource, path, path_parameters=path_parameters), LambdaContext()
-        )
+        event = api_event(method, resource, path, path_parameters=path_parameters)
+        event["requestContext"]["identity"].update(identity or {})
+        response = self.events_api.lambda_handler(event, LambdaContext())
+        self.last_headers = response.get("headers") or {}
         return response["statusCode"], json.loads(response["body"])
 
     def get_event(self, event_id: str) -> tuple[int, Any]:
@@ -153,9 +164,9 @@ class EventsStack:
             {"merchant_order_id": merchant_order_id},
         )
 
-    def redeliver(self, event_id: str) -> tuple[int, Any]:
+    def redeliver(self, event_id: str, identity: dict | None = None) -> tuple[int, Any]:
         return self.api_call(
-            "POST", "/events/{event_id}/redeliver", f"/events/{event_id}/redeliver", {"event_id": event_id}
+            "POST", "/events/{event_id}/redeliver", f"/events/{event_id}/redeliver", {"event_id": event_id}, identity
         )
 
 

@@ -6,7 +6,7 @@ import json
 from boto3.dynamodb.types import TypeSerializer
 
 from payments.adapters.order_codec import queued_review
-from payments.adapters.order_stream import order_snapshot
+from payments.adapters.order_history import order_snapshot
 from payments.domain.events import EventType, derive_events
 from payments.domain.orders import RaisedReason, Review, ReviewReason
 from payments.domain.reviews import QueuePosition

@@ -15,10 +15,13 @@ from payments.domain.events import (
     SessionState,
     derive_events,
     event_id,
+    event_ids_of,
+    operator_reference,
 )
 from payments.domain.orders import Order, RaisedReason, Resolution, Review, ReviewReason, ReviewResolution, Status
 from payments.domain.views import order_view
 
+STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/etpay-payments/0a1b2c3d"
 OPENED = "2026-11-26T10:00:00.000Z"
 PAID_AT = "2026-11-26T10:05:00.000Z"
 FAILED_AT = "2026-11-26T10:04:00.000Z"
@@ -60,7 +63,12 @@ FAILED = snapshot(an_order(Status.FAILED, updated_at=FAILED_AT), s1=a_session("F
 MISMATCH = ReviewReason.NOTIFICATION_MISMATCH
 REVIEW_ONE = Review(1, FLAGGED_AT, (RaisedReason(MISMATCH, FLAGGED_AT),))
 REVIEW_ONE_RESOLVED = Review(
-    1, FLAGGED_AT, REVIEW_ONE.reasons, ReviewResolution(Resolution.NO_ACTION_NEEDED, "op", RESOLVED_AT, "a note")
+    1,
+    FLAGGED_AT,
+    REVIEW_ONE.reasons,
+    ReviewResolution(
+        Resolution.NO_ACTION_NEEDED, "arn:aws:sts::123456789012:assumed-role/Operators/ana", RESOLVED_AT, "a note"
+    ),
 )
 FLAGGED = snapshot(
     an_order(Status.PAID, updated_at=FLAGGED_AT, reasons=[MISMATCH], reviews=[REVIEW_ONE]),
@@ -252,8 +260,8 @@ def test_every_type_has_its_eventbridge_detail_type():
     }
 
 
-def test_a_resolution_event_carries_the_review_without_the_operators_note():
-    (event,) = derive_events(FLAGGED, RESOLVED)
+def test_a_resolution_event_carries_the_review_without_the_operators_note_or_identity():
+    (event,) = derive_events(FLAGGED, RESOLVED, stack=STACK)
 
     order = json.loads(event.body_json())["data"]["order"]
 
@@ -261,7 +269,13 @@ def test_a_resolution_event_carries_the_review_without_the_operators_note():
     assert order["reviews"][0]["resolution"] == "no_action_needed"
     assert "note" not in order["reviews"][0]
     assert "a note" not in event.body_json()
-    assert order == order_view(RESOLVED.order, notes=False)
+    # who resolved it is a reference of the stack's own, the same for the same operator
+    resolved_by = RESOLVED.order.reviews[0].resolution.resolved_by
+    assert resolved_by not in event.body_json()
+    assert order["reviews"][0]["resolved_by"] == operator_reference(STACK, resolved_by)
+    assert re.fullmatch(r"op_[0-9a-f]{16}", order["reviews"][0]["resolved_by"])
+    assert operator_reference("another-stack", resolved_by) != operator_reference(STACK, resolved_by)
+    assert order == order_view(RESOLVED.order, notes=False, operator=event.operator_reference)
 
 
 # -- the delivery state the merchant sees ------------------------------------------------------------
@@ -283,3 +297,38 @@ def test_a_redelivery_request_shows_pending_until_an_attempt_follows_it(stored, 
 
     assert delivery.current_state is seen
     assert delivery_view(delivery)["state"] == seen.value
+
+
+# -- an order's events, read off its item ---------------------------------------------------------------
+HISTORIES = {
+    "paid, flagged, resolved, flagged again": [CLAIM, PENDING, PAID, FLAGGED, RESOLVED, FLAGGED_AGAIN],
+    "failed, then a new session": [CLAIM, PENDING, FAILED, REOPENED_ORDER],
+    "expired": [
+        CLAIM,
+        PENDING,
+        snapshot(an_order(Status.EXPIRED, updated_at=FAILED_AT), s1=a_session("EXPIRED", updated_at=FAILED_AT)),
+    ],
+    "restored already paid": [PAID],
+}
+
+
+@pytest.mark.parametrize("stack", ["", STACK])
+@pytest.mark.parametrize("history", HISTORIES.values(), ids=HISTORIES.keys())
+def test_the_events_an_orders_writes_made_are_read_off_its_last_item(history, stack):
+    # given every event each write of the history made
+    made = {
+        event.id
+        for before, after in zip([None, *history], history, strict=False)
+        for event in derive_events(before, after, stack)
+    }
+
+    # then the order's item as the last write left it names exactly those
+    assert sorted(made) == event_ids_of(history[-1], stack)
+
+
+def test_two_stacks_never_share_an_event_id():
+    (ours,) = derive_events(PENDING, PAID, STACK)
+    (theirs,) = derive_events(PENDING, PAID, STACK.replace("etpay-payments", "etpay-payments-sandbox"))
+
+    assert ours.id != theirs.id
+    assert ours.id == event_id(EventType.PAYMENT_SUCCEEDED, "OC-1", "s1", STACK)

@@ -28,9 +28,18 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """An item's values; numbers are whole numbers everywhere in our tables."""
-    values = {name: _deserializer.deserialize(value) for name, value in item.items()}
-    return {name: int(value) if isinstance(value, Decimal) else value for name, value in values.items()}
+    """An item's values; numbers are whole numbers everywhere in our tables, maps and lists too."""
+    return {name: _whole(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {name: _whole(inner) for name, inner in value.items()}
+    if isinstance(value, list):
+        return [_whole(inner) for inner in value]
+    return value
 
 
 def expression_values(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,12 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
         value = getattr(delivery, name)
         if value is not None:
             view[name] = value
+    if delivery.requests:
+        # Who asked for a redelivery, and when (a request joining one still pending: `merged`).
+        view["redelivery_requests"] = [
+            {"requested_by": request.requested_by, "requested_at": request.requested_at, "merged": request.merged}
+            for request in delivery.requests
+        ]
     return view
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from payments.domain.errors import PaymentsError, ValidationFailed
+from payments.domain.errors import PaymentsError, RedeliveryTooSoon, ValidationFailed
 
 logger = Logger(child=True)
 
@@ -34,6 +34,7 @@ STATUS_BY_CODE = {
     "session_limit_reached": 409,
     "no_open_review": 409,
     "webhooks_disabled": 409,
+    "redelivery_too_soon": 429,
     "internal_error": 500,
     "etpay_error": 502,
     "configuration_unavailable": 503,
@@ -50,6 +51,7 @@ RETRYABLE_CODES = frozenset(
         "order_busy",
         "etpay_timeout",
         "etpay_error",
+        "redelivery_too_soon",
     }
 )
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
@@ -75,8 +77,10 @@ def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | N
     return Response(status, body, headers or {})
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 or code in RETRYABLE_CODES else None
+def error_response(
+    status: int, code: str, message: str, retry_after: int = RETRY_AFTER_SECONDS, **extra: Any
+) -> Response:
+    headers = {"Retry-After": str(retry_after)} if status == 503 or code in RETRYABLE_CODES else None
     return json_response(status, {"error": code, "message": message, **extra}, headers)
 
 
@@ -84,6 +88,8 @@ def error_for(error: Exception) -> Response:
     """Every failure becomes an HTTP answer here, and only here."""
     if isinstance(error, ValidationFailed):
         return error_response(400, error.code, error.message, fields=error.fields)
+    if isinstance(error, RedeliveryTooSoon):
+        return error_response(429, error.code, error.message, retry_after=error.retry_after_seconds)
     if isinstance(error, PaymentsError):
         return error_response(STATUS_BY_CODE[error.code], error.code, error.message)
     logger.exception("unhandled error")

@@ -7,7 +7,7 @@ StorageUnavailable, a missing or broken secret ConfigurationUnavailable.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from etpay.credentials import Credentials
     from etpay.sessions import CreatedSession, SessionRequest
     from payments.domain.checks import CheckTask, DueCheck
-    from payments.domain.events import DeliveryState, OrderEvent, StoredEvent
+    from payments.domain.events import Delivery, DeliveryState, OrderEvent, OrderSnapshot, StoredEvent
     from payments.domain.orders import Order, PaymentSession, StoredOrder
     from payments.domain.reviews import QueuedReview, QueuePosition, ReviewChange
     from payments.domain.webhooks import AttemptOutcome
@@ -133,11 +133,9 @@ class EventLog(Protocol):
 
     def record(self, event: OrderEvent, webhooks: bool, now: str) -> StoredEvent: ...
 
-    def mark_sent(self, event_id: str, published: bool, queued: bool, now: str) -> None: ...
-
     def get(self, event_id: str) -> StoredEvent | None: ...
 
-    def for_order(self, merchant_order_id: str) -> list[StoredEvent]: ...
+    def many(self, event_ids: Iterable[str]) -> list[StoredEvent]: ...
 
     def record_attempt(
         self,
@@ -149,7 +147,13 @@ class EventLog(Protocol):
         next_attempt_at: str | None,
     ) -> None: ...
 
-    def request_redelivery(self, event_id: str, now: str) -> StoredEvent: ...
+    def request_redelivery(self, event_id: str, seen: Delivery, after: Delivery) -> StoredEvent: ...
+
+
+class OrderHistory(Protocol):
+    """An order as its item says it has been: what its events were made from."""
+
+    def snapshot(self, merchant_order_id: str) -> OrderSnapshot | None: ...
 
 
 class EventBus(Protocol):

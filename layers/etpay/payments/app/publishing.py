@@ -1,7 +1,7 @@
 """From the orders table's change stream to the merchant's systems: each stream record's
-transitions become events, each recorded in the events table under its stable id, put on the
-EventBridge bus and (with webhooks on) queued for delivery. At least once: what went out is marked
-on the event's record, so a retried batch sends only what did not."""
+transitions become events, each recorded in the events table under its stable id (written once),
+put on the EventBridge bus and (with webhooks on) queued for delivery. At least once: a retried
+batch sends an event again with the same id and body, and consumers dedupe on the id."""
 
 import traceback
 from collections.abc import Callable, Mapping
@@ -11,8 +11,7 @@ from payments.app import telemetry
 from payments.app.ports import EventBus, EventLog, WebhookQueue
 from payments.app.telemetry import logger
 from payments.domain.clock import Clock, iso_utc, utc_now
-from payments.domain.errors import PublishFailed
-from payments.domain.events import ItemChange, OrderEvent, OrderSnapshot, derive_events
+from payments.domain.events import DeliveryState, ItemChange, OrderEvent, OrderSnapshot, derive_events
 
 # The stream function stops starting new records when less than this is left of its timeout
 # (60 s in template.yaml): one record with two events can take that long when every AWS call
@@ -31,11 +30,14 @@ class EventPublisher:
         bus: EventBus,
         queue: WebhookQueue | None,
         read_image: ReadImage,
+        stack: str = "",
         clock: Clock = utc_now,
     ):
         self._store = store
         self._bus = bus
         self._read_image = read_image
+        # The stack's id: part of every event's id.
+        self._stack = stack
         # None: the stack has no MerchantWebhookUrl.
         self._queue = queue
         self._clock = clock
@@ -48,7 +50,7 @@ class EventPublisher:
                 logger.warning("too little time left; the rest of the batch is retried")
                 return [change.sequence_number]
             try:
-                events = derive_events(self._read_image(change.before), self._read_image(change.after))
+                events = derive_events(self._read_image(change.before), self._read_image(change.after), self._stack)
                 for event in events:
                     self.publish(event)
             except Exception as error:  # noqa: BLE001 - whatever failed, this record is the batch's failure
@@ -68,24 +70,11 @@ class EventPublisher:
     def publish(self, event: OrderEvent) -> None:
         context = {"event_id": event.id, "event_type": event.type.value, "merchant_order_id": event.merchant_order_id}
         stored = self._store.record(event, webhooks=self._queue is not None, now=iso_utc(self._clock()))
-        publish = stored.published_at is None
-        queue = self._queue if stored.queued_at is None else None
-        enqueue = queue is not None
-        if not (publish or enqueue):
-            logger.info("event already published", extra=context)
-            return
-        published = False
-        try:
-            if publish:
-                self._bus.put(stored)
-                published = True
-            if queue is not None:
-                queue.send(stored.id)
-        except PublishFailed:
-            if published:
-                # Keep what did go out, so the retry does not put it on the bus twice.
-                self._store.mark_sent(stored.id, published=True, queued=False, now=iso_utc(self._clock()))
-            raise
-        self._store.mark_sent(stored.id, published=publish, queued=enqueue, now=iso_utc(self._clock()))
+        self._bus.put(stored)
+        # A retried batch finds the event recorded, and cannot know what went out: the bus gets it
+        # again (its consumers dedupe on the id), the webhook unless it was delivered already.
+        queue = self._queue if stored.delivery.state is not DeliveryState.DELIVERED else None
+        if queue is not None:
+            queue.send(stored.id)
         telemetry.count(telemetry.EVENT_PUBLISHED)
-        logger.info("event published", extra={**context, "queued_for_webhook": enqueue})
+        logger.info("event published", extra={**context, "queued_for_webhook": queue is not None})

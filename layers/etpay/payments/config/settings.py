@@ -8,6 +8,7 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from etpay.credentials import is_allowed_url
 from payments.domain.errors import ConfigurationUnavailable
@@ -24,6 +25,8 @@ DEFAULT_SESSION_LIFETIME_SECONDS = 30 * 60
 # ETpay publishes no notification retry schedule either: a session still PENDING this long after
 # it opened is asked about with the status API, then at doubling intervals, the last at expiry.
 DEFAULT_RECONCILE_AFTER_SECONDS = 15 * 60
+# How long the events table keeps an event (DynamoDB's TTL removes it after).
+DEFAULT_EVENT_RETENTION_DAYS = 30
 
 # The environment variable behind each optional setting.
 VARIABLES = {
@@ -39,6 +42,7 @@ VARIABLES = {
     "webhook_queue_url": "WEBHOOK_QUEUE_URL",
     "webhook_url": "WEBHOOK_URL",
     "webhook_secret_id": "WEBHOOK_SECRET_ID",
+    "stack_id": "STACK_ID",
 }
 
 
@@ -67,6 +71,10 @@ class Settings:
     webhook_queue_url: str | None = None
     webhook_url: str | None = None
     webhook_secret_id: str | None = None
+    # The stack's own id (CloudFormation's AWS::StackId): part of every event id, so no two stacks
+    # ever send the same one. "" outside a stack.
+    stack_id: str = ""
+    event_retention_days: int = DEFAULT_EVENT_RETENTION_DAYS
 
     @property
     def market(self) -> Market:
@@ -90,7 +98,8 @@ class Settings:
         market = market_for(currency)
         if market is None:
             raise ConfigurationUnavailable("the service is not configured (CURRENCY: CLP or MXN)")
-        optional = {name: _optional(environ, variable) for name, variable in VARIABLES.items()}
+        optional: dict[str, Any] = {name: _optional(environ, variable) for name, variable in VARIABLES.items()}
+        optional["stack_id"] = optional["stack_id"] or ""
         webhook_url = optional["webhook_url"]
         if webhook_url is not None and not is_allowed_url(webhook_url):
             raise ConfigurationUnavailable("the service is not configured (WEBHOOK_URL must be https)")
@@ -102,6 +111,7 @@ class Settings:
                 environ, "SESSION_LIFETIME_SECONDS", DEFAULT_SESSION_LIFETIME_SECONDS
             ),
             reconcile_after_seconds=_positive_int(environ, "RECONCILE_AFTER_SECONDS", DEFAULT_RECONCILE_AFTER_SECONDS),
+            event_retention_days=_positive_int(environ, "EVENT_RETENTION_DAYS", DEFAULT_EVENT_RETENTION_DAYS),
             **optional,
         )
 

@@ -23,6 +23,7 @@ from payments.domain.clock import Clock, utc_now
 from payments.domain.errors import PaymentsError
 
 if TYPE_CHECKING:
+    from payments.adapters.event_store import EventStore
     from payments.adapters.notification_keys import NotificationKeys
     from payments.adapters.order_store import OrderStore
     from payments.adapters.queues import CheckQueue, WebhookQueue
@@ -138,9 +139,7 @@ def make_sweep(clock: Clock = utc_now) -> "Sweep":
     from payments.app.reconciliation import Sweep
 
     settings = get_settings()
-    return Sweep(
-        CheckIndex(settings.require("table_name")), timedelta(seconds=settings.reconcile_after_seconds), clock
-    )
+    return Sweep(CheckIndex(settings.require("table_name")), timedelta(seconds=settings.reconcile_after_seconds), clock)
 
 
 @functools.cache
@@ -182,34 +181,33 @@ def _webhook_queue(settings: Settings) -> "WebhookQueue | None":
 @functools.cache
 def event_publisher() -> "EventPublisher":
     from payments.adapters.event_bus import EventBus
-    from payments.adapters.event_store import EventStore
-    from payments.adapters.order_stream import order_snapshot
+    from payments.adapters.order_history import order_snapshot
     from payments.app.publishing import EventPublisher
 
     settings = get_settings()
     return EventPublisher(
-        store=EventStore(settings.require("events_table")),
+        store=event_store(settings),
         bus=EventBus(settings.require("bus_name")),
         queue=_webhook_queue(settings),
         read_image=order_snapshot,
+        stack=settings.stack_id,
     )
 
 
 @functools.cache
 def webhook_delivery() -> "WebhookDelivery":
-    from payments.adapters.event_store import EventStore
     from payments.adapters.queues import WebhookQueue
     from payments.adapters.webhook_http import WebhookSender
     from payments.adapters.webhook_keys import load_signing_keys
     from payments.app.delivery import WebhookDelivery
 
     settings = get_settings()
-    events_table = settings.require("events_table")
+    store = event_store(settings)
     url, queue_url, secret_id = (
         settings.require(name) for name in ("webhook_url", "webhook_queue_url", "webhook_secret_id")
     )
     return WebhookDelivery(
-        store=EventStore(events_table),
+        store=store,
         url=url,
         keys=lambda: load_signing_keys(secret_id),
         sender=WebhookSender(),
@@ -225,15 +223,22 @@ def webhook_keys_ahead(settings: Settings) -> None:
 
 @functools.cache
 def event_queries() -> "EventQueries":
-    from payments.adapters.event_store import EventStore
+    from payments.adapters.order_history import OrderHistory
     from payments.app.event_queries import EventQueries
 
     settings = get_settings()
     return EventQueries(
-        store=EventStore(settings.require("events_table")),
-        orders=orders(),
+        store=event_store(settings),
+        orders=OrderHistory(settings.require("table_name")),
         queue=_webhook_queue(settings),
+        stack=settings.stack_id,
     )
+
+
+def event_store(settings: Settings) -> "EventStore":
+    from payments.adapters.event_store import EventStore
+
+    return EventStore(settings.require("events_table"), retention=timedelta(days=settings.event_retention_days))
 
 
 def reset() -> None:

@@ -104,6 +104,16 @@ class EventNotFound(PaymentsError):
     code = "not_found"
 
 
+class RedeliveryTooSoon(PaymentsError):
+    """POST /events/{id}/redeliver again within the cooldown of the last accepted request."""
+
+    code = "redelivery_too_soon"
+
+    def __init__(self, message: str, retry_after_seconds: int):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class WebhooksDisabled(PaymentsError):
     """The stack was deployed without MerchantWebhookUrl: there is nothing to deliver to."""
 

@@ -5,19 +5,28 @@ The events are derived from the table's own change stream (a transactional outbo
 record carries an order's item before and after one write, and `derive_events` turns that pair
 into the transitions it made. An event exists exactly when its transition was written.
 
-An event's id and body depend only on the transition (the order, the session or review reason,
-the new state) and on the item as that write left it, never on when or how often it is processed:
-a retried stream batch, or a replay of the stream, gives the same ids and byte-identical bodies.
+An event's id and body depend only on the stack, the transition (the order, the session or review
+reason, the new state) and on the item as that write left it, never on when or how often it is
+processed: a retried stream batch, or a replay of the stream, gives the same ids and byte-identical
+bodies. The stack is part of the id, so two stacks (sandbox and production, say) sending to the
+same merchant never share one.
+
+An order's events are derivable from its item alone (`event_ids_of`): the events API reads the
+events of an order by their ids, with no index of its own to write.
 """
 
 import enum
 import hashlib
+import hmac
 import json
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from payments.domain.clock import iso_utc, parse_iso
 from payments.domain.orders import Order, Status
 from payments.domain.views import order_view
 
@@ -28,6 +37,18 @@ EVENT_ID_PREFIX = "evt_"
 EVENT_ID_HEX_DIGITS = 32
 EVENT_ID_PATTERN = re.compile(rf"^{EVENT_ID_PREFIX}[0-9a-f]{{{EVENT_ID_HEX_DIGITS}}}$")
 EVENT_ID_RULE = f"{EVENT_ID_PREFIX} followed by {EVENT_ID_HEX_DIGITS} hex digits"
+# An operator, as merchant-facing events name them: "op_" and this many hex digits of an HMAC of
+# the operator's identity keyed with the stack. Stable per operator, and no ARN leaves the stack.
+OPERATOR_REFERENCE_PREFIX = "op_"
+OPERATOR_REFERENCE_HEX_DIGITS = 16
+# POST /events/{id}/redeliver: a request is accepted at most once per this (from the last accepted
+# one; a first request always is). A request while a redelivery is still pending joins it.
+REDELIVERY_COOLDOWN_SECONDS = 60
+# A redelivery asked for this long ago and never attempted is no longer waited for (its message
+# was lost): the next request is accepted.
+REDELIVERY_STALE_SECONDS = 15 * 60
+# An event keeps the record of this many redelivery requests, the latest.
+MAX_REDELIVERY_REQUESTS = 20
 
 
 def is_valid_event_id(value: Any) -> bool:
@@ -100,6 +121,8 @@ class OrderEvent:
     # The session that moved (for a payment or a session event), the review reason (with the
     # review's number from the second review on), or the review's number (for its resolution).
     subject: str
+    # The stack that made it (its id): part of the event's id and of its operator references.
+    stack: str = ""
 
     @property
     def merchant_order_id(self) -> str:
@@ -108,13 +131,17 @@ class OrderEvent:
     def body(self) -> dict[str, Any]:
         """The event as EventBridge's `detail` and as the webhook's body: `data.order` is exactly
         what GET /orders/{merchant_order_id} answered right after the transition, but for the
-        operators' notes on resolved reviews: free text an operator typed stays with the API."""
+        operators: their notes on resolved reviews (free text) stay with the API, and who resolved
+        a review is an opaque reference, not the operator's identity."""
         return {
             "id": self.id,
             "type": self.type.value,
             "created_at": self.created_at,
-            "data": {"order": order_view(self.order, notes=False)},
+            "data": {"order": order_view(self.order, notes=False, operator=self.operator_reference)},
         }
+
+    def operator_reference(self, resolved_by: str) -> str:
+        return operator_reference(self.stack, resolved_by)
 
     def body_json(self) -> str:
         """The body as sent and stored: one serialisation, so every copy is byte-identical (the
@@ -122,14 +149,21 @@ class OrderEvent:
         return json.dumps(self.body(), separators=(",", ":"), ensure_ascii=False)
 
 
-def event_id(event_type: EventType, merchant_order_id: str, subject: str) -> str:
-    """The id of a transition: the same transition always gets the same id."""
-    # The unit separator cannot occur in an order id, a session token or a reason.
-    key = "\x1f".join((event_type.value, merchant_order_id, subject))
+def event_id(event_type: EventType, merchant_order_id: str, subject: str, stack: str = "") -> str:
+    """The id of a transition of a stack: the same transition always gets the same id."""
+    # The unit separator cannot occur in a stack id, an order id, a session token or a reason.
+    key = "\x1f".join((stack, event_type.value, merchant_order_id, subject))
     return EVENT_ID_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:EVENT_ID_HEX_DIGITS]
 
 
-def derive_events(before: OrderSnapshot | None, after: OrderSnapshot | None) -> list[OrderEvent]:
+def operator_reference(stack: str, resolved_by: str) -> str:
+    """Who resolved a review, as merchant-facing events name them: the same reference for the
+    same operator of a stack, and nothing a reader can turn back into an identity."""
+    digest = hmac.new(stack.encode(), resolved_by.encode(), hashlib.sha256).hexdigest()
+    return OPERATOR_REFERENCE_PREFIX + digest[:OPERATOR_REFERENCE_HEX_DIGITS]
+
+
+def derive_events(before: OrderSnapshot | None, after: OrderSnapshot | None, stack: str = "") -> list[OrderEvent]:
     """The transitions one write made to an order's item, `before` and `after` it (None: the item
     did not exist / was deleted). A write that only claims, re-queues or annotates makes none."""
     if after is None or after.order is None:
@@ -140,9 +174,8 @@ def derive_events(before: OrderSnapshot | None, after: OrderSnapshot | None) -> 
     events: list[OrderEvent] = []
 
     def add(event_type: EventType, subject: str, created_at: str) -> None:
-        events.append(
-            OrderEvent(event_id(event_type, order.merchant_order_id, subject), event_type, created_at, order, subject)
-        )
+        identity = event_id(event_type, order.merchant_order_id, subject, stack)
+        events.append(OrderEvent(identity, event_type, created_at, order, subject, stack))
 
     for token, session in sorted(after.sessions.items(), key=lambda entry: (entry[1].created_at, entry[0])):
         previous = old_sessions.get(token)
@@ -170,6 +203,24 @@ def derive_events(before: OrderSnapshot | None, after: OrderSnapshot | None) -> 
     return events
 
 
+def event_ids_of(snapshot: OrderSnapshot, stack: str = "") -> list[str]:
+    """The ids of every event the writes to an order have made so far, read off the order as it
+    stands (each event is a state the item keeps: a session that exists or ended, a payment, a
+    reason raised in a review, a review resolved), in no particular order."""
+    order = snapshot.order
+    if order is None:
+        return []
+    found = [(event.type, event.subject) for event in derive_events(None, snapshot, stack)]
+    # derive_events(None, ...) names only the open review's reasons: a resolved review's too.
+    for review in order.reviews:
+        if review.resolution is not None:
+            found += [
+                (EventType.ORDER_REVIEW_REQUIRED, review_reason_subject(reason.value, review.number))
+                for reason in sorted(review.reason_set)
+            ]
+    return sorted({event_id(kind, order.merchant_order_id, subject, stack) for kind, subject in found})
+
+
 def review_reason_subject(reason: str, review_number: int) -> str:
     """The subject of an order.review_required event: the reason alone in an order's first review
     (as before reviews were numbered, so those ids never change), the reason and the review's
@@ -188,6 +239,16 @@ class DeliveryState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class RedeliveryRequest:
+    """One POST /events/{id}/redeliver: who asked (the caller as API Gateway's authorization
+    established it), when, and whether it joined a redelivery already pending."""
+
+    requested_by: str
+    requested_at: str
+    merged: bool = False
+
+
+@dataclass(frozen=True)
 class Delivery:
     # As the last attempt left it (or as recorded: pending, disabled).
     state: DeliveryState
@@ -198,8 +259,10 @@ class Delivery:
     last_attempt_at: str | None = None
     next_attempt_at: str | None = None
     delivered_at: str | None = None
-    # When a redelivery was last asked for (POST /events/{id}/redeliver).
+    # When the redelivery still pending was asked for (None: none is).
     requested_at: str | None = None
+    # The redelivery requests, oldest first (the last MAX_REDELIVERY_REQUESTS).
+    requests: tuple[RedeliveryRequest, ...] = ()
 
     @property
     def current_state(self) -> DeliveryState:
@@ -209,6 +272,11 @@ class Delivery:
         if self.requested_at is not None and (self.last_attempt_at is None or self.requested_at > self.last_attempt_at):
             return DeliveryState.PENDING
         return self.state
+
+    @property
+    def last_accepted_at(self) -> str | None:
+        """When the last redelivery request that queued one was made."""
+        return next((request.requested_at for request in reversed(self.requests) if not request.merged), None)
 
 
 @dataclass(frozen=True)
@@ -221,5 +289,52 @@ class StoredEvent:
     created_at: str
     body: str
     delivery: Delivery
-    published_at: str | None = None
-    queued_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Redeliver:
+    """Queue the webhook again, and record the request (`delivery`: the record after it)."""
+
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class JoinPending:
+    """A redelivery is already pending: nothing new is queued; the request is recorded with it."""
+
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class TooSoon:
+    """Refused: the last accepted request was less than the cooldown ago."""
+
+    retry_after_seconds: int
+
+
+type RedeliveryDecision = Redeliver | JoinPending | TooSoon
+
+
+def decide_redelivery(delivery: Delivery, requested_by: str, now: datetime) -> RedeliveryDecision:
+    """What POST /events/{id}/redeliver does, given the event's delivery record."""
+    at = iso_utc(now)
+    # A redelivery asked for and not attempted yet (but one never attempted for this long lost its
+    # message). The event's first webhook still pending is no redelivery: a request queues one.
+    pending = (
+        delivery.requested_at is not None
+        and delivery.current_state is DeliveryState.PENDING
+        and now - parse_iso(delivery.requested_at) < timedelta(seconds=REDELIVERY_STALE_SECONDS)
+    )
+    if pending:
+        return JoinPending(_with_request(delivery, RedeliveryRequest(requested_by, at, merged=True)))
+    last = delivery.last_accepted_at
+    if last is not None:
+        wait = parse_iso(last) + timedelta(seconds=REDELIVERY_COOLDOWN_SECONDS) - now
+        if wait > timedelta(0):
+            return TooSoon(math.ceil(wait.total_seconds()))
+    accepted = _with_request(delivery, RedeliveryRequest(requested_by, at))
+    return Redeliver(replace(accepted, requested_at=at))
+
+
+def _with_request(delivery: Delivery, request: RedeliveryRequest) -> Delivery:
+    return replace(delivery, requests=(*delivery.requests, request)[-MAX_REDELIVERY_REQUESTS:])

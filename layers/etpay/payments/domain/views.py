@@ -3,6 +3,7 @@ every event carries (`data.order`, exactly what GET /orders answered right after
 One rendering for both, so an event and the API never disagree. Never the signature_token, nor
 anything else the order item keeps server-side. Pure."""
 
+from collections.abc import Callable
 from typing import Any
 
 from payments.domain.orders import Order, Review
@@ -24,9 +25,10 @@ def session_view(order: Order) -> dict[str, Any]:
     return view
 
 
-def order_view(order: Order, notes: bool = True) -> dict[str, Any]:
-    """GET /orders/{merchant_order_id}. `notes=False` leaves out the operators' notes on resolved
-    reviews (an event's copy of the order: free text stays with the API that stores it)."""
+def order_view(order: Order, notes: bool = True, operator: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """GET /orders/{merchant_order_id}. For an event's copy of the order, `notes=False` leaves out
+    the operators' notes on resolved reviews (free text stays with the API that stores it) and
+    `operator` names who resolved a review (an opaque reference instead of their identity)."""
     view = session_view(order)
     if order.payment_token is not None:
         view["payment_token"] = order.payment_token
@@ -36,11 +38,11 @@ def order_view(order: Order, notes: bool = True) -> dict[str, Any]:
         "required": bool(order.review_reasons),
         "reasons": sorted(reason.value for reason in order.review_reasons),
     }
-    view["reviews"] = [review_view(review, notes) for review in order.review_history]
+    view["reviews"] = [review_view(review, notes, operator) for review in order.review_history]
     return view
 
 
-def review_view(review: Review, notes: bool = True) -> dict[str, Any]:
+def review_view(review: Review, notes: bool = True, operator: Callable[[str], str] | None = None) -> dict[str, Any]:
     """One review, open or resolved: its reasons with when each was raised and, once resolved, by
     whom, when, how (and the operator's note)."""
     view: dict[str, Any] = {
@@ -51,7 +53,8 @@ def review_view(review: Review, notes: bool = True) -> dict[str, Any]:
     }
     if review.resolution is not None:
         view["resolution"] = review.resolution.resolution.value
-        view["resolved_by"] = review.resolution.resolved_by
+        resolved_by = review.resolution.resolved_by
+        view["resolved_by"] = operator(resolved_by) if operator is not None else resolved_by
         view["resolved_at"] = review.resolution.resolved_at
         if notes:
             view["note"] = review.resolution.note
