@@ -14,8 +14,8 @@ from payments.config import tracing, wiring
 logger = Logger()
 metrics = Metrics()
 tracer = tracing.tracer()
-# Built while Lambda initialises the function, not at its first request.
-wiring.prepare(wiring.event_publisher)
+# Built while Lambda initialises the function, not at its first request (and SnapStart's hooks).
+STARTUP = wiring.prepare(wiring.event_publisher)
 
 
 @logger.inject_lambda_context(clear_state=True)

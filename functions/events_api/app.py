@@ -15,8 +15,8 @@ logger = Logger()
 metrics = Metrics()
 tracer = tracing.tracer()
 router = Router()
-# Built while Lambda initialises the function, not at its first request.
-wiring.prepare(wiring.event_queries)
+# Built while Lambda initialises the function, not at its first request (and SnapStart's hooks).
+STARTUP = wiring.prepare(wiring.event_queries)
 
 
 @router.route("GET", "/events/{event_id}")

@@ -17,8 +17,8 @@ logger = Logger()
 metrics = Metrics()
 tracer = tracing.tracer()
 router = Router()
-# Built while Lambda initialises the function, not at its first request.
-wiring.prepare(wiring.receive_notification, secrets_ahead=wiring.notification_key_ahead)
+# Built while Lambda initialises the function, not at its first request (and SnapStart's hooks).
+STARTUP = wiring.prepare(wiring.receive_notification, secrets_ahead=wiring.notification_key_ahead)
 
 # The same body for every accepted delivery, first or repeated: ETpay only needs a 2xx.
 RECEIVED = {"received": True}

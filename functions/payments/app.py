@@ -26,8 +26,8 @@ logger = Logger()
 metrics = Metrics()
 tracer = tracing.tracer()
 router = Router()
-# Built while Lambda initialises the function, not at its first request.
-wiring.prepare(wiring.open_session, wiring.reviews, secrets_ahead=wiring.payments_secrets_ahead)
+# Built while Lambda initialises the function, not at its first request (and SnapStart's hooks).
+STARTUP = wiring.prepare(wiring.open_session, wiring.reviews, secrets_ahead=wiring.payments_secrets_ahead)
 
 
 @router.route("POST", "/sessions")

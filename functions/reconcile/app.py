@@ -15,8 +15,8 @@ from payments.config import tracing, wiring
 logger = Logger()
 metrics = Metrics()
 tracer = tracing.tracer()
-# Built while Lambda initialises the function, not at its first request.
-wiring.prepare(wiring.sweep, wiring.check_queue, wiring.reviews)
+# Built while Lambda initialises the function, not at its first request (and SnapStart's hooks).
+STARTUP = wiring.prepare(wiring.sweep, wiring.check_queue, wiring.reviews)
 
 
 @logger.inject_lambda_context(clear_state=True)

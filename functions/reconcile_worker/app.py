@@ -16,8 +16,8 @@ from payments.domain.errors import PaymentsError
 logger = Logger()
 metrics = Metrics()
 tracer = tracing.tracer()
-# Built while Lambda initialises the function, not at its first request.
-wiring.prepare(wiring.check_session, secrets_ahead=wiring.etpay_secrets_ahead)
+# Built while Lambda initialises the function, not at its first request (and SnapStart's hooks).
+STARTUP = wiring.prepare(wiring.check_session, secrets_ahead=wiring.etpay_secrets_ahead)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,8 +12,8 @@ from payments.config import tracing, wiring
 logger = Logger()
 metrics = Metrics()
 tracer = tracing.tracer()
-# Built while Lambda initialises the function, not at its first request.
-wiring.prepare(wiring.webhook_delivery, secrets_ahead=wiring.webhook_keys_ahead)
+# Built while Lambda initialises the function, not at its first request (and SnapStart's hooks).
+STARTUP = wiring.prepare(wiring.webhook_delivery, secrets_ahead=wiring.webhook_keys_ahead)
 
 
 @logger.inject_lambda_context(clear_state=True)

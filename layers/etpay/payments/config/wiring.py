@@ -13,7 +13,9 @@ or one on another clock (tests and benchmarks).
 
 import functools
 import os
+import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,16 +39,64 @@ if TYPE_CHECKING:
     from payments.app.sessions import OpenSession
 
 
-def prepare(*builders: Callable[[], Any], secrets_ahead: Callable[[Settings], None] | None = None) -> None:
-    """Build a function's parts now, while Lambda initialises it; and, in Lambda, read its secrets
-    ahead of the first request (one short attempt each: the request reads again what failed)."""
+@dataclass(frozen=True)
+class Startup:
+    """What a function does before its first request: build its parts and, in Lambda, read its
+    secrets ahead (one short attempt each: the request reads again what failed).
+
+    With SnapStart, Lambda initialises the function once, snapshots its memory, and starts every
+    execution environment from that snapshot. What is worth snapshotting is the imports and the
+    parts built (botocore's service models loaded); what must never come from it is a secret, an
+    open connection, AWS credentials or the state of a random generator, which every environment
+    restored from the same snapshot would share. So before the snapshot the secrets are dropped and
+    the parts built again without connections or secrets; after each restore they are dropped
+    again, the clients built with fresh credentials, the secrets read, and `random` seeded anew."""
+
+    builders: tuple[Callable[[], Any], ...]
+    secrets_ahead: Callable[[Settings], None] | None = None
+
+    def run(self, read_secrets: bool = True) -> None:
+        try:
+            for build in self.builders:
+                build()
+            if read_secrets and self.secrets_ahead is not None and in_lambda():
+                self.secrets_ahead(get_settings())
+        except PaymentsError:
+            pass  # a setting missing or wrong: the first request answers it, with its own error
+
+    def before_snapshot(self) -> None:
+        forget_process_state()
+        self.run(read_secrets=False)
+
+    def after_restore(self) -> None:
+        # Seeded from the operating system: no two restored environments draw the same jitter.
+        random.seed()
+        forget_process_state()
+        self.run()
+
+
+def prepare(*builders: Callable[[], Any], secrets_ahead: Callable[[Settings], None] | None = None) -> Startup:
+    """Build a function's parts now, while Lambda initialises it (see Startup), and register the
+    SnapStart hooks where the runtime has them."""
+    startup = Startup(builders, secrets_ahead)
+    startup.run()
     try:
-        for build in builders:
-            build()
-        if secrets_ahead is not None and in_lambda():
-            secrets_ahead(get_settings())
-    except PaymentsError:
-        pass  # a setting missing or wrong: the first request answers it, with its own error
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:  # a runtime without SnapStart's hooks: nothing is ever snapshotted
+        return startup
+    register_before_snapshot(startup.before_snapshot)
+    register_after_restore(startup.after_restore)
+    return startup
+
+
+def forget_process_state() -> None:
+    """Everything a process keeps between requests: the parts built, the cached secrets, the AWS
+    clients with their connections and credentials, ETpay's pooled connections."""
+    from etpay.client import forget_connections
+
+    reset()
+    aws.forget_clients(credentials=True)
+    forget_connections()
 
 
 def in_lambda() -> bool:
