@@ -11,6 +11,7 @@ import pytest
 
 from payments.adapters import secrets as secret_store
 from payments.adapters.notification_keys import NOTIFICATION_KEY_RECHECK_SECONDS
+from payments.adapters.secrets import NOTIFICATION_KEY_MAX_AGE_SECONDS
 from payments.config import wiring
 from tests.support.api import open_session
 from tests.support.aws import NOTIFICATION_KEY, NOTIFICATION_KEY_SECRET_ID, aws_client, stored_items
@@ -113,6 +114,55 @@ def test_a_key_rotated_after_the_cache_was_filled_is_accepted_once_the_cache_is_
 
     assert too_soon.status == 401
     assert later.status == 200
+
+
+def test_a_revoked_key_is_refused_by_every_warm_function_within_a_minute(api, stack, order_id, monkeypatch):
+    """The runbook's emergency revocation: after a rotation, the previous version (the leaked key)
+    is dropped from the secret; functions that have both keys cached refuse it once their copy is
+    NOTIFICATION_KEY_MAX_AGE_SECONDS old, and the new key keeps working."""
+    token = open_session(api, stack, order_id)
+    clock = [1000.0]
+    monkeypatch.setattr(secret_store.store, "_monotonic", lambda: clock[0])
+    rotate_key()
+    secret_store.store.forget()
+    assert api.notify(json.dumps({"payment": stack.notification_jwt(token, "unknown-word")})).status == 200
+
+    # when the previous version is revoked
+    revoke_previous_key()
+
+    # then a function whose copy is younger than the maximum age still has it ...
+    clock[0] += NOTIFICATION_KEY_MAX_AGE_SECONDS - 1
+    assert api.notify(json.dumps({"payment": stack.notification_jwt(token, "unknown-word")})).status == 200
+    # ... and no function accepts it from then on, while the new key settles the order
+    clock[0] += 1
+    assert api.notify(paid(stack, token), key=NOTIFICATION_KEY).status == 401
+    assert api.notify(paid(stack, token), key=ROTATED_KEY).status == 200
+    assert api.get_order(order_id).body["status"] == "PAID"
+
+
+def test_two_rotations_within_a_session_lifetime_delay_its_settlement_but_lose_nothing(api, stack, order_id):
+    # A session opened under a key two rotations old is notified with a key no longer accepted:
+    # refused, and left for the reconciliation (its status check settles it).
+    token = open_session(api, stack, order_id)
+    rotate_key()
+    rotate_key("ThirdNotificationKey0123456789abcdefghijklmnopqrs")
+    secret_store.store.forget()
+
+    assert api.notify(paid(stack, token), key=NOTIFICATION_KEY).status == 401
+    stored = aws_client("dynamodb").get_item(TableName="etpay-orders-test", Key={"pk": {"S": f"ORDER#{order_id}"}})[
+        "Item"
+    ]
+    assert stored["check_session"]["S"] == token  # its status checks are still due
+
+
+def revoke_previous_key() -> None:
+    """What the runbook's emergency revocation does: the AWSPREVIOUS stage leaves the old version."""
+    client = aws_client("secretsmanager")
+    stages = client.describe_secret(SecretId=NOTIFICATION_KEY_SECRET_ID)["VersionIdsToStages"]
+    (previous,) = [version for version, labels in stages.items() if "AWSPREVIOUS" in labels]
+    client.update_secret_version_stage(
+        SecretId=NOTIFICATION_KEY_SECRET_ID, VersionStage="AWSPREVIOUS", RemoveFromVersionId=previous
+    )
 
 
 def test_without_the_key_secret_configured_a_keyed_notification_is_a_503_to_retry(

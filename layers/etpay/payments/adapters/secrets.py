@@ -45,12 +45,15 @@ class UnusableSecret(Exception):
 class SecretKind[T]:
     name: str  # e.g. "ETpay credentials": for logs and error messages
     parse: Callable[[str], T]  # raises UnusableSecret
+    # How long a read copy is used (None: the store's SECRET_MAX_AGE_SECONDS).
+    max_age_seconds: float | None = None
 
 
 def json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: JSON nested deeper than the decoder goes.
         raise UnusableSecret("not JSON") from None
     if not isinstance(value, dict):
         raise UnusableSecret("not a JSON object")
@@ -71,7 +74,10 @@ def _etpay_credentials(text: str) -> Credentials:
 
 
 ETPAY_CREDENTIALS = SecretKind("ETpay credentials", _etpay_credentials)
-NOTIFICATION_KEY = SecretKind("notification key", plain_text)
+# A notification key revoked (its version dropped from the secret) is refused by every warm
+# function within this: a leaked key stops working within a minute.
+NOTIFICATION_KEY_MAX_AGE_SECONDS = 60
+NOTIFICATION_KEY = SecretKind("notification key", plain_text, NOTIFICATION_KEY_MAX_AGE_SECONDS)
 # Secrets Manager's answer for a version stage that no version carries (AWSPREVIOUS before the
 # first rotation).
 NO_SUCH_VERSION_CODES = frozenset({"ResourceNotFoundException"})
@@ -122,8 +128,11 @@ class SecretStore:
             return value
         value = self._read(secret_id, kind, stage, optional)
         with self._lock:
-            self._cache[key] = (value, self._monotonic() + self._max_age_seconds)
+            self._cache[key] = (value, self._monotonic() + self._max_age(kind))
         return value
+
+    def _max_age(self, kind: SecretKind[Any]) -> float:
+        return kind.max_age_seconds if kind.max_age_seconds is not None else self._max_age_seconds
 
     def read_ahead(self, secret_id: str | None, kind: SecretKind[Any], stage: str = CURRENT) -> bool:
         """Read a secret ahead of need (while a function starts), with one short attempt. True when
@@ -136,7 +145,7 @@ class SecretStore:
         except ConfigurationUnavailable:
             return False
         with self._lock:
-            self._cache[(secret_id, stage, kind)] = (value, self._monotonic() + self._max_age_seconds)
+            self._cache[(secret_id, stage, kind)] = (value, self._monotonic() + self._max_age(kind))
         return True
 
     def age_seconds(self, secret_id: str, kind: SecretKind[Any], stage: str = CURRENT) -> float:
@@ -145,7 +154,7 @@ class SecretStore:
             cached = self._cache.get((secret_id, stage, kind))
         if cached is None:
             return float("inf")
-        return self._monotonic() - (cached[1] - self._max_age_seconds)
+        return self._monotonic() - (cached[1] - self._max_age(kind))
 
     def forget_secret(self, secret_id: str) -> None:
         """Forget every cached version of one secret: the next load reads it again."""
