@@ -231,6 +231,7 @@ def test_the_body_is_the_order_as_get_orders_showed_it_right_after_the_transitio
 
     body = json.loads(event.body_json())
 
+    assert PAID.order is not None
     assert body == {
         "id": event.id,
         "type": "payment.succeeded",
@@ -261,6 +262,7 @@ def test_a_resolution_event_carries_the_review_without_the_operators_note():
     assert order["reviews"][0]["resolution"] == "no_action_needed"
     assert "note" not in order["reviews"][0]
     assert "a note" not in event.body_json()
+    assert RESOLVED.order is not None
     assert order == order_view(RESOLVED.order, notes=False)
 
 
