@@ -208,4 +208,4 @@ def test_a_stack_of_a_currency_etpay_does_not_serve_is_not_configured():
     with pytest.raises(ConfigurationUnavailable):
         Settings.from_environment({"TABLE_NAME": "orders", "CURRENCY": "USD"})
     with pytest.raises(ConfigurationUnavailable):
-        _ = Settings("t", "sandbox", "ARS", 1, None, None, None, None).market
+        _ = Settings(table_name="t", stage="sandbox", currency="ARS", max_order_amount=1).market
