@@ -68,7 +68,7 @@ def running(tmp_path):
     started = []
 
     def start(*args):
-        from test_local_cli import Output
+        from tests.e2e.test_local_cli import Output
 
         process = _cli(*args, log_dir=tmp_path)
         started.append(process)
