@@ -279,9 +279,7 @@ def test_a_token_signed_with_another_sessions_key_is_rejected(api, stack):
     claims = jwt.decode(stack.notification_jwt(victim, "paid"), options={"verify_signature": False})
     before = stored_items()
 
-    reply = api.notify_jwt(
-        sign_notification(claims, stored_order(attacker_order)["signature_tokens"][attacker])
-    )
+    reply = api.notify_jwt(sign_notification(claims, stored_order(attacker_order)["signature_tokens"][attacker]))
 
     assert reply.status == 401
     assert stored_items() == before
