@@ -8,6 +8,7 @@ names. A test checks that the committed files equal what this script writes.
 
 import json
 from pathlib import Path
+from typing import TypedDict
 
 from boto3.dynamodb.types import TypeSerializer
 
@@ -107,9 +108,15 @@ def webhook_queue_event() -> dict:
     return {"Records": [lambda_sqs_record(message, EXAMPLE_QUEUE_ARN)]}
 
 
+class CommonArguments(TypedDict):
+    """What every API Gateway event here shares: a TypedDict, so `**common` fills only request_id."""
+
+    request_id: str
+
+
 def build_events() -> dict[str, dict]:
     json_headers = {"Content-Type": "application/json"}
-    common = {"request_id": FIXED_REQUEST_ID}
+    common: CommonArguments = {"request_id": FIXED_REQUEST_ID}
     return {
         "create_session.json": api_gateway_event(
             "POST",

@@ -21,10 +21,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from samcli.lib.cfn_language_extensions.api import process_template
-from samcli.lib.cfn_language_extensions.models import PseudoParameterValues, ResolutionMode
-from samcli.yamlhelper import yaml_parse
-from samtranslator.translator.transform import transform
+# aws-sam-cli (samcli, samtranslator) is installed in .venv-sam only, not in the venv mypy checks with.
+from samcli.lib.cfn_language_extensions.api import process_template  # type: ignore[import-not-found]
+from samcli.lib.cfn_language_extensions.models import PseudoParameterValues, ResolutionMode  # type: ignore[import-not-found]
+from samcli.yamlhelper import yaml_parse  # type: ignore[import-not-found]
+from samtranslator.translator.transform import transform  # type: ignore[import-not-found]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"

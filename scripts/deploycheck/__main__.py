@@ -16,7 +16,8 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
-from samcli.yamlhelper import yaml_parse
+# aws-sam-cli (samcli, samtranslator) is installed in .venv-sam only, not in the venv mypy checks with.
+from samcli.yamlhelper import yaml_parse  # type: ignore[import-not-found]
 
 from . import combinations, cover, expand, guard, lint, output, parameters, skips
 from .errors import DeploycheckError, ExpansionError
@@ -130,7 +131,7 @@ def _label(entry: output.Entry) -> str:
 
 def _lint(arguments: argparse.Namespace, entries: list[output.Entry], timings: dict[str, float]) -> bool:
     """Both linters once over the chosen templates, side by side; True if every finding is accepted."""
-    example = {}
+    example: dict[str, str] = {}
     for entry in entries:
         if entry.template is not None:
             example.setdefault(Path(entry.template).name, _label(entry))

@@ -10,28 +10,29 @@ import os
 import re
 from typing import Any
 
-from samcli.lib.cfn_language_extensions.api import (
+# aws-sam-cli (samcli, samtranslator) is installed in .venv-sam only, not in the venv mypy checks with.
+from samcli.lib.cfn_language_extensions.api import (  # type: ignore[import-not-found]
     IntrinsicResolverProcessor,
     create_default_intrinsic_resolver,
     create_default_pipeline,
 )
-from samcli.lib.cfn_language_extensions.exceptions import InvalidTemplateException
-from samcli.lib.cfn_language_extensions.models import (
+from samcli.lib.cfn_language_extensions.exceptions import InvalidTemplateException  # type: ignore[import-not-found]
+from samcli.lib.cfn_language_extensions.models import (  # type: ignore[import-not-found]
     PseudoParameterValues,
     ResolutionMode,
     TemplateProcessingContext,
 )
-from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline
-from samcli.lib.cfn_language_extensions.processors import (
+from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline  # type: ignore[import-not-found]
+from samcli.lib.cfn_language_extensions.processors import (  # type: ignore[import-not-found]
     DeletionPolicyProcessor,
     ForEachProcessor,
     TemplateParsingProcessor,
     UpdateReplacePolicyProcessor,
 )
-from samcli.lib.cfn_language_extensions.resolvers import FnSubResolver, IntrinsicResolver
-from samcli.lib.cfn_language_extensions.resolvers.fn_sub import PLACEHOLDER_PATTERN
-from samtranslator.model.exceptions import ExceptionWithMessage, InvalidDocumentException
-from samtranslator.translator.transform import transform
+from samcli.lib.cfn_language_extensions.resolvers import FnSubResolver, IntrinsicResolver  # type: ignore[import-not-found]
+from samcli.lib.cfn_language_extensions.resolvers.fn_sub import PLACEHOLDER_PATTERN  # type: ignore[import-not-found]
+from samtranslator.model.exceptions import ExceptionWithMessage, InvalidDocumentException  # type: ignore[import-not-found]
+from samtranslator.translator.transform import transform  # type: ignore[import-not-found]
 
 from . import logic
 from .errors import ExpansionError

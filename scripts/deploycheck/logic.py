@@ -61,6 +61,8 @@ def _truth(value: Value) -> bool:
 
 def _members(value: Value) -> list[str]:
     # A list parameter arrives as one comma-separated string.
+    if isinstance(value, bool):
+        raise UnsupportedExpression(f"{value!r} where a list belongs")
     return value.split(",") if isinstance(value, str) else [_text(item) for item in value]
 
 

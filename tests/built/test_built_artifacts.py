@@ -29,6 +29,7 @@ from local.examples import (
     EXAMPLE_SESSION_TOKEN,
     EXAMPLE_SIGNATURE_TOKEN,
 )
+from payments.adapters.order_store import OrderStore
 from payments.adapters.session_claims import SessionClaims
 from payments.domain.clock import iso_utc, utc_now
 from payments.domain.orders import Order, PaymentSession, ReviewReason, Status
@@ -219,7 +220,7 @@ def test_the_built_notifications_function_applies_the_example_notification(built
 def test_the_built_payments_function_lists_and_resolves_a_review(built, runtime_dir, deployed, tmp_path):
     # given the example order, flagged for review
     seed_example_session(deployed)
-    repository = SessionClaims(deployed["table"], boto3.client("dynamodb"))
+    repository = OrderStore(deployed["table"], boto3.client("dynamodb"))
     found = repository.get_order_and_session(EXAMPLE_ORDER_ID)
     assert found is not None
     order, session = found

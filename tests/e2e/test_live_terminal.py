@@ -111,6 +111,7 @@ def test_an_order_the_reconciliation_settles_gets_its_own_line(tmp_path):
         log_dir=tmp_path,
         parameters={"ReconcileAfterSeconds": "1"},
     ) as stack:
+        assert stack.api is not None and stack.sandbox is not None  # started
         terminal = LiveTerminal(printed.append, stack.call, stack.invoke)
         stack.api.observer = terminal.observe
         stack.on_invocation = terminal.invoked

@@ -56,6 +56,7 @@ class Output:
         threading.Thread(target=self._read, args=(process,), daemon=True).start()
 
     def _read(self, process: subprocess.Popen) -> None:
+        assert process.stdout is not None  # _cli's stdout is a pipe
         for line in process.stdout:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
@@ -155,7 +156,7 @@ def test_demo_only_pays_an_order_and_exits_0(running, args, currency, order):
 def test_the_terminal_shows_a_line_for_any_order_and_each_reconciliation(running):
     process, output = running("--schedule-every", "1")
     assert output.wait_for("Serving", READY_TIMEOUT_SECONDS), output.text
-    api_url = re.search(r"API +(http://\S+)", output.text).group(1)
+    api_url = first_group(r"API +(http://\S+)", output.text)
 
     reply = urllib3.request(
         "POST", f"{api_url}/sessions?note=not-printed", json={"merchant_order_id": "MINE-1", "order_amount": 990}
@@ -168,6 +169,13 @@ def test_the_terminal_shows_a_line_for_any_order_and_each_reconciliation(running
     assert reply.json()["session_token"] not in output.text
     process.send_signal(signal.SIGINT)
     assert process.wait(STOP_TIMEOUT_SECONDS) == 0
+
+
+def first_group(pattern: str, text: str) -> str:
+    """The first group of `pattern`'s first match in `text`, which must have one."""
+    found = re.search(pattern, text)
+    assert found is not None, text
+    return found.group(1)
 
 
 def _occupy(port: int) -> socket.socket | None:
@@ -187,7 +195,8 @@ def test_every_port_fallback_is_warned_about_and_the_emulators_names_events_env_
     aws_port = urlsplit(env_json["Parameters"]["AWS_ENDPOINT_URL"]).port
     holders = [_occupy(0), _occupy(0), _occupy(aws_port)]
     try:
-        api_port, sandbox_port = (holder.getsockname()[1] for holder in holders[:2])
+        assert holders[0] is not None and holders[1] is not None  # port 0: always a free one
+        api_port, sandbox_port = holders[0].getsockname()[1], holders[1].getsockname()[1]
         process, output = running(
             *("--api-port", str(api_port), "--sandbox-port", str(sandbox_port), "--aws-port", str(aws_port)),
             *("--no-demo", "--demo-only"),

@@ -16,7 +16,14 @@ from local.emulator.aws import client
 from local.emulator.template import Route
 from local.examples import EXAMPLE_NOTIFICATION_KEY
 from local.stack import SANDBOX_MERCHANT_API_TOKEN, LocalStack
-from tests.e2e.test_local_cli import FREE_PORTS, READY_TIMEOUT_SECONDS, REPO_ROOT, STOP_TIMEOUT_SECONDS, _occupy
+from tests.e2e.test_local_cli import (
+    FREE_PORTS,
+    READY_TIMEOUT_SECONDS,
+    REPO_ROOT,
+    STOP_TIMEOUT_SECONDS,
+    _occupy,
+    first_group,
+)
 
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
 RUT = "123456785"
@@ -25,9 +32,9 @@ RUT = "123456785"
 def test_debug_logging_prints_no_secret(running):
     process, output = running("--log-level", "DEBUG", "--schedule-every", "1")
     assert output.wait_for("Serving.", READY_TIMEOUT_SECONDS), output.text
-    api = re.search(r"API +(http://\S+)", output.text).group(1)
-    sandbox = re.search(r"ETpay sandbox +(http://\S+)", output.text).group(1)
-    aws = re.search(r"AWS \(moto\) +(http://\S+)", output.text).group(1)
+    api = first_group(r"API +(http://\S+)", output.text)
+    sandbox = first_group(r"ETpay sandbox +(http://\S+)", output.text)
+    aws = first_group(r"AWS \(moto\) +(http://\S+)", output.text)
     session = urllib3.request(
         "POST", f"{api}/sessions", json={"merchant_order_id": "SECRET-1", "order_amount": 990, "user_rut": RUT}
     ).json()
@@ -129,7 +136,9 @@ def test_another_python_gets_a_one_line_hint():
 
 def test_a_second_stack_says_another_one_is_probably_running(tmp_path, running):
     holder = _occupy(0)
+    assert holder is not None  # port 0: always a free one
     with LocalStack.on_free_ports(tmp_path / "first") as first:
+        assert first.api is not None
         ports = FREE_PORTS.copy()
         ports[1] = str(first.api.port)
         ports[-1] = str(holder.getsockname()[1])

@@ -68,6 +68,7 @@ class StackProbe:
         )
 
     def state(self) -> StoredState:
+        assert self._stack.sandbox is not None  # a started stack's
         taken_at = iso_utc(utc_now())
         return StoredState(
             items={table: self._scan(table) for table in self._tables},

@@ -129,7 +129,7 @@ class TestClaimRaces:
     def test_a_session_stored_just_before_our_claim_is_handed_out(self, api, stack, aws_faults, order_id):
         # given a failed order, and another request that opens its next session just before we claim it
         failed_order(api, stack, order_id)
-        holder = {}
+        holder: dict[str, str] = {}
         aws_faults.before_next(
             "dynamodb", "UpdateItem", lambda: holder.update(token=store_session_of_another_invocation(order_id))
         )
@@ -175,7 +175,7 @@ class TestClaimLostWhileEtpayAnswered:
     shown to anyone, so no money can move through it."""
 
     def test_the_session_another_request_stored_meanwhile_is_handed_out(self, api, stack, aws_faults, order_id):
-        holder = {}
+        holder: dict[str, str] = {}
         aws_faults.before_next(
             "dynamodb", "UpdateItem", lambda: holder.update(token=store_session_of_another_invocation(order_id))
         )
@@ -196,7 +196,7 @@ class TestClaimLostWhileEtpayAnswered:
 
     def test_on_a_reopened_order_the_other_requests_session_is_handed_out(self, api, stack, aws_faults, order_id):
         failed_order(api, stack, order_id)
-        holder = {}
+        holder: dict[str, str] = {}
         # our claim on the failed order lands; then, just before we store ETpay's session, the
         # other request (which took our claim over) stores its own
         aws_faults.before_next("dynamodb", "UpdateItem", lambda: None)
@@ -294,7 +294,9 @@ class TestNotificationRaces:
         other = another_invocation()
 
         def failed_first():
-            order, session = other.get_order_and_session(order_id, token)
+            found = other.get_order_and_session(order_id, token)
+            assert found is not None
+            order, session = found
             other.mark_failed(order, session, None, utc_now(), fail_order=True)
 
         aws_faults.before_next("dynamodb", "UpdateItem", failed_first)

@@ -30,6 +30,7 @@ class PutEventsFaults:
         self.plan: list[bool] = []
         self.calls = 0
         boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", self._before_call)
         wiring.reset()  # clients must be built from the hooked session
 

@@ -136,7 +136,9 @@ def test_a_review_flag_decided_on_a_stale_state_is_refused(api, stack, order_id)
 
     token = open_session(api, stack, order_id)
     store = wiring.orders()
-    stale_order, stale_session = store.get_order_and_session(order_id, token)
+    found = store.get_order_and_session(order_id, token)
+    assert found is not None
+    stale_order, stale_session = found
     pay(api, stack, token)
     flag = raise_review(stale_order, frozenset({ReviewReason.POSSIBLE_DOUBLE_PAYMENT}), iso_utc(utc_now()))
 

@@ -4,6 +4,7 @@ random generator is seeded anew, the AWS clients are built with fresh credential
 connections are dropped and the secrets are read again; the function then serves as before."""
 
 import random
+from typing import Any
 
 import pytest
 import snapshot_restore_py
@@ -27,10 +28,9 @@ def cached_secrets() -> int:
 def test_importing_a_function_registers_its_hooks_and_reads_its_secrets_ahead(stack, in_lambda):
     module = load_handler("payments")
 
-    registered = {
-        hook
-        for hook, _, _ in snapshot_restore_py._before_snapshot_registry + snapshot_restore_py._after_restore_registry
-    }
+    # The registries hold (hook, args, kwargs), whatever their annotation says.
+    entries: list[Any] = [*snapshot_restore_py._before_snapshot_registry, *snapshot_restore_py._after_restore_registry]
+    registered = {entry[0] for entry in entries}
     assert {module.STARTUP.before_snapshot, module.STARTUP.after_restore} <= registered
     # ETpay's credentials and the notification key (current, and previous: none yet)
     assert cached_secrets() == 3

@@ -69,7 +69,7 @@ class SimulatedQueue:
         self.dead_letters: list[Message] = []
         self.receive_times: dict[str, list[float]] = {}
 
-    def send(self, event_id: str) -> None:
+    def send(self, event_id: str, redelivery: bool = False) -> None:
         message_id = f"m{len(self.messages) + len(self.dead_letters)}"
         self.messages[message_id] = Message(message_id, event_id, self._clock.now)
 
@@ -77,7 +77,7 @@ class SimulatedQueue:
         return min((message.visible_at for message in self.messages.values()), default=None)
 
     def receive(self, limit: int = 10) -> list[QueuedWebhook]:
-        batch = []
+        batch: list[QueuedWebhook] = []
         for message in sorted(self.messages.values(), key=lambda message: message.visible_at):
             if message.visible_at > self._clock.now or len(batch) == limit:
                 continue

@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ def local_client(service: str, endpoint: str, total_attempts: int = 2):
     """A client of a local server (DynamoDB Local, the moto server): any key does, no account id
     in the endpoint, and a failure answered at once (one retry by default)."""
     return boto3.session.Session().client(
-        service,
+        service,  # type: ignore[call-overload]  # any service name the local servers serve
         region_name=REGION,
         endpoint_url=endpoint,
         aws_access_key_id="testing",
@@ -199,7 +199,7 @@ class RealStack:
 
 
 @pytest.fixture
-def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
+def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> Iterator[RealStack]:
     """A fresh table (template.yaml's own definition) on DynamoDB Local and a fresh secret holding
     the sandbox credentials on the moto server; the handlers are pointed at both."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local)
@@ -227,6 +227,7 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> RealStack:
     # Every client the handlers build comes from the default session: hook it before they exist.
     writes = WriteLedger()
     boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
     writes.register(boto3.DEFAULT_SESSION.events)
     wiring.reset()
     # A guard, not a test: if the endpoint variables were ever ignored, stop before AWS is called.

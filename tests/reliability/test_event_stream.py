@@ -75,6 +75,7 @@ def stream(real_stack, dynamodb_local, moto_server, monkeypatch):
     monkeypatch.setenv("EVENT_BUS_NAME", bus)
     monkeypatch.setenv("WEBHOOK_QUEUE_URL", queue_url)
     ledger = BusLedger()
+    assert boto3.DEFAULT_SESSION is not None  # real_stack's
     ledger.register(boto3.DEFAULT_SESSION.events)
     wiring.reset()
     publisher = load_handler("event_publisher")

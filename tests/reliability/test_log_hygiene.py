@@ -198,7 +198,7 @@ def forged_notifications(world: World, session_token: str) -> list[str]:
     unknown = dict(claims, session_token="no-such-session-" + uuid.uuid4().hex)
     return [
         sign_notification(claims, "not-the-signature-token-" + uuid.uuid4().hex),
-        jwt.encode(claims, None, algorithm="none"),
+        jwt.encode(claims, "", algorithm="none"),  # PyJWT makes "" None for alg none (its types want a str)
         f"{header}.{tampered_payload}.{signature}",
         jwt.encode(claims, session_token, algorithm="HS256"),
         sign_notification(unknown, "k" * 40),
@@ -287,8 +287,8 @@ def test_no_secret_or_payer_data_reaches_a_log_line(
     assert reconcile_handler.lambda_handler({"source": "aws.scheduler"}, LambdaContext())["handed_out"] == 1
     messages = boto3.client("sqs", region_name=REGION).receive_message(QueueUrl=queue_url)["Messages"]
     worker = load_handler("reconcile_worker")
-    records = [{"messageId": message["MessageId"], "body": message["Body"]} for message in messages]
-    assert worker.lambda_handler({"Records": records}, LambdaContext()) == {"batchItemFailures": []}
+    sqs_records = [{"messageId": message["MessageId"], "body": message["Body"]} for message in messages]
+    assert worker.lambda_handler({"Records": sqs_records}, LambdaContext()) == {"batchItemFailures": []}
     assert world.reply(api.get_order(reconciled_order), 200).body["status"] == "PAID"
 
     # The secret is missing, not JSON, incomplete, or points at an ETpay that is down.

@@ -18,18 +18,21 @@ obey:
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 import boto3
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 
 from local.emulator.template import table_definitions
+from local.etpay_sandbox import EtpaySandbox
 from payments.app.reconciliation import CheckSession
 from payments.config import wiring
 from payments.domain.checks import CheckTask
 from payments.domain.clock import utc_now
-from tests.support.api import new_order_id, session_payload
+from tests.support.api import Api, new_order_id, session_payload
 from tests.support.aws import REGION, plain_item
 
 MAX_EXAMPLES = 20
@@ -90,9 +93,9 @@ class Delivery:
 
 class PaymentsMachine(RuleBasedStateMachine):
     # Bound by the test below: the handler client, the running sandbox, pytest's monkeypatch.
-    api = None
-    sandbox = None
-    env = None
+    api: Api
+    sandbox: EtpaySandbox
+    env: pytest.MonkeyPatch
     examples_run = 0
 
     orders = Bundle("orders")
@@ -337,7 +340,10 @@ class PaymentsMachine(RuleBasedStateMachine):
 
 
 def test_random_histories_never_break_the_money_rules(api, stack, monkeypatch, record_property):
-    machine = type("BoundPaymentsMachine", (PaymentsMachine,), {"api": api, "sandbox": stack, "env": monkeypatch})
+    machine = cast(
+        type[PaymentsMachine],
+        type("BoundPaymentsMachine", (PaymentsMachine,), {"api": api, "sandbox": stack, "env": monkeypatch}),
+    )
 
     run_state_machine_as_test(machine, settings=MACHINE_SETTINGS)
 

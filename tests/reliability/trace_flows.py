@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "layers" / "etpay"), str(ROOT)]
 
 import boto3  # noqa: E402
-from aws_xray_sdk.core import xray_recorder  # noqa: E402
+from aws_xray_sdk.core import xray_recorder  # type: ignore[import-untyped]  # noqa: E402  # no types-aws-xray-sdk installed
 from moto import mock_aws  # noqa: E402
 
 from local.emulator.api import api_gateway_event  # noqa: E402
@@ -66,6 +66,7 @@ class Context:
 
 def handler(function: str):
     spec = importlib.util.spec_from_file_location(f"{function}_app", ROOT / "functions" / function / "app.py")
+    assert spec is not None and spec.loader is not None, function
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.lambda_handler

@@ -26,6 +26,7 @@ def test_no_module_or_class_that_ships_is_two(path):
     assert len(source.splitlines()) <= MAX_MODULE_LINES, f"{name(path)}: split it along its seams"
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ClassDef):
+            assert node.end_lineno is not None  # ast.parse sets it on every node
             lines = node.end_lineno - node.lineno + 1
             assert lines <= MAX_CLASS_LINES, f"{name(path)}: class {node.name} has {lines} lines"
 

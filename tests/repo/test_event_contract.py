@@ -5,7 +5,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # requirements-dev.txt has no types-jsonschema
 import pytest
 import yaml
 
@@ -55,7 +55,7 @@ def test_a_derived_event_body_validates_against_the_webhook_schema(status):
         if status is Status.PENDING
         else OrderSnapshot(
             Order("OC-1", 50_000, "CLP", Status.PENDING, "s1", "https://pmt.example/session/s1", now, now),
-            {"s1": SessionState("PENDING", now, now)},
+            {"s1": SessionState(Status.PENDING, now, now)},
         )
     )
     after = OrderSnapshot(order, {"s1": SessionState(status.value, now, now)})
@@ -86,7 +86,7 @@ def test_review_events_validate_against_the_webhook_schema_and_a_reopened_review
     raised = (RaisedReason(ReviewReason.FAILED_AFTER_PAID, flagged_at),)
     resolution = ReviewResolution(Resolution.CONFIRMED_WITH_ETPAY, "api-key:k1", resolved_at, "checked")
     paid = Order("OC-1", 50_000, "CLP", Status.PAID, "s1", "https://pmt.example/session/s1", flagged_at, flagged_at)
-    sessions = {"s1": SessionState("PAID", flagged_at, flagged_at)}
+    sessions = {"s1": SessionState(Status.PAID, flagged_at, flagged_at)}
     states = [
         replace(paid, reviews=()),
         replace(

@@ -21,6 +21,7 @@ def _phony_targets() -> set[str]:
 
 @pytest.mark.skipif(MAKE is None, reason="needs GNU make")
 def test_make_help_lists_every_phony_target():
+    assert MAKE is not None  # the skipif above
     shown = subprocess.run(
         [MAKE, "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout

@@ -898,6 +898,7 @@ class TestLifecycle:
             stderr=subprocess.DEVNULL,
             text=True,
         )
+        assert process.stdout is not None
         try:
             line = process.stdout.readline()
             base_url = line.split()[3]

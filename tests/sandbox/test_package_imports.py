@@ -12,11 +12,11 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2] / "local" / "etpay_sandbox"
 
 def _sibling_imports(path: Path) -> set[str]:
     """Every module of the package that `path` imports, wherever in the file the import is."""
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.ImportFrom) and node.module == PACKAGE:
             found.update(alias.name for alias in node.names if (PACKAGE_DIR / f"{alias.name}.py").exists())
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE + "."):
+        elif isinstance(node, ast.ImportFrom) and node.module is not None and node.module.startswith(PACKAGE + "."):
             found.add(node.module.removeprefix(PACKAGE + "."))
         elif isinstance(node, ast.Import):
             found.update(a.name.removeprefix(PACKAGE + ".") for a in node.names if a.name.startswith(PACKAGE + "."))

@@ -28,6 +28,7 @@ def load_handler(function_dir: str):
     """Import functions/<dir>/app.py under a unique name (both functions call it app.py)."""
     path = ROOT / "functions" / function_dir / "app.py"
     spec = importlib.util.spec_from_file_location(f"{function_dir}_app", path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -118,7 +118,8 @@ def _error_response(request, code: str) -> AWSResponse:
     status = 500 if code in SERVER_ERROR_CODES else 400
     body = json.dumps({"__type": code, "message": "injected fault"}).encode()
     headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": str(uuid.uuid4())}
-    return AWSResponse(request.url, status, headers, MockRawResponse(body))
+    # botocore wraps any mapping in a HeadersDict (moto passes a dict too); its stub wants HTTPHeaders.
+    return AWSResponse(request.url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
 
 
 # AWS answers these with a 5xx; every other error code with a 400.
@@ -198,6 +199,7 @@ class SessionHooks:
     when it is removed after the test, since a client copies its session's handlers when built."""
 
     def __init__(self):
+        assert boto3.DEFAULT_SESSION is not None, "the aws fixture makes the emulator's session the default"
         self._events = boto3.DEFAULT_SESSION.events
         self._registered: list[tuple[str, Callable[..., Any]]] = []
 

@@ -110,7 +110,7 @@ class EventsStack:
 
     def bus_events(self) -> list[dict]:
         """Every event the bus delivered to a rule matching the whole source, oldest first."""
-        found = []
+        found: list[dict] = []
         while True:
             answer = self._sqs.receive_message(QueueUrl=self.tap_url, MaxNumberOfMessages=10)
             messages = answer.get("Messages", [])

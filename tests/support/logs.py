@@ -8,7 +8,7 @@ import pytest
 
 def emitted_metrics(text: str) -> list[str]:
     """Names of the CloudWatch EMF metrics Powertools printed."""
-    names = []
+    names: list[str] = []
     for line in text.splitlines():
         if '"_aws"' not in line:
             continue

@@ -6,8 +6,10 @@ Generated deep and mixed nestings, the same on every run (derandomized)."""
 
 import base64
 import json
+from typing import cast
 
 import pytest
+import urllib3
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -105,7 +107,7 @@ def test_a_review_cursor_is_a_validation_error(text):
 @DEEP
 @given(nestings())
 def test_an_etpay_answer_is_a_response_error(text):
-    client = EtpayClient(CREDENTIALS, pool=Pool(Answer(text.encode())))
+    client = EtpayClient(CREDENTIALS, pool=cast(urllib3.PoolManager, Pool(Answer(text.encode()))))
     # None of these is a session answer (no token) ...
     with pytest.raises(EtpayResponseError):
         client.initialize_session(SessionRequest("OC-1", 1000))

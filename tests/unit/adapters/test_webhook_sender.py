@@ -3,6 +3,7 @@ HTTP answer is recorded (its kind is what the merchant reads in the delivery rec
 broken or oversized answer to a 2xx means, and SQS records whose receive count is unreadable."""
 
 import json
+from typing import cast
 
 import pytest
 import urllib3
@@ -34,7 +35,8 @@ class Answer:
 
 
 class Pool:
-    """urllib3's pool as the sender uses it: one answer, or the error the request raised."""
+    """urllib3's pool as the sender uses it: one answer, or the error the request raised.
+    WebhookSender's `pool` is annotated urllib3.PoolManager, hence the cast where one is passed."""
 
     def __init__(self, answer: Answer | Exception):
         self._answer = answer
@@ -46,17 +48,19 @@ class Pool:
 
 
 def post(answer: Answer | Exception):
-    return WebhookSender(pool=Pool(answer)).post(URL, "{}", {"webhook-id": "evt_1"})
+    return WebhookSender(pool=cast(urllib3.PoolManager, Pool(answer))).post(URL, "{}", {"webhook-id": "evt_1"})
 
 
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
+        # urllib3 wants the pool (or connection) an error came from; the sender reads only the
+        # error's type and reason, so none here.
         (urllib3.exceptions.SSLError("certificate verify failed"), TLS_ERROR),
-        (urllib3.exceptions.MaxRetryError(None, URL, urllib3.exceptions.SSLError("bad handshake")), TLS_ERROR),
+        (urllib3.exceptions.MaxRetryError(None, URL, urllib3.exceptions.SSLError("bad handshake")), TLS_ERROR),  # type: ignore[arg-type]
         (urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError()), CONNECTION_ERROR),
-        (urllib3.exceptions.NewConnectionError(None, "Connection refused"), CONNECTION_ERROR),
-        (urllib3.exceptions.ReadTimeoutError(None, URL, "read timed out"), TIMEOUT),
+        (urllib3.exceptions.NewConnectionError(None, "Connection refused"), CONNECTION_ERROR),  # type: ignore[arg-type]
+        (urllib3.exceptions.ReadTimeoutError(None, URL, "read timed out"), TIMEOUT),  # type: ignore[arg-type]
     ],
 )
 def test_an_attempt_without_an_answer_is_not_delivered_and_says_why(error, kind):

@@ -29,14 +29,14 @@ def problems(market, **fields) -> dict[str, str]:
 
 
 # Good values of the fields every market takes.
-COMMON_GOOD = {
+COMMON_GOOD: dict[str, list[object]] = {
     "merchant_order_id": ["OC-700104", "a", "x" * 64, "A_b-9"],
     "customer_email": ["payer@example.com", "first.last+tag@mail.example.mx"],
     "metadata": [[], [{"name": "Pedido", "value": "OC-1", "show": True}], [{"name": "n", "value": "", "show": False}]],
     "payment_completed_url": ["https://shop.example/ok", "http://127.0.0.1:8800/ok?x=1"],
     "payment_cancellation_url": ["https://shop.example/cancel", "http://localhost/cancel"],
 }
-COMMON_BAD = {
+COMMON_BAD: dict[str, list[object]] = {
     "merchant_order_id": ["", "x" * 65, "OC 1", "OC/1", "OC-1\n", 12, None],
     "customer_email": ["nope", "a@b", "payer@example.com\n", 5, None, "x" * 250 + "@example.com"],
     "metadata": [
@@ -50,7 +50,7 @@ COMMON_BAD = {
     "payment_cancellation_url": ["https://user:pw@shop.example", "https://tienda.cl/pagó", 3, None],
 }
 # Each market's own fields and bank codes.
-OWN_GOOD = {
+OWN_GOOD: dict[str, dict[str, list[object]]] = {
     "CLP": {
         "user_rut": ["111111111", "12345678K", "1234567k"],
         "is_rut_block": [True, False],
@@ -62,7 +62,7 @@ OWN_GOOD = {
         "user_bank_code": ["mx_test", "MX_TEST", "mx_bbva", "MX_BANORTE"],
     },
 }
-OWN_BAD = {
+OWN_BAD: dict[str, dict[str, list[object]]] = {
     "CLP": {
         "user_rut": ["11.111.111-1", "111111111\n", "K11111111", "1111", 111111111, None],
         "is_rut_block": ["true", 1, None],
@@ -208,4 +208,4 @@ def test_a_stack_of_a_currency_etpay_does_not_serve_is_not_configured():
     with pytest.raises(ConfigurationUnavailable):
         Settings.from_environment({"TABLE_NAME": "orders", "CURRENCY": "USD"})
     with pytest.raises(ConfigurationUnavailable):
-        _ = Settings("t", "sandbox", "ARS", 1, None, None, None, None).market
+        _ = Settings(table_name="t", stage="sandbox", currency="ARS", max_order_amount=1).market

@@ -239,6 +239,7 @@ def test_the_body_is_the_order_as_get_orders_showed_it_right_after_the_transitio
 
     body = json.loads(event.body_json())
 
+    assert PAID.order is not None
     assert body == {
         "id": event.id,
         "type": "payment.succeeded",
@@ -269,8 +270,11 @@ def test_a_resolution_event_carries_the_review_without_the_operators_note_or_ide
     assert order["reviews"][0]["resolution"] == "no_action_needed"
     assert "note" not in order["reviews"][0]
     assert "a note" not in event.body_json()
+    assert RESOLVED.order is not None
     # who resolved it is a reference of the stack's own, the same for the same operator
-    resolved_by = RESOLVED.order.reviews[0].resolution.resolved_by
+    resolution = RESOLVED.order.reviews[0].resolution
+    assert resolution is not None
+    resolved_by = resolution.resolved_by
     assert resolved_by not in event.body_json()
     assert order["reviews"][0]["resolved_by"] == operator_reference(STACK, resolved_by)
     assert re.fullmatch(r"op_[0-9a-f]{16}", order["reviews"][0]["resolved_by"])
