@@ -15,7 +15,6 @@ os.environ.update(
 
 from collections.abc import Iterator  # noqa: E402 - after the environment above
 
-import boto3  # noqa: E402
 import pytest  # noqa: E402
 from botocore.retries.standard import ExponentialBackoff  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -35,6 +34,7 @@ from tests.support.aws import (  # noqa: E402
     AwsEmulator,
     AwsFaults,
     SessionHooks,
+    aws_client,
 )
 
 # The events side of the stack (bus, queues, webhook receiver, event sources): fixtures for the
@@ -102,7 +102,7 @@ def aws(aws_emulator: AwsEmulator) -> Iterator[None]:
 def stack(aws: None, sandbox: EtpaySandbox) -> Iterator[EtpaySandbox]:
     """The deployed stack's AWS side: the table, the secret holding the sandbox credentials and the
     notification key."""
-    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets = aws_client("secretsmanager")
     secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(sandbox.credentials()))
     secrets.create_secret(Name=NOTIFICATION_KEY_SECRET_ID, SecretString=NOTIFICATION_KEY)
     sandbox.release_hangs()
@@ -116,7 +116,7 @@ def mx_stack(aws: None, mx_sandbox: EtpaySandbox, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CURRENCY", "MXN")
     monkeypatch.delenv("MAX_ORDER_AMOUNT")  # the template's default, 0: the currency's own limit
     wiring.reset()
-    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets = aws_client("secretsmanager")
     secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(mx_sandbox.credentials()))
     secrets.create_secret(Name=NOTIFICATION_KEY_SECRET_ID, SecretString=NOTIFICATION_KEY)
     yield mx_sandbox

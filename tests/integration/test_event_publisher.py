@@ -13,6 +13,7 @@ from payments.config import wiring
 from payments.domain.errors import ConfigurationUnavailable
 from payments.domain.events import EventType, event_id
 from tests.support.api import LambdaContext, new_order_id, open_session
+from tests.support.aws import aws_client
 
 
 def pay(api, sandbox, merchant_order_id: str, outcome: str = "paid") -> str:
@@ -206,7 +207,7 @@ def test_with_webhooks_off_the_events_still_reach_the_bus(api, stack, events_sta
 
 def test_an_item_of_another_kind_never_reaches_the_function(stack, events_stack):
     # given an item that is not an order (the filter admits pk ORDER#... only)
-    boto3.client("dynamodb", region_name="us-east-1").put_item(
+    aws_client("dynamodb").put_item(
         TableName="etpay-orders-test", Item={"pk": {"S": "MERCHANT#settings"}, "kind": {"S": "settings"}}
     )
 

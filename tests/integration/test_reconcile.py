@@ -11,7 +11,6 @@ the real time, which the clock starts from); the check queue is a list.
 
 from datetime import datetime, timedelta
 
-import boto3
 import pytest
 
 from etpay.errors import EtpayRateLimited, EtpayUnavailable
@@ -430,7 +429,7 @@ class TestTheFunctions:
 
     def test_unreadable_etpay_credentials_return_the_check_to_the_queue(self, api, stack, order_id):
         token = open_session(api, stack, order_id)
-        boto3.client("secretsmanager", region_name=REGION).put_secret_value(SecretId=SECRET_ID, SecretString="{}")
+        aws_client("secretsmanager").put_secret_value(SecretId=SECRET_ID, SecretString="{}")
         secrets.store.forget()
         message = {"messageId": "m-1", "body": message_body(CheckTask(order_id, token))}
 

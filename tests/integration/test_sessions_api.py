@@ -3,7 +3,6 @@
 import json
 from datetime import timedelta
 
-import boto3
 import pytest
 
 from etpay.notification import sign_notification
@@ -12,9 +11,9 @@ from tests.support.api import api_event, new_order_id, session_payload
 from tests.support.aws import (
     NOTIFICATION_KEY,
     NOTIFICATION_URL,
-    REGION,
     SECRET_ID,
     TABLE_NAME,
+    aws_client,
     stored_items,
     stored_order,
 )
@@ -275,7 +274,7 @@ class TestEtpayAndConfigurationFailures:
         assert api.create_session(session_payload(order_id)).status == 201
 
     def test_an_unreachable_etpay_is_502(self, api, stack, order_id):
-        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets = aws_client("secretsmanager")
         dead = {**stack.credentials(), "api_url": "http://127.0.0.1:9"}
         secrets.put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps(dead))
 
@@ -285,9 +284,7 @@ class TestEtpayAndConfigurationFailures:
         assert reply.error == "etpay_error"
 
     def test_a_missing_secret_is_503_and_nothing_is_stored(self, api, stack, order_id):
-        boto3.client("secretsmanager", region_name=REGION).delete_secret(
-            SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True
-        )
+        aws_client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
         calls = len(stack.initialize_requests)
 
         reply = api.create_session(session_payload(order_id))
@@ -308,7 +305,7 @@ class TestEtpayAndConfigurationFailures:
         ],
     )
     def test_an_incomplete_secret_is_503(self, api, stack, order_id, secret):
-        boto3.client("secretsmanager", region_name=REGION).put_secret_value(SecretId=SECRET_ID, SecretString=secret)
+        aws_client("secretsmanager").put_secret_value(SecretId=SECRET_ID, SecretString=secret)
 
         reply = api.create_session(session_payload(order_id))
 
@@ -318,9 +315,7 @@ class TestEtpayAndConfigurationFailures:
 
     def test_the_secret_is_read_once_while_it_is_fresh(self, api, stack, monkeypatch):
         api.create_session(session_payload(new_order_id()))
-        boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-            SecretId=SECRET_ID, SecretString="not json any more"
-        )
+        aws_client("secretsmanager").put_secret_value(SecretId=SECRET_ID, SecretString="not json any more")
 
         # Still served from the in-memory copy: no Secrets Manager call per request.
         assert api.create_session(session_payload(new_order_id())).status == 201
@@ -435,7 +430,7 @@ class TestClaims:
         else:
             assert repository.claim_next_session(stored, "another-invocation", utc_now()) is None
         if expired:
-            boto3.client("dynamodb", region_name=REGION).update_item(
+            aws_client("dynamodb").update_item(
                 TableName=TABLE_NAME,
                 Key={"pk": {"S": f"ORDER#{order_id}"}},
                 UpdateExpression="SET claim_expires = :past",

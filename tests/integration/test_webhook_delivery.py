@@ -5,7 +5,6 @@ event's delivery record, dead-lettered after the last; a rotated secret signs be
 
 import json
 
-import boto3
 import pytest
 from standardwebhooks.webhooks import Webhook
 
@@ -14,14 +13,14 @@ from payments.config import wiring
 from payments.domain.errors import ConfigurationUnavailable
 from payments.domain.webhooks import WEBHOOK_MAX_RECEIVES
 from tests.support.api import LambdaContext, new_order_id, open_session
-from tests.support.aws import REGION
+from tests.support.aws import aws_client
 from tests.support.logs import errors_logged
 
 
 def received_messages(events_stack, count: int) -> list[dict]:
     """`count` messages of the webhook queue, received as Lambda's event source does, each as the
     record of the function's event."""
-    answer = boto3.client("sqs", region_name=REGION).receive_message(
+    answer = aws_client("sqs").receive_message(
         QueueUrl=events_stack.queue_url, MaxNumberOfMessages=count, AttributeNames=["All"]
     )
     return [lambda_sqs_record(message, events_stack.webhooks.queue_arn) for message in answer["Messages"]]
@@ -108,7 +107,7 @@ def test_a_second_message_for_a_delivered_event_sends_nothing(api, stack, events
     paid_order_published(api, stack, events_stack)
     events_stack.deliver()
     delivered = events_stack.stored_events()[-1]["event_id"]
-    boto3.client("sqs", region_name=REGION).send_message(
+    aws_client("sqs").send_message(
         QueueUrl=events_stack.queue_url, MessageBody=json.dumps({"event_id": delivered, "redelivery": False})
     )
     before = len(events_stack.receiver.received)
@@ -139,9 +138,7 @@ def test_the_last_receive_dead_letters_the_webhook(api, stack, events_stack):
 def test_after_a_rotation_both_secrets_sign_each_webhook(api, stack, events_stack):
     # given the secret rotated with put-secret-value (the old one becomes AWSPREVIOUS)
     new_secret = "N" * 24 + "ew0123456789abcdefABCDEF"
-    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-        SecretId=events_stack.secret_id, SecretString=new_secret
-    )
+    aws_client("secretsmanager").put_secret_value(SecretId=events_stack.secret_id, SecretString=new_secret)
     wiring.reset()  # a new execution environment (or 5 minutes later): no cached keys
     order_id = paid_order_published(api, stack, events_stack)
 
@@ -158,7 +155,7 @@ def test_after_a_rotation_both_secrets_sign_each_webhook(api, stack, events_stac
 
 @pytest.mark.parametrize("body", ["not json", "{}", json.dumps({"event_id": "evt_" + "0" * 32})])
 def test_a_message_naming_no_known_event_is_dropped(events_stack, body):
-    boto3.client("sqs", region_name=REGION).send_message(QueueUrl=events_stack.queue_url, MessageBody=body)
+    aws_client("sqs").send_message(QueueUrl=events_stack.queue_url, MessageBody=body)
 
     events_stack.deliver()
 
@@ -191,9 +188,7 @@ def test_when_sqs_cannot_postpone_a_failed_webhook_its_record_still_says_retryin
 
 
 def put_webhook_secret(events_stack, value: str) -> None:
-    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-        SecretId=events_stack.secret_id, SecretString=value
-    )
+    aws_client("secretsmanager").put_secret_value(SecretId=events_stack.secret_id, SecretString=value)
     wiring.reset()  # a new execution environment: no cached keys
 
 

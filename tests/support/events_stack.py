@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
@@ -25,7 +24,7 @@ from local.emulator.template import evaluate_conditions, load_template, paramete
 from payments.adapters.event_store import decompress
 from payments.config import wiring
 from tests.support.api import LambdaContext, load_handler
-from tests.support.aws import EVENTS_TABLE_NAME, REGION, TABLE_NAME, plain_item
+from tests.support.aws import EVENTS_TABLE_NAME, REGION, TABLE_NAME, aws_client, plain_item
 
 BUS_NAME = "etpay-payments-test"
 WEBHOOK_SECRET_ID = "etpay/webhook-secret-test"
@@ -61,10 +60,10 @@ class EventsStack:
             "WebhookDeliveryFunction": load_handler("webhook_delivery"),
         }
         self.events_api = load_handler("events_api")
-        clients = lambda service: boto3.client(service, region_name=REGION)  # noqa: E731 - a one-line factory
+        clients = aws_client
         self.stream = StreamPoller(mapping("EventPublisherStream"), self.invoke, clients, TABLE_NAME, self.failures_url)
         self.webhooks = QueuePoller(mapping("WebhookDeliveryEventSource"), self.invoke, clients, self.queue_url)
-        self._sqs = boto3.client("sqs", region_name=REGION)
+        self._sqs = aws_client("sqs")
 
     def invoke(self, function: str, event: dict) -> dict:
         """As Lambda invokes: the handler's answer, or an InvocationError for a function error."""
@@ -122,7 +121,7 @@ class EventsStack:
 
     def stream_batch(self) -> dict:
         """Every record of the orders table's stream so far, as one Lambda batch (unfiltered)."""
-        streams = boto3.client("dynamodbstreams", region_name=REGION)
+        streams = aws_client("dynamodbstreams")
         stream_arn = self.stream.stream_arn
         (shard,) = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
         iterator = streams.get_shard_iterator(
@@ -134,7 +133,7 @@ class EventsStack:
     def stored_events(self) -> list[dict]:
         """Every item of the events table as plain values, oldest first; `body` as the text it
         holds compressed."""
-        items = boto3.client("dynamodb", region_name=REGION).scan(TableName=EVENTS_TABLE_NAME)["Items"]
+        items = aws_client("dynamodb").scan(TableName=EVENTS_TABLE_NAME)["Items"]
         plain = [plain_item(item) for item in items]
         for item in plain:
             item["body"] = decompress(bytes(item["body"]))
@@ -193,7 +192,7 @@ def mx_events_stack(mx_stack, receiver, monkeypatch) -> Iterator[EventsStack]:
 
 def _events_side(receiver, monkeypatch) -> Iterator[EventsStack]:
     monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    sqs = boto3.client("sqs", region_name=REGION)
+    sqs = aws_client("sqs")
     dead_letter_url = sqs.create_queue(QueueName="webhooks-dlq")["QueueUrl"]
     dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -211,13 +210,11 @@ def _events_side(receiver, monkeypatch) -> Iterator[EventsStack]:
     failures_url = sqs.create_queue(QueueName="event-publisher-failures")["QueueUrl"]
     tap_url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
     tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events = boto3.client("events", region_name=REGION)
+    events = aws_client("events")
     events.create_event_bus(Name=BUS_NAME)
     events.put_rule(Name=TAP_RULE, EventBusName=BUS_NAME, EventPattern=json.dumps({"source": ["etpay.payments"]}))
     events.put_targets(Rule=TAP_RULE, EventBusName=BUS_NAME, Targets=[{"Id": "tap", "Arn": tap_arn}])
-    boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name=WEBHOOK_SECRET_ID, SecretString=WEBHOOK_SECRET
-    )
+    aws_client("secretsmanager").create_secret(Name=WEBHOOK_SECRET_ID, SecretString=WEBHOOK_SECRET)
 
     monkeypatch.setenv("EVENT_BUS_NAME", BUS_NAME)
     monkeypatch.setenv("WEBHOOK_QUEUE_URL", queue_url)
