@@ -126,6 +126,13 @@ def test_a_flagged_order_is_listed_shown_resolved_and_leaves_the_queue(ops, http
     conflict = f"ops: POST /orders/{order_id}/review -> 409 no_open_review: order {order_id} has no open review"
     assert err.splitlines() == [conflict]
 
+    # the other order, without a question, as JSON (which has no note either); the queue is left
+    # as it was found
+    other = ["resolve", order_id + "-2", "--resolution", "no_action_needed", "--note", NOTE, "--yes", "--json"]
+    status, out, _ = ops(*other)
+    assert status == 0 and json.loads(out)["order"]["reviews"][-1]["resolution"] == "no_action_needed"
+    assert NOTE not in out
+
 
 def test_redeliver_queues_the_webhook_again(ops, http_api, etpay, local_stack, order_id):
     session = http_api.open_session(order_id)
