@@ -62,11 +62,11 @@ $(CHECKOV):
 
 deps: $(PY) $(SAM) $(CHECKOV) ## the app's venv (.venv), aws-sam-cli's (.venv-sam) and checkov's (.venv-checkov), with uv
 
-# mypy --strict on what ships and on the local stack, the default level on the tooling; lint-imports
-# holds the layer's rings (pyproject.toml's [tool.importlinter] contracts).
-lint: $(PY) ## ruff, mypy (--strict on layers/ functions/ local/) and the import contracts of the rings
-	$(VENV)/bin/ruff check layers functions local tests bench scripts
-	$(VENV)/bin/mypy --strict layers/etpay functions local
+# mypy --strict on what ships, the local stack and the operator CLI, the default level on the
+# tooling; lint-imports holds the layer's rings (pyproject.toml's [tool.importlinter] contracts).
+lint: $(PY) ## ruff, mypy (--strict on layers/ functions/ local/ ops/) and the import contracts of the rings
+	$(VENV)/bin/ruff check layers functions local ops tests bench scripts
+	$(VENV)/bin/mypy --strict layers/etpay functions local ops
 	$(VENV)/bin/mypy tests bench scripts
 	PYTHONPATH=layers/etpay $(VENV)/bin/lint-imports
 
@@ -158,6 +158,12 @@ scenario: $(PY) ## one local scenario, e.g. make scenario NAME=double-payment (m
 
 e2e: $(PY) browser ## the end-to-end tests over HTTP and in headless chromium
 	$(PY) -m pytest tests/e2e
+
+# -- the operators' command line (ops/README.md): the review queue, resolutions, orders, redelivery,
+# signed with SigV4 from the operator's AWS identity --
+.PHONY: ops
+ops: $(PY) ## the operator CLI (ops/README.md), e.g. make ops ARGS="--stack NAME reviews"
+	$(PY) -m ops $(ARGS)
 
 # Benchmarks (docs/BENCHMARKS.md): the built functions against bare-boto3 baselines, cold and warm,
 # and our ETpay client against etpay-sdk 1.0.1, which lives only in its own bench venv.
