@@ -149,6 +149,17 @@ class StreamWorld:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"])
 
+    def queued_ids(self) -> Counter[str]:
+        """The event ids of every webhook message waiting in the queue (received, and left hidden)."""
+        ids: Counter[str] = Counter()
+        while True:
+            messages = self._sqs.receive_message(
+                QueueUrl=self._queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300
+            ).get("Messages", [])
+            if not messages:
+                return ids
+            ids.update(json.loads(message["Body"])["event_id"] for message in messages)
+
 
 def test_twenty_identical_paid_notifications_publish_one_payment_succeeded(api, real_stack, stream, run_together):
     # given an open session and 20 identical paid notifications delivered at once
@@ -218,11 +229,14 @@ def test_a_crash_mid_batch_loses_no_event_and_makes_no_new_id(api, real_stack, s
     stream.publish()
 
     # then every event exists once in the table under its transition's id ...
-    stored = {item["event_id"] for item in stream.stored() if item["merchant_order_id"] in orders}
-    assert stored == expected
-    # ... and reached the bus; only the event in flight at the crash went twice, same id
+    stored = [item["event_id"] for item in stream.stored() if item["merchant_order_id"] in orders]
+    assert sorted(stored) == sorted(expected)
+    # ... and reached the bus and the webhook queue: at least once each, the events of the records
+    # retried after the crash again (at least once), always under the same ids
     on_bus = Counter(stream.ledger.ids)
     assert set(on_bus) == expected
-    assert sorted(on_bus.values(), reverse=True)[:2] == [2, 1]
+    assert max(on_bus.values()) == 2
     assert stream.poller.invocations > 1
-    assert stream.queued() == len(expected)
+    queued = stream.queued_ids()
+    assert set(queued) == expected
+    assert max(queued.values()) <= 2
