@@ -35,7 +35,8 @@ PACKAGES = ("boto3", "aws-lambda-powertools", "aws-xray-sdk", "PyJWT", "urllib3"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS, help="run these parts only")
+    parser.add_argument("--only", nargs="*", choices=PARTS, default=PARTS,
+                        help="run these parts only (none: only write the report from the saved results)")
     parser.add_argument("--runs", type=int, default=11, help="cold starts per function, side and tree (median)")
     parser.add_argument("--requests", type=int, default=100, help="warm invocations per function and side")
     parser.add_argument("--sdk-requests", type=int, default=200, help="session creations per ETpay client")
@@ -97,14 +98,14 @@ def section(parts: dict[str, dict[str, Any]], name: str, render: Callable[[dict[
 
 def write_report(parts: dict[str, dict[str, Any]]) -> None:
     versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in PACKAGES)
-    sdk = parts.get("clients", {}).get("sdk", "not measured")
+    sdk = " with requests ".join(parts.get("clients", {}).get("sdk", "not measured").split(" ", 1))
     functions = parts.get("functions", {})
     text = f"""# Benchmarks
 
 Written by `make bench` (`python -m bench`) on {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}. Each part
 says when it ran and the load average then: the machine is shared, so **read the ratios, not the
 absolute times**. All on 127.0.0.1: AWS is moto, ETpay the local sandbox. Versions: {versions};
-etpay-sdk and requests {sdk}.
+etpay-sdk {sdk}.
 
 ## Memory size per function
 
@@ -113,17 +114,19 @@ invocation's CPU and wall time were measured on one full core of this machine, f
 cold starts (import, then the first request; medians of {functions.get("runs", "-")} fresh processes) and warm
 invocations (medians). Lambda gives CPU in proportion to memory, one vCPU at {costs.FULL_VCPU_MB:,} MB: below
 that the model stretches the CPU time by {costs.FULL_VCPU_MB:,} / memory and keeps the rest of the wall time
-(waiting on AWS and ETpay) as measured. Lambda x86_64 in us-east-1 bills ${costs.LAMBDA_PER_GB_SECOND} per
+(waiting on AWS and ETpay) as measured. Lambda x86_64 in us-east-1 bills ${costs.LAMBDA_PER_GB_SECOND:.10f} per
 GB-second, per 1 ms, and $0.20 per million requests (AWS's Lambda pricing page, first tier, read
 2026-12-06); since August 2025 a cold start's INIT is billed too. Per million invocations,
 {costs.COLD_SHARE:.0%} are counted as cold starts (AWS reports INITs in under 1% of invocations). Left out:
 Lambda's CPU is not this machine's; below one vCPU its CPU comes in time slices that may overlap
-waits; the waits are on local stand-ins, not on DynamoDB and ETpay across a network (which adds the
-same milliseconds at every size, in favour of the smaller ones); a cold start's own fixed costs
+waits; the waits are on local stand-ins over plain HTTP, not on DynamoDB and ETpay across a
+network (which adds the same milliseconds at every size, in favour of the smaller ones) nor the TLS
+handshakes of a first request (CPU, in favour of the larger ones); a cold start's own fixed costs
 (fetching the code, starting the runtime). The rule: a function someone waits on over HTTP (the
 API's) takes the smallest size whose cold start stays under {costs.COLD_START_TARGET_MS / 1000:g} s and whose warm
 invocation is within {costs.WARM_SLOWDOWN - 1:.0%} of the 1,024 MB one; the others, which nobody waits on by
-the millisecond, the cheapest; every size must hold the peak RSS with 40% to spare. **←** marks the choice.
+the millisecond, the cheapest; every size must hold the peak RSS with 40% to spare and keep a cold
+start within a tenth of the function's timeout. **←** marks the choice.
 
 {section(parts, "functions", report.power_section)}
 

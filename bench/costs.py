@@ -62,19 +62,24 @@ def sizes(warm: dict[str, float], cold: dict[str, float]) -> list[Size]:
     return found
 
 
-def recommend(function: str, options: list[Size], peak_rss_mb: float) -> tuple[Size, str]:
-    """The size the figures point to, and why."""
-    fitting = [size for size in options if peak_rss_mb <= 0.6 * size.memory_mb]
-    cheapest = min(fitting, key=lambda size: size.per_million)
+def recommend(function: str, options: list[Size], peak_rss_mb: float, timeout_s: float) -> tuple[Size, str]:
+    """The size the figures point to, and why. Every size must hold the peak RSS with 40% to spare
+    and keep a cold start within a tenth of the function's timeout."""
+    fitting = [size for size in options if peak_rss_mb <= 0.6 * size.memory_mb and size.cold_ms <= 100 * timeout_s]
+    if not fitting:
+        return options[-1], "none fits its memory and timeout with room to spare: the largest measured"
+    cheapest, fastest = min(fitting, key=lambda size: size.per_million), fitting[-1]
     if function not in SYNCHRONOUS:
-        return cheapest, "nobody waits on it: the cheapest size (its duration stays far inside its timeout)"
-    fastest = max(fitting, key=lambda size: size.memory_mb)
+        return cheapest, (f"nobody waits on it by the millisecond: the cheapest (its cold start, "
+                          f"{cheapest.cold_ms:,.0f} ms, is under a tenth of its {timeout_s:g} s timeout)")  # fmt: skip
     for size in fitting:
         if size.cold_ms <= COLD_START_TARGET_MS and size.warm_ms <= WARM_SLOWDOWN * fastest.warm_ms:
-            extra = size.per_million / cheapest.per_million - 1
-            return size, (f"the smallest with a cold start under {COLD_START_TARGET_MS / 1000:g} s and a warm "
-                          f"invocation within {WARM_SLOWDOWN - 1:.0%} of {fastest.memory_mb} MB's"
-                          + (f", for {extra:.0%} more than the cheapest" if extra > 0.005 else ""))  # fmt: skip
+            extra = size.per_million - cheapest.per_million
+            return size, (f"the smallest whose cold start ({size.cold_ms:,.0f} ms) is under "
+                          f"{COLD_START_TARGET_MS / 1000:g} s and whose warm invocation ({size.warm_ms:.0f} ms) is "
+                          f"within {WARM_SLOWDOWN - 1:.0%} of {fastest.memory_mb} MB's"
+                          + (f", for ${extra:.2f} more per million invocations than {cheapest.memory_mb} MB"
+                             if extra >= 0.005 else ""))  # fmt: skip
     return fastest, (f"no size measured keeps its cold start under {COLD_START_TARGET_MS / 1000:g} s: the largest, "
                      "the fastest warm and cold")  # fmt: skip
 
@@ -86,7 +91,7 @@ def per_million_payments(memory: dict[str, int], durations: dict[str, list[Size]
     lines = []
     for function, count in PAYMENT.items():
         size = next(size for size in durations[function] if size.memory_mb == memory[function])
-        lines.append((f"Lambda, {function} ({count} × {size.memory_mb} MB)", count * size.per_million))
+        lines.append((f"Lambda, {function} ({count} invocation{'s' if count > 1 else ''})", count * size.per_million))
     requests: dict[str, float] = {}
     for function, count in PAYMENT.items():
         for operation, made in calls[function].items():

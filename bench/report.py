@@ -27,7 +27,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def when(part: Part) -> str:
     load = "/".join(f"{value:.1f}" for value in part["load_before"])
     after = "/".join(f"{value:.1f}" for value in part["load_after"])
-    return (f"_Measured {part['measured_at']} in {part['elapsed_s']:.0f} s; load average (1/5/15 min) {load} "
+    return (f"_Measured over {part['elapsed_s']:.0f} s to {part['measured_at']}; load average (1/5/15 min) {load} "
             f"before, {after} after, on {part['machine']}._")  # fmt: skip
 
 
@@ -42,7 +42,8 @@ def power(functions: Part) -> dict[str, tuple[list[costs.Size], costs.Size, str]
     for function in FUNCTIONS:
         cold = functions["cold"]["as built"][function.name]["ours"]
         options = costs.sizes(functions["warm"][function.name]["ours"], cold)
-        found[function.name] = (options, *costs.recommend(function.name, options, cold["maxrss_kb"] / 1024))
+        timeout = float(settings(function.name)["Timeout"])
+        found[function.name] = (options, *costs.recommend(function.name, options, cold["maxrss_kb"] / 1024, timeout))
     return found
 
 
