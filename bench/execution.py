@@ -12,19 +12,12 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
-from local.emulator.template import ROOT
-
 RUNNER = Path(__file__).resolve().with_name("lambda_runner.py")
 # What Lambda's python3.13 would be: the venv's base interpreter, the standard library on its path.
 INTERPRETER: str = getattr(sys, "_base_executable", sys.executable)
-# Where this venv's packages are: the runtime's and the layer's are copied or linked from here.
+# Where this venv's packages are: the runtime's are copied from here.
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 ANSWER_SECONDS = 120
-
-
-def source_paths(code: str) -> list[str]:
-    """A function's path from the repository, as Lambda lays it out: its directory, then the layer's source."""
-    return [str(ROOT / "functions" / code), str(ROOT / "layers" / "etpay")]
 
 
 class Execution:

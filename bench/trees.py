@@ -9,8 +9,6 @@ flavours, and the packages Lambda's python3.13 runtime ships besides the standar
 The runtime packages are precompiled in both: the runtime ships them installed, with bytecode.
 """
 
-import importlib.metadata
-import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -19,11 +17,9 @@ from pathlib import Path
 
 from bench.execution import INTERPRETER, SITE_PACKAGES
 from bench.functions import Function
-from local.emulator.template import ROOT
 
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 LAYER = "EtpayLayer"
-LAYER_LOCK = ROOT / "layers" / "etpay" / "requirements.txt"
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
 MODES = ("as built", "precompiled")
 
@@ -82,22 +78,3 @@ def prepare(build_dir: Path, workdir: Path, functions: Iterable[Function]) -> di
 
 def bytecode_files(tree: Tree) -> int:
     return sum(1 for _ in tree.root.rglob("*.pyc"))
-
-
-def linked_runtime(target: Path) -> Path:
-    """The runtime's packages and the layer's locked ones, linked from this venv: Lambda's path
-    for the functions run from source, without a build. The venv must hold the locked versions."""
-    target.mkdir(parents=True, exist_ok=True)
-    names = set(RUNTIME_PACKAGES)
-    for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", LAYER_LOCK.read_text(), re.MULTILINE):
-        distribution = importlib.metadata.distribution(name)
-        if distribution.version != version:
-            raise RuntimeError(f"this venv has {name} {distribution.version}, the layer locks {version}: make deps")
-        top = {file.parts[0] for file in distribution.files or () if len(file.parts) > 1 or file.suffix == ".py"}
-        top -= {"..", "bin", "__pycache__"}
-        names |= {part for part in top if not part.endswith((".dist-info", ".data"))}
-    for name in names:
-        link = target / name
-        if not link.exists():
-            link.symlink_to(SITE_PACKAGES / name)
-    return target

@@ -11,15 +11,20 @@ The budgets are the figures recorded on 2026-12-06. After an optimisation, lower
 budget (one line) to hold it there. Over its budget, a function fails with what is new: the
 packages that grew since the figures in PACKAGES (with the modules of each), and the requests."""
 
+import importlib.metadata
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from bench.execution import Execution, source_paths
+from bench.execution import SITE_PACKAGES, Execution
 from bench.functions import FUNCTIONS
 from bench.stack import BenchStack
-from bench.trees import linked_runtime
+from bench.trees import RUNTIME_PACKAGES
+from local.emulator.template import ROOT
+
+LAYER_LOCK = ROOT / "layers" / "etpay" / "requirements.txt"
 
 # Modules loaded by the end of the first request.
 MODULES = {
@@ -50,6 +55,21 @@ PACKAGES = {
 }  # fmt: skip
 
 
+def linked_runtime(target: Path) -> Path:
+    """The runtime's packages and the layer's locked ones, linked from this venv: Lambda's path for
+    the functions run from source, without a build. The venv must hold the locked versions."""
+    target.mkdir(parents=True, exist_ok=True)
+    names = set(RUNTIME_PACKAGES)
+    for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", LAYER_LOCK.read_text(), re.MULTILINE):
+        distribution = importlib.metadata.distribution(name)
+        assert distribution.version == version, f"this venv has {name} {distribution.version}, the lock {version}"
+        top = {file.parts[0] for file in distribution.files or () if len(file.parts) > 1 or file.suffix == ".py"}
+        names |= {part for part in top - {"..", "bin", "__pycache__"} if not part.endswith((".dist-info", ".data"))}
+    for name in names:
+        (target / name).symlink_to(SITE_PACKAGES / name)
+    return target
+
+
 @pytest.fixture(scope="module")
 def first_requests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[str], list[str]]]:
     """Per function: the modules loaded and the AWS requests made by the end of its first request."""
@@ -59,7 +79,7 @@ def first_requests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[
     with BenchStack(workdir / "stack") as stack:
         for function in FUNCTIONS:
             log = workdir / f"{function.code}.log"
-            paths = source_paths(function.code)
+            paths = [str(ROOT / "functions" / function.code), str(ROOT / "layers" / "etpay")]
             with Execution(paths, runtime, stack.environment(function.name), log, inspect=True) as execution:
                 answer = execution.invoke(function.event(stack))
                 modules = execution.close()["modules"]
