@@ -165,12 +165,14 @@ e2e: $(PY) browser ## the end-to-end tests over HTTP and in headless chromium
 ops: $(PY) ## the operator CLI (ops/README.md), e.g. make ops ARGS="--stack NAME reviews"
 	$(PY) -m ops $(ARGS)
 
-# Benchmarks (docs/BENCHMARKS.md): the built functions against bare-boto3 baselines, cold and warm,
-# and our ETpay client against etpay-sdk 1.0.1, which lives only in its own bench venv.
+# Benchmarks (docs/BENCHMARKS.md): the seven built functions against bare-boto3 baselines (cold,
+# warm, their memory sizes and costs), our ETpay client against etpay-sdk 1.0.1 (which lives only in
+# its own bench venv), the notification-to-webhook latency and the reconciler at scale. About 25
+# minutes. `python -m bench --only PART` runs one part (python -m bench --help).
 BENCH_SDK_VENV := bench/.venv-sdk
 .PHONY: bench
 bench: deps build ## benchmarks, written to docs/BENCHMARKS.md
 	@$(NEED_UV)
 	py="$$($(FIND_PYTHON313))" && $(UV) venv --quiet --allow-existing --python "$$py" $(BENCH_SDK_VENV)
 	$(UV) pip install --quiet --python $(BENCH_SDK_VENV)/bin/python etpay-sdk==1.0.1 requests
-	$(PY) bench/run.py
+	PYTHONPATH=layers/etpay $(PY) -m bench $(ARGS)

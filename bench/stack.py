@@ -1,92 +1,113 @@
-"""The local stand-ins the benchmark talks to: `local/`'s own start-up code (local.stack.Services):
-moto's server in a process of its own with the template's tables and secret, and the ETpay
-sandbox, served by a thread of the benchmark's driver (bench/run.py).
+"""What the measured functions talk to, on 127.0.0.1, started with `local/`'s own code: moto's
+server (a process of its own) with every table, secret, queue and bus of the template, the ETpay
+sandbox and the merchant's webhook receiver (threads of the driver, which only waits while a
+measured process runs: neither server's CPU lands in a measured process).
 
-Neither server runs in a measured process: every measurement is a child process of the driver
-(cold_runner.py, warm_worker.py, etpay_client_worker.py), and the driver itself only waits for
-it, so the sandbox's CPU never lands in a measured process either."""
+Each function's environment is the template's, resolved here as CloudFormation would (`!Ref`s,
+`!If`s, parameters), plus what Lambda's runtime sets in every execution environment."""
 
-import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from local.emulator.aws import FAKE_CREDENTIALS, REGION, create_queues_and_buses, physical_names
-from local.emulator.template import evaluate_conditions, load_template, parameter_values
+from local.demo.webhooks import WebhookReceiver
+from local.emulator.aws import FAKE_CREDENTIALS, REGION, child_environment, client, create_queues_and_buses
+from local.emulator.template import choose, evaluate_conditions, function_environment, load_template, parameter_values
+from local.etpay_sandbox import EtpaySandbox
 from local.stack import LOCAL_PARAMETERS, Services
 
 STACK_NAME = "etpay-bench"
-NAMES = physical_names(STACK_NAME)
-TABLE_NAME = NAMES["OrdersTable"]
-SECRET_ID = NAMES["EtpaySecret"]
-# The secret local/ creates with the example key (ours and the baselines read it, as deployed).
-NOTIFICATION_KEY_SECRET_ID = NAMES["NotificationKeySecret"]
-MERCHANT_CODE = "bench-merchant"
-MERCHANT_API_TOKEN = "bench-merchant-api-token-0123456789"  # noqa: S105 - a local benchmark credential
 FAKE_AWS = {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 
 
-class BenchStack:
-    """moto server + ETpay sandbox on 127.0.0.1, with the template's table and credentials secret."""
+def settings(function: str) -> dict[str, Any]:
+    """The function's properties over the template's Globals (MemorySize, Timeout, ...)."""
+    template = load_template()
+    return template.get("Globals", {}).get("Function", {}) | template["Resources"][function]["Properties"]
 
+
+def lambda_environment(function: str, refs: Mapping[str, str], conditions: Mapping[str, bool]) -> dict[str, str]:
+    """The template's variables for `function` (`refs`: what each `!Ref` gives, parameters
+    included), over what Lambda sets in every execution environment. Libraries read the latter:
+    the X-Ray SDK, for one, builds no sampling clients inside Lambda."""
+    variables = {}
+    for name, value in function_environment(function).items():
+        value = choose(value, conditions)
+        if isinstance(value, dict):
+            if set(value) != {"Ref"} or value["Ref"] not in refs:
+                raise ValueError(f"{function}'s {name} is {value!r}: the bench cannot resolve it")
+            value = refs[value["Ref"]]
+        variables[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    properties = settings(function)
+    return (
+        child_environment()
+        | FAKE_AWS
+        | {
+            "LAMBDA_TASK_ROOT": "/var/task",
+            "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "AWS_LAMBDA_FUNCTION_NAME": f"{STACK_NAME}-{function}",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties["MemorySize"]),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(properties["Timeout"]),
+            # Tracing is on in the template (Tracing: Active): Lambda gives each invocation a trace
+            # header, and the X-Ray SDK sends its segments over UDP to a daemon (none here: they are lost).
+            "_X_AMZN_TRACE_ID": "Root=1-67000000-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1",
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        }
+        | variables
+    )
+
+
+class BenchStack:
     def __init__(self, workdir: Path):
         self._workdir = workdir
         self._services: Services | None = None
+        self.receiver = WebhookReceiver()
+        self.refs: dict[str, str] = {}
+        self.conditions: dict[str, bool] = {}
         self.aws_endpoint = ""
-        self.etpay_credentials: dict[str, str] = {}
-        self.reconcile_queue_url = ""
+        # What the events' makers keep between two events (bench/functions.py).
+        self.scratch: dict[str, list[str]] = {}
+        self._clients: dict[str, Any] = {}
 
     def __enter__(self) -> "BenchStack":
         self._workdir.mkdir(parents=True, exist_ok=True)
-        self._services = Services(
-            aws_port=0,
-            sandbox_port=0,
-            log_dir=self._workdir,
-            stack_name=STACK_NAME,
-            merchant_code=MERCHANT_CODE,
-            merchant_api_token=MERCHANT_API_TOKEN,
-            # ETpay's real API is HTTPS with keep-alive: a client that pools connections (ours)
-            # reuses them, one that opens a connection per call (etpay-sdk) does not.
-            sandbox_keep_alive=True,
-        ).start()
-        self.aws_endpoint = self._services.aws.endpoint_url
-        self.etpay_credentials = self._services.sandbox.credentials()
-        # The template's queues too: a scheduled run hands the sessions it finds due to the check queue.
-        template = load_template()
-        conditions = evaluate_conditions(template, parameter_values(template, LOCAL_PARAMETERS))
-        queues = create_queues_and_buses(self._services.aws, STACK_NAME, conditions)
-        self.reconcile_queue_url = queues.refs["ReconcileQueue"]
-        # The driver's own boto3 calls (seeding sessions, reading items back) go to moto too.
-        os.environ.update(FAKE_AWS, AWS_ENDPOINT_URL=self.aws_endpoint)
+        self.receiver.start()
+        try:
+            self._services = Services(0, 0, self._workdir, stack_name=STACK_NAME, sandbox_keep_alive=True).start()
+            self.aws_endpoint = self._services.aws.endpoint_url
+            template = load_template()
+            parameters = parameter_values(template, LOCAL_PARAMETERS | {"MerchantWebhookUrl": self.receiver.url})
+            self.conditions = evaluate_conditions(template, parameters)
+            queues = create_queues_and_buses(self.aws_endpoint, STACK_NAME, self.conditions)
+            self.refs = parameters | self._services.names | queues.refs
+            secret = client(self.aws_endpoint, "secretsmanager").get_secret_value(SecretId=self.refs["WebhookSecret"])
+            self.receiver.set_secret(secret["SecretString"])
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def __exit__(self, *_) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     def stop(self) -> None:
         if self._services is not None:
             self._services.stop()
             self._services = None
+        self.receiver.stop()
 
-    def function_environment(self, service: str) -> dict[str, str]:
-        """What template.yaml gives a function, pointed at the local stand-ins. Tracing is off: there
-        is no X-Ray daemon here (Powertools turns it off outside Lambda anyway)."""
-        return {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            **FAKE_AWS,
-            "AWS_ENDPOINT_URL": self.aws_endpoint,
-            "TABLE_NAME": TABLE_NAME,
-            "ETPAY_SECRET_ID": SECRET_ID,
-            "NOTIFICATION_KEY_SECRET_ID": NOTIFICATION_KEY_SECRET_ID,
-            "STAGE": "sandbox",
-            "CURRENCY": "CLP",
-            "MAX_ORDER_AMOUNT": "7000000",
-            "NOTIFICATION_URL": "https://example.invalid/notifications",
-            "POWERTOOLS_SERVICE_NAME": service,
-            "POWERTOOLS_METRICS_NAMESPACE": "EtpayPayments",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "RECONCILE_AFTER_SECONDS": "900",
-            "RECONCILE_BATCH_SIZE": "50",
-            "RECONCILE_QUEUE_URL": self.reconcile_queue_url,
-            # Read by the servers' processes; the -I runs get -B on the command line instead.
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
+    @property
+    def sandbox(self) -> EtpaySandbox:
+        assert self._services is not None and self._services.sandbox is not None
+        return self._services.sandbox
+
+    def environment(self, function: str) -> dict[str, str]:
+        return lambda_environment(function, self.refs, self.conditions) | {"AWS_ENDPOINT_URL": self.aws_endpoint}
+
+    def client(self, service: str) -> Any:
+        """A client of moto's, made once per service."""
+        if service not in self._clients:
+            self._clients[service] = client(self.aws_endpoint, service)
+        return self._clients[service]

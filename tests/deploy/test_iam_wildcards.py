@@ -23,8 +23,8 @@ MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
 }
 
-KEY_ADMIN_WILDCARDS = ("kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*")
-KEY_ADMIN_WILDCARDS += ("kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*")
+KEY_ADMIN_WILDCARDS: tuple[str, ...] = ("kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*")
+KEY_ADMIN_WILDCARDS += ("kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*")
 KEY_USE_WILDCARDS = ("kms:ReEncrypt*", "kms:GenerateDataKey*")
 
 

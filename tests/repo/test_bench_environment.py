@@ -1,35 +1,36 @@
-"""make bench runs the built functions with an environment of its own (bench/stack.py). A variable
-the template adds must reach it, or the benchmark measures a function that refuses every request
-(it did: the notification key's secret was missing, and every cold POST /sessions answered 503)."""
-
-import sys
-from pathlib import Path
+"""make bench runs the built functions with an environment of its own (bench/stack.py), resolved
+from the template as CloudFormation would. A variable the template gives a function must reach it
+there, or the benchmark measures a function that refuses every request (it did: the notification
+key's secret was missing, and every cold POST /sessions answered 503)."""
 
 import pytest
 
-from local.emulator.template import function_environment
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-# bench/ is on sys.path at run time only (above); mypy's mypy_path does not hold it.
-from coldstart import SERVICE  # type: ignore[import-not-found]  # noqa: E402
-from stack import BenchStack  # type: ignore[import-not-found]  # noqa: E402
+from bench.functions import FUNCTIONS
+from bench.stack import lambda_environment
+from local.emulator.template import evaluate_conditions, function_environment, load_template, parameter_values
+from local.stack import LOCAL_PARAMETERS
 
 # What the benchmark leaves to the function's default, and why that measures the same code.
-LEFT_TO_DEFAULTS = {
-    "DEFAULT_SUCCESS_URL": "empty in the template's default too: ETpay's onboarding default",
-    "DEFAULT_CANCELLATION_URL": "empty in the template's default too: ETpay's onboarding default",
-    "SESSION_LIFETIME_SECONDS": "the template's default is the code's default",
-    "POWERTOOLS_TRACER_CAPTURE_ERROR": "tracing is off: there is no X-Ray daemon here",
-    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "tracing is off: there is no X-Ray daemon here",
-}
+LEFT_TO_DEFAULTS: dict[str, str] = {}
 
 
-@pytest.mark.parametrize("function", sorted(SERVICE))
+@pytest.mark.parametrize("function", [function.name for function in FUNCTIONS])
 def test_the_benchmark_gives_each_function_every_variable_of_the_template(function):
-    bench = BenchStack.__new__(BenchStack)
-    bench.aws_endpoint = "http://127.0.0.1:1"
-    bench.reconcile_queue_url = "http://127.0.0.1:1/123456789012/queue"
+    template = load_template()
+    # As the bench resolves them: the local parameters with a webhook URL (so the webhook functions
+    # exist), and every resource's `!Ref` (its local name or URL; here a stand-in).
+    parameters = parameter_values(template, LOCAL_PARAMETERS | {"MerchantWebhookUrl": "http://127.0.0.1:1/webhooks"})
+    refs = {name: f"local-{name}" for name in template["Resources"]} | parameters
 
-    given = set(bench.function_environment(SERVICE[function]))
+    given = lambda_environment(function, refs, evaluate_conditions(template, parameters))
 
-    assert set(function_environment(function)) - given - set(LEFT_TO_DEFAULTS) == set()
+    assert set(function_environment(function)) - set(given) - set(LEFT_TO_DEFAULTS) == set()
+    assert given["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == str(
+        template["Resources"][function]["Properties"].get("MemorySize", template["Globals"]["Function"]["MemorySize"])
+    )
+
+
+def test_every_function_of_the_template_is_benchmarked():
+    template = load_template()
+    functions = [name for name, resource in template["Resources"].items() if resource["Type"].endswith("::Function")]
+    assert {function.name for function in FUNCTIONS} == set(functions)

@@ -1,0 +1,136 @@
+"""docs/BENCHMARKS.md, from the results of the bench's parts (each saved as it ends, with when it
+ran and the machine's load then, so a part run on its own updates its sections only)."""
+
+from typing import Any
+
+from bench import costs
+from bench.functions import FUNCTIONS
+from bench.stack import settings
+from bench.trees import MODES
+
+type Part = dict[str, Any]
+
+
+def ms(value: float) -> str:
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+
+
+def ratio(ours: float, other: float) -> str:
+    return f"{ours / other:.2f}×" if other else "-"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def when(part: Part) -> str:
+    load = "/".join(f"{value:.1f}" for value in part["load_before"])
+    after = "/".join(f"{value:.1f}" for value in part["load_after"])
+    return (f"_Measured over {part['elapsed_s']:.0f} s to {part['measured_at']}; load average (1/5/15 min) {load} "
+            f"before, {after} after, on {part['machine']}._")  # fmt: skip
+
+
+def calls(made: dict[str, int]) -> str:
+    return ", ".join(f"{operation.split(':')[1]} ×{count}" if count > 1 else operation.split(":")[1]
+                     for operation, count in sorted(made.items())) or "none"  # fmt: skip
+
+
+def power(functions: Part) -> dict[str, tuple[list[costs.Size], costs.Size, str]]:
+    """Per function: its sizes, the one recommended and why (ours, as built)."""
+    found = {}
+    for function in FUNCTIONS:
+        cold = functions["cold"]["as built"][function.name]["ours"]
+        options = costs.sizes(functions["warm"][function.name]["ours"], cold)
+        timeout = float(settings(function.name)["Timeout"])
+        found[function.name] = (options, *costs.recommend(function.name, options, cold["maxrss_kb"] / 1024, timeout))
+    return found
+
+
+def functions_sections(part: Part) -> str:
+    cold, warm, inspected = part["cold"], part["warm"], part["inspect"]
+    sections = []
+    for mode in MODES:
+        rows = []
+        for function in FUNCTIONS:
+            ours, bare = cold[mode][function.name]["ours"], cold[mode][function.name]["baseline"]
+            total = [side["import_ms"] + side["first_ms"] for side in (ours, bare)]
+            rss = f"{ours['maxrss_kb'] / 1024:.0f} / {bare['maxrss_kb'] / 1024:.0f} MiB"
+            rows.append([f"{function.name} ({function.request})", ms(ours["import_ms"]), ms(bare["import_ms"]),
+                         ms(ours["first_ms"]), ms(bare["first_ms"]), f"**{ms(total[0])}**", ms(total[1]),
+                         ratio(*total), rss])  # fmt: skip
+        header = ["function (event)", "import", "bare", "first request", "bare", "import + first", "bare", "ratio"]
+        sections.append(f"### Cold start, {mode}\n\n" + table([*header, "peak RSS"], rows))
+    rows = []
+    for function in FUNCTIONS:
+        ours, bare = inspected[function.name]["ours"], inspected[function.name]["baseline"]
+        rows.append([function.name, calls(ours["first_calls"]), calls(ours["warm_calls"]),
+                     str(ours["modules"]), str(bare["modules"])])  # fmt: skip
+    sections.append(
+        "### What the first request asks of AWS, and what is loaded by then\n\nThe same for ours and the bare "
+        "baseline (the bench stops if they differ). Modules: those loaded from the function, its layer and "
+        "the runtime's packages by the end of the first request (the standard library not counted).\n\n"
+        + table(["function", "AWS requests, first", "AWS requests, warm", "modules", "bare"], rows)
+    )
+    rows = []
+    for function in FUNCTIONS:
+        ours, bare = warm[function.name]["ours"], warm[function.name]["baseline"]
+        rows.append([function.name, ms(ours["cpu_ms"]), ms(bare["cpu_ms"]), ratio(ours["cpu_ms"], bare["cpu_ms"]),
+                     ms(ours["ms"]), ms(bare["ms"]), ratio(ours["ms"], bare["ms"]),
+                     f"{ours['log_bytes']:,.0f} B"])  # fmt: skip
+    header = ["function", "CPU", "bare", "ratio", "wall", "bare", "ratio", "log per invocation"]
+    sections.append(f"### Warm, per invocation (medians of {ours['requests']} per side)\n\n" + table(header, rows))
+    return "\n\n".join(sections)
+
+
+def power_section(part: Part) -> str:
+    tuned = power(part)
+    rows = []
+    for function in FUNCTIONS:
+        options, chosen, _ = tuned[function.name]
+        template = settings(function.name)["MemorySize"]
+        for size in options:
+            mark = " **←**" if size is chosen else ""
+            rows.append([function.name, f"{size.memory_mb} MB" + (" (template)" if size.memory_mb == template else ""),
+                         ms(size.cold_ms), ms(size.warm_ms), f"${size.per_million:.2f}{mark}"])  # fmt: skip
+    table_ = table(["function", "memory", "cold start (import + first)", "warm", "per million invocations"], rows)
+    reasons = "\n".join(
+        f"- **{function.name}: {chosen.memory_mb} MB** (template: {settings(function.name)['MemorySize']} MB): {why}."
+        for function in FUNCTIONS
+        for _, chosen, why in [tuned[function.name]]
+    )
+    return f"{table_}\n\nWhat the figures point to:\n\n{reasons}"
+
+
+def cost_section(part: Part) -> str:
+    tuned = power(part)
+    durations = {name: options for name, (options, _, _) in tuned.items()}
+    calls_ = {function.name: part["inspect"][function.name]["ours"]["warm_calls"] for function in FUNCTIONS}
+    logs = {function.name: part["warm"][function.name]["ours"]["log_bytes"] for function in FUNCTIONS}
+    template = {function.name: int(settings(function.name)["MemorySize"]) for function in FUNCTIONS}
+    recommended = {name: chosen.memory_mb for name, (_, chosen, _) in tuned.items()}
+    lines = [costs.per_million_payments(memory, durations, calls_, logs) for memory in (template, recommended)]
+    rows = [[what, f"${now:.2f}", f"${then:.2f}"] for (what, now), (_, then) in zip(*lines, strict=True)]
+    rows.append(["**total**", f"**${sum(c for _, c in lines[0]):.2f}**", f"**${sum(c for _, c in lines[1]):.2f}**"])
+    sweep = {label: next(s for s in durations["ReconcileFunction"] if s.memory_mb == memory["ReconcileFunction"])
+             for label, memory in (("template", template), ("recommended", recommended))}  # fmt: skip
+    monthly = ", ".join(f"${size.per_million * costs.SWEEPS_PER_MONTH / 1e6:.2f} at {size.memory_mb} MB ({label})"
+                        for label, size in sweep.items())  # fmt: skip
+    sweeps = f"the sweep, once a minute ({costs.SWEEPS_PER_MONTH:,} runs a month): {monthly}"
+    return table(["per million payments", "template's memory", "recommended memory"], rows) + (
+        f"\n\nNot per payment: {sweeps}."
+    )
+
+
+def clients_section(part: Part) -> str:
+    ours, sdk = part["clients"]["ours"], part["clients"]["sdk"]
+    rate = [f"{ours['rps']:.0f}/s", f"{sdk['rps']:.0f}/s", ratio(ours["rps"], sdk["rps"])]
+    cpu = [ms(ours["cpu_ms"]), ms(sdk["cpu_ms"]), ratio(ours["cpu_ms"], sdk["cpu_ms"])]
+    return table(["measure", "ours", "etpay-sdk", "ratio"],
+                 [["session creations per second", *rate], ["client CPU per creation", *cpu]])  # fmt: skip
+
+
+def webhooks_section(part: Part) -> str:
+    latency = part["webhooks"]
+    rows = [[name, ms(latency[f"{name}_ms"])] for name in ("p50", "p99", "mean", "max")]
+    return f"{latency['payments']} payments one after another.\n\n" + table(["notification to webhook", ""], rows)
