@@ -5,7 +5,6 @@ nothing new and loses nothing; a failure is the failing record's alone."""
 
 import json
 
-import boto3
 import pytest
 
 from payments.app.publishing import PUBLISH_TIME_RESERVE_MS
@@ -13,7 +12,7 @@ from payments.config import wiring
 from payments.domain.errors import ConfigurationUnavailable
 from payments.domain.events import EventType, event_id
 from tests.support.api import LambdaContext, new_order_id, open_session
-from tests.support.aws import aws_client
+from tests.support.aws import SessionHooks, aws_client
 
 
 def pay(api, sandbox, merchant_order_id: str, outcome: str = "paid") -> str:
@@ -30,10 +29,8 @@ class PutEventsFaults:
         # One entry per coming call: True refuses it. Calls past the plan are accepted.
         self.plan: list[bool] = []
         self.calls = 0
-        boto3.setup_default_session()
-        assert boto3.DEFAULT_SESSION is not None
-        boto3.DEFAULT_SESSION.events.register("before-call.events.PutEvents", self._before_call)
-        wiring.reset()  # clients must be built from the hooked session
+        self.hooks = SessionHooks()
+        self.hooks.register("before-call.events.PutEvents", self._before_call)
 
     def _before_call(self, **_):
         self.calls += 1
@@ -52,7 +49,7 @@ class PutEventsFaults:
 def put_events(events_stack):
     faults = PutEventsFaults()
     yield faults
-    boto3.DEFAULT_SESSION = None
+    faults.hooks.remove()
 
 
 def sequence_numbers(batch: dict) -> list[str]:

@@ -25,6 +25,7 @@ from moto.server import ThreadedMotoServer
 
 from local.emulator.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable
 from local.emulator.template import table_definitions
+from payments.adapters import aws
 from payments.config import wiring
 from tests.support.aws import NOTIFICATION_KEY, REGION, plain_item
 
@@ -224,11 +225,10 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> Iterator[Re
     secrets.create_secret(Name=secret_id, SecretString=json.dumps(sandbox.credentials()))
     secrets.create_secret(Name=key_secret_id, SecretString=NOTIFICATION_KEY)
 
-    # Every client the handlers build comes from the default session: hook it before they exist.
+    # Every client the handlers build comes from the adapters' session: hook it before they exist.
     writes = WriteLedger()
-    boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    writes.register(boto3.DEFAULT_SESSION.events)
+    aws.forget_clients(credentials=True)
+    writes.register(aws.session())
     wiring.reset()
     # A guard, not a test: if the endpoint variables were ever ignored, stop before AWS is called.
     assert boto3.client("dynamodb", region_name=REGION).meta.endpoint_url == dynamodb_local
@@ -245,7 +245,7 @@ def real_stack(dynamodb_local, moto_server, sandbox, monkeypatch) -> Iterator[Re
     Metrics().clear_metrics()
     sandbox.release_hangs()
     wiring.reset()
-    boto3.DEFAULT_SESSION = None
+    aws.forget_clients(credentials=True)
     for name in names.values():
         dynamodb.delete_table(TableName=name)
 

@@ -8,12 +8,12 @@ import json
 import threading
 from collections import Counter
 
-import boto3
 import pytest
 
 from local.emulator.event_sources import StreamPoller, event_source_mappings
 from local.emulator.functions import InvocationError
 from local.emulator.template import evaluate_conditions, load_template, parameter_values
+from payments.adapters import aws
 from payments.config import wiring
 from payments.domain.events import EventType, event_id
 from tests.reliability.reliability_stack import local_client
@@ -75,8 +75,7 @@ def stream(real_stack, dynamodb_local, moto_server, monkeypatch):
     monkeypatch.setenv("EVENT_BUS_NAME", bus)
     monkeypatch.setenv("WEBHOOK_QUEUE_URL", queue_url)
     ledger = BusLedger()
-    assert boto3.DEFAULT_SESSION is not None  # real_stack's
-    ledger.register(boto3.DEFAULT_SESSION.events)
+    ledger.register(aws.session())  # real_stack's
     wiring.reset()
     publisher = load_handler("event_publisher")
 

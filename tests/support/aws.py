@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import botocore.session
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
@@ -141,7 +142,9 @@ class AwsEmulator:
 
     def __init__(self):
         self.faults = AwsFaults()
-        self.session = boto3.Session(region_name=REGION)
+        # The adapters' clients and the tests' own come from one botocore session.
+        self.botocore_session = botocore.session.get_session()
+        self.session = boto3.Session(botocore_session=self.botocore_session, region_name=REGION)
         self.faults.install(self.session.events)
         dynamodb = self.session.client("dynamodb")
         for logical_id, definition in table_definitions().items():
@@ -154,6 +157,7 @@ class AwsEmulator:
 
     def reset(self) -> None:
         boto3.DEFAULT_SESSION = self.session
+        aws.use_session(self.botocore_session)
         self.faults.heal()
         # Every table, also those a test made for itself, goes: nothing of one test is seen by the next.
         tables = self._dynamodb_backend().tables
@@ -182,7 +186,8 @@ def stored_items() -> list[dict[str, Any]]:
 
 
 def plain_item(item: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item (`{"S": ...}` values) as plain Python values."""
+    """A DynamoDB item (`{"S": ...}` values) as plain Python values, as boto3 reads them (numbers
+    as Decimal): an independent reading of what the adapters wrote."""
     deserializer = TypeDeserializer()
     return {name: deserializer.deserialize(value) for name, value in item.items()}
 
@@ -194,13 +199,13 @@ def stored_order(merchant_order_id: str) -> dict[str, Any]:
 
 
 class SessionHooks:
-    """botocore handlers on the emulator's boto3 session (an answer in place of AWS's, a parameter
-    changed), for the functions' clients: they are rebuilt when a handler is registered, and again
-    when it is removed after the test, since a client copies its session's handlers when built."""
+    """botocore handlers on the adapters' session (the emulator's while a test uses AWS: an answer
+    in place of AWS's, a parameter changed), for the functions' clients: they are rebuilt when a
+    handler is registered, and again when it is removed after the test, since a client copies its
+    session's handlers when built."""
 
     def __init__(self):
-        assert boto3.DEFAULT_SESSION is not None, "the aws fixture makes the emulator's session the default"
-        self._events = boto3.DEFAULT_SESSION.events
+        self._events = aws.session()
         self._registered: list[tuple[str, Callable[..., Any]]] = []
 
     def register(self, name: str, handler: Callable[..., Any]) -> None:

@@ -4,12 +4,16 @@ API Gateway or Lambda gives up. Every client's timeouts are here.
 
 Attempts are counted in all, the first included (botocore's `total_max_attempts`; its
 `max_attempts` counts the retries only).
+
+The clients are botocore's, from one botocore session per process: boto3 adds nothing the adapters
+use, and importing it imports s3transfer and multiprocessing too, tens of milliseconds of every
+cold start.
 """
 
 import threading
 from typing import Any, Literal
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -48,15 +52,15 @@ TIMEOUTS: dict[Service, tuple[float, float, int]] = {
 
 # One client per service and settings in a process: building one loads botocore's service model
 # (tens of milliseconds), and clients are safe to share between threads.
-_clients: dict[tuple[boto3.Session, Service, bool, tuple[tuple[str, Any], ...]], Any] = {}
+_clients: dict[tuple[Service, bool, tuple[tuple[str, Any], ...]], Any] = {}
 _clients_lock = threading.Lock()
+_session: botocore.session.Session | None = None
 
 
 def aws_client(service: Service, ahead: bool = False, **options: Any) -> Any:
     """The process's client of `service`, with its timeouts and attempts (`ahead`: the one short
     attempt of work done ahead of need); `options` are further botocore Config settings."""
-    session = _default_session()
-    key = (session, service, ahead, tuple(sorted(options.items())))
+    key = (service, ahead, tuple(sorted(options.items())))
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
@@ -73,7 +77,7 @@ def aws_client(service: Service, ahead: bool = False, **options: Any) -> Any:
                 retries={"mode": "standard", "total_max_attempts": attempts},
                 **options,
             )
-            client = _clients[key] = session.client(service, config=config)
+            client = _clients[key] = _locked_session().create_client(service, config=config)
         return client
 
 
@@ -81,17 +85,35 @@ def forget_clients(credentials: bool = False) -> None:
     """Drop every client (their pooled connections with them): the next call builds them again.
     `credentials`: drop the default session too, and the credentials it resolved (after a
     SnapStart restore, credentials and connections of the snapshot are not to be used)."""
+    global _session
     with _clients_lock:
         _clients.clear()
         if credentials:
-            boto3.DEFAULT_SESSION = None
+            _session = None
 
 
-def _default_session() -> boto3.Session:
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    return boto3.DEFAULT_SESSION
+def session() -> botocore.session.Session:
+    """The process's botocore session, which every client comes from (tests register event
+    handlers on it)."""
+    with _clients_lock:
+        return _locked_session()
+
+
+def use_session(chosen: botocore.session.Session) -> None:
+    """Build every client from now on from `chosen` (tests: a session whose handlers stand in for
+    AWS)."""
+    global _session
+    with _clients_lock:
+        if _session is not chosen:
+            _clients.clear()
+            _session = chosen
+
+
+def _locked_session() -> botocore.session.Session:
+    global _session
+    if _session is None:
+        _session = botocore.session.get_session()
+    return _session
 
 
 def error_code(error: Exception) -> str | None:
