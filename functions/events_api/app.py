@@ -6,9 +6,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments.api.event_views import stored_event_view
+from payments.api.event_views import require_event_id, stored_event_view
 from payments.api.http import Request, Response, Router, json_response
-from payments.api.validation import require_event_id, require_order_id
+from payments.api.validation import require_order_id
 from payments.config import tracing, wiring
 
 logger = Logger()

@@ -1,10 +1,20 @@
-"""The events routes' pages: an event exactly as it was published, with its webhook's delivery
-record (GET /events/{id}, GET /orders/{id}/events, POST /events/{id}/redeliver)."""
+"""The events routes' edge (GET /events/{id}, GET /orders/{id}/events, POST /events/{id}/redeliver):
+the event id they are given, checked, and their pages, an event exactly as it was published with
+its webhook's delivery record. Apart from validation.py, which the other functions load: only the
+events API needs the events' model."""
 
 import json
 from typing import Any
 
-from payments.domain.events import Delivery, StoredEvent
+from payments.domain.errors import ValidationFailed
+from payments.domain.events import EVENT_ID_RULE, Delivery, StoredEvent, is_valid_event_id
+
+
+def require_event_id(value: Any) -> str:
+    if not is_valid_event_id(value):
+        raise ValidationFailed({"event_id": f"must be {EVENT_ID_RULE}"})
+    assert isinstance(value, str)
+    return value
 
 
 def delivery_view(delivery: Delivery) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from typing import Any
 from etpay.credentials import is_allowed_url
 from etpay.sessions import SessionOptions
 from payments.domain.errors import ValidationFailed
-from payments.domain.events import EVENT_ID_RULE, is_valid_event_id
 from payments.domain.markets import MARKET_FIELDS, TARGET_FLOWS, Market, market_of_field
 from payments.domain.orders import ORDER_ID_RULE, Resolution, is_valid_order_id
 from payments.domain.sessions import SessionStart
@@ -55,13 +54,6 @@ OPTIONAL_FIELDS = tuple(option.name for option in fields(SessionOptions))
 def require_order_id(value: Any) -> str:
     if not is_valid_order_id(value):
         raise ValidationFailed({"merchant_order_id": f"must be {ORDER_ID_RULE}"})
-    assert isinstance(value, str)
-    return value
-
-
-def require_event_id(value: Any) -> str:
-    if not is_valid_event_id(value):
-        raise ValidationFailed({"event_id": f"must be {EVENT_ID_RULE}"})
     assert isinstance(value, str)
     return value
 
