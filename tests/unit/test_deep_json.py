@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from etpay.client import EtpayClient
 from etpay.errors import EtpayResponseError, InvalidNotification
-from etpay.notification import read_lookup_keys, token_from_body, verify_notification
+from etpay.notification import read_notification, token_from_body, verify_notification
 from etpay.sessions import SessionRequest
 from payments.adapters.queues import InvalidCheckMessage, task_from_message, webhooks_from_sqs_event
 from payments.adapters.secrets import UnusableSecret, json_object
@@ -68,9 +68,9 @@ def test_a_token_with_a_deep_segment_is_an_invalid_notification(text):
     segment = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
     token = f"eyJhbGciOiJIUzI1NiJ9.{segment}.c2ln"
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(token)
+        read_notification(token)
     with pytest.raises(InvalidNotification):
-        verify_notification(token, "k" * 43)
+        verify_notification(read_notification(token), "k" * 43)
 
 
 @DEEP

@@ -1,9 +1,9 @@
 """ETpay's payment notification: a JWT signed HS256 with the session's `signature_token`.
 
-Verification is two steps because the key depends on the token: `read_lookup_keys` peeks at the
-unverified payload only to find which order and session (and so which key) to use;
-`verify_notification` then checks the signature with that key and returns the claims. Nothing from
-the unverified read is trusted except the lookup keys.
+Verification is two steps because the key depends on the token: `read_notification` reads the
+unverified token once (its shape, header and claims) only to find which order and session (and so
+which key) to use; `verify_notification` then checks the signature with that key (PyJWT, one parse)
+and returns the claims. Nothing from the unverified read is trusted except the lookup keys.
 """
 
 import base64
@@ -30,22 +30,20 @@ JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
-class LookupKeys:
-    """Where a notification's key is stored: its order and, in it, its session. Unverified."""
+class ReceivedNotification:
+    """A notification as it arrived: a compact JWT with one meaning (no name repeated in its header
+    or claims) and an HS256 header. Unverified: its lookup keys (which order and session, and so
+    which key) are read from it and trusted for nothing else."""
 
+    token: str
     session_token: str
     merchant_order_id: str
 
 
-def read_lookup_keys(token: str) -> LookupKeys:
-    """The `session_token` and `merchant_order_id` claims of an *unverified* notification: only
-    lookup keys, trusted for nothing else."""
-    _check_shape(token)
-    try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as error:
-        raise InvalidNotification(f"malformed token: {type(error).__name__}") from error
+def read_notification(token: str) -> ReceivedNotification:
+    """The token's shape, header and lookup keys, read once, without the key: the `session_token`
+    and `merchant_order_id` claims of an *unverified* notification."""
+    header, claims = _read_segments(token)
     _check_header(header)
     session_token = claims.get("session_token")
     if not isinstance(session_token, str) or not TOKEN_PATTERN.fullmatch(session_token):
@@ -53,16 +51,16 @@ def read_lookup_keys(token: str) -> LookupKeys:
     merchant_order_id = claims.get("merchant_order_id")
     if not isinstance(merchant_order_id, str) or not TOKEN_PATTERN.fullmatch(merchant_order_id):
         raise InvalidNotification("no usable merchant_order_id claim")
-    return LookupKeys(session_token, merchant_order_id)
+    return ReceivedNotification(token, session_token, merchant_order_id)
 
 
-def verify_notification(token: str, signature_token: str) -> Notification:
-    """Verify the signature with the session's key and return the claims we act on."""
-    _check_shape(token)
+def verify_notification(received: ReceivedNotification, signature_token: str) -> Notification:
+    """Verify the signature with the session's key and return the claims we act on. PyJWT checks
+    the signature, with the algorithm pinned (the header was checked when the token was read), and
+    `iat`."""
     try:
-        _check_header(jwt.get_unverified_header(token))
         claims = jwt.decode(
-            token,
+            received.token,
             key=signature_token,
             algorithms=[ALGORITHM],
             leeway=IAT_LEEWAY_SECONDS,
@@ -78,17 +76,26 @@ def sign_notification(claims: Mapping[str, Any], signature_token: str, **header:
     return jwt.encode(dict(claims), signature_token, algorithm=ALGORITHM, headers=header or None)
 
 
-def _check_shape(token: Any) -> None:
+def _read_segments(token: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and the claims of a compact JWT, each a JSON object."""
     if not isinstance(token, str) or len(token) > MAX_JWT_LENGTH or not JWT_SHAPE.fullmatch(token):
         raise InvalidNotification("not a compact JWT")
+    segments = []
     # JSON parsers disagree on repeated keys (first wins, last wins): a token whose header or
     # claims repeat a name means different things to different readers, so it means nothing.
     for segment in token.split(".")[:2]:
         try:
-            json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)), object_pairs_hook=_unique_keys)
+            value = json.loads(
+                base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)), object_pairs_hook=_unique_keys
+            )
         except (ValueError, RecursionError, binascii.Error) as error:
             # RecursionError: JSON nested deeper than the decoder goes.
             raise InvalidNotification(f"malformed segment: {type(error).__name__}") from None
+        if not isinstance(value, dict):
+            raise InvalidNotification("malformed segment: not a JSON object")
+        segments.append(value)
+    header, claims = segments
+    return header, claims
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -104,7 +111,7 @@ def _check_header(header: Mapping[str, Any]) -> None:
     if header.get("alg") != ALGORITHM:
         raise InvalidNotification("algorithm is not HS256")
     # RFC 7515 4.1.11: a token with critical extensions we do not understand must be rejected.
-    if "crit" in header:  # pragma: no cover - PyJWT 2.10+ refuses unknown `crit` itself, before us; kept if it stops
+    if "crit" in header:
         raise InvalidNotification("critical header extensions are not supported")
 
 

@@ -8,7 +8,13 @@ import jwt
 import pytest
 
 from etpay.errors import InvalidNotification
-from etpay.notification import LookupKeys, read_lookup_keys, sign_notification, token_from_body, verify_notification
+from etpay.notification import (
+    ReceivedNotification,
+    read_notification,
+    sign_notification,
+    token_from_body,
+    verify_notification,
+)
 from etpay.records import PaymentOutcome, classify_payment_status, describe_payment_status, payment_from_record
 
 SIGNATURE_TOKEN = "sig-" + "k" * 40
@@ -38,9 +44,9 @@ def b64(data: dict) -> str:
 def test_a_correctly_signed_notification_is_verified():
     token = sign_notification(claims(), SIGNATURE_TOKEN)
 
-    notification = verify_notification(token, SIGNATURE_TOKEN)
+    notification = verify_notification(read_notification(token), SIGNATURE_TOKEN)
 
-    assert read_lookup_keys(token) == LookupKeys("sess-abc", "OC-700104")
+    assert read_notification(token) == ReceivedNotification(token, "sess-abc", "OC-700104")
     assert notification.merchant_order_id == "OC-700104"
     assert notification.merchant_amount == 50000
     assert notification.payment_token == "pay-123"
@@ -48,7 +54,7 @@ def test_a_correctly_signed_notification_is_verified():
 
 
 def test_payer_data_is_not_kept_on_the_verified_notification():
-    notification = verify_notification(sign_notification(claims(), SIGNATURE_TOKEN), SIGNATURE_TOKEN)
+    notification = verify_notification(read_notification(sign_notification(claims(), SIGNATURE_TOKEN)), SIGNATURE_TOKEN)
 
     assert "111111111" not in repr(notification)
     assert not hasattr(notification, "user_rut")
@@ -58,7 +64,7 @@ def test_a_wrong_key_is_rejected():
     token = sign_notification(claims(), OTHER_SIGNATURE_TOKEN)
 
     with pytest.raises(InvalidNotification):
-        verify_notification(token, SIGNATURE_TOKEN)
+        verify_notification(read_notification(token), SIGNATURE_TOKEN)
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -67,16 +73,16 @@ def test_a_token_signed_with_the_public_session_token_is_rejected():
     token = jwt.encode({"session_token": "sess-abc", "system_error": True}, "sess-abc", algorithm="HS256")
 
     with pytest.raises(InvalidNotification):
-        verify_notification(token, SIGNATURE_TOKEN)
+        verify_notification(read_notification(token), SIGNATURE_TOKEN)
 
 
 def test_alg_none_is_rejected_before_any_key_is_looked_up():
     token = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims())}."
 
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(token)
+        read_notification(token)
     with pytest.raises(InvalidNotification):
-        verify_notification(token, SIGNATURE_TOKEN)
+        verify_notification(read_notification(token), SIGNATURE_TOKEN)
 
 
 @pytest.mark.parametrize("alg", ["HS384", "HS512", "RS256", "ES256", "None", "hs256"])
@@ -86,23 +92,23 @@ def test_every_algorithm_but_hs256_is_rejected(alg):
     token = f"{header}.{body}.c2lnbmF0dXJl"
 
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(token)
+        read_notification(token)
 
 
 def test_a_tampered_payload_is_rejected():
     header, _, signature = sign_notification(claims(), SIGNATURE_TOKEN).split(".")
     tampered = f"{header}.{b64(claims(merchant_amount=1))}.{signature}"
 
-    assert read_lookup_keys(tampered).session_token == "sess-abc"  # the lookup still works ...
+    assert read_notification(tampered).session_token == "sess-abc"  # the lookup still works ...
     with pytest.raises(InvalidNotification):
-        verify_notification(tampered, SIGNATURE_TOKEN)  # ... but the signature does not
+        verify_notification(read_notification(tampered), SIGNATURE_TOKEN)  # ... but the signature does not
 
 
 def test_critical_header_extensions_are_rejected():
     token = sign_notification(claims(), SIGNATURE_TOKEN, crit=["exp"])
 
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(token)
+        read_notification(token)
 
 
 @pytest.mark.parametrize("missing", ["session_token", "merchant_order_id", "merchant_amount", "payment_status"])
@@ -111,27 +117,27 @@ def test_a_notification_without_a_required_claim_is_rejected(missing):
     del values[missing]
 
     with pytest.raises(InvalidNotification):
-        verify_notification(sign_notification(values, SIGNATURE_TOKEN), SIGNATURE_TOKEN)
+        verify_notification(read_notification(sign_notification(values, SIGNATURE_TOKEN)), SIGNATURE_TOKEN)
 
 
 def test_an_iat_far_in_the_future_is_rejected():
     token = sign_notification(claims(iat=int(time.time()) + 86_400), SIGNATURE_TOKEN)
 
     with pytest.raises(InvalidNotification):
-        verify_notification(token, SIGNATURE_TOKEN)
+        verify_notification(read_notification(token), SIGNATURE_TOKEN)
 
 
 @pytest.mark.parametrize("garbage", ["", "abc", "a.b", "a.b.c.d", "é.é.é", "x" * 9000, "eyJ.eyJ.sig"])
 def test_malformed_tokens_are_rejected(garbage):
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(garbage)
+        read_notification(garbage)
 
 
 @pytest.mark.parametrize("claim", ["session_token", "merchant_order_id"])
 @pytest.mark.parametrize("value", [["x"], 7, None, "", "a b"])
 def test_an_unusable_lookup_claim_is_rejected(claim, value):
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(sign_notification(claims(**{claim: value}), SIGNATURE_TOKEN))
+        read_notification(sign_notification(claims(**{claim: value}), SIGNATURE_TOKEN))
 
 
 @pytest.mark.parametrize(
@@ -164,7 +170,7 @@ def test_payment_status_words(value, outcome):
 def test_merchant_amount_must_be_a_whole_number(amount, parsed):
     token = sign_notification(claims(merchant_amount=amount), SIGNATURE_TOKEN)
 
-    assert verify_notification(token, SIGNATURE_TOKEN).merchant_amount == parsed
+    assert verify_notification(read_notification(token), SIGNATURE_TOKEN).merchant_amount == parsed
 
 
 class TestTokenFromBody:
@@ -211,16 +217,16 @@ def test_a_correctly_signed_token_with_repeated_claims_is_rejected():
     token = raw_token('{"alg": "HS256", "typ": "JWT"}', payload)
 
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(token)
+        read_notification(token)
     with pytest.raises(InvalidNotification):
-        verify_notification(token, SIGNATURE_TOKEN)
+        verify_notification(read_notification(token), SIGNATURE_TOKEN)
 
 
 def test_a_repeated_alg_header_is_rejected():
     token = raw_token('{"alg": "none", "alg": "HS256"}', json.dumps(claims()))
 
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(token)
+        read_notification(token)
 
 
 def test_a_non_utf8_payload_segment_is_rejected():
@@ -228,7 +234,7 @@ def test_a_non_utf8_payload_segment_is_rejected():
     token = f"{b64({'alg': 'HS256'})}.{body}.c2ln"
 
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(token)
+        read_notification(token)
 
 
 def test_key_hints_in_the_header_are_ignored():
@@ -237,14 +243,14 @@ def test_key_hints_in_the_header_are_ignored():
     token = sign_notification(claims(), attacker_key, kid="x", jku="https://evil.example/jwks")
 
     with pytest.raises(InvalidNotification):
-        verify_notification(token, SIGNATURE_TOKEN)
+        verify_notification(read_notification(token), SIGNATURE_TOKEN)
 
 
 def test_a_jwt_with_a_trailing_newline_inside_the_token_is_not_a_jwt():
     token = sign_notification(claims(), SIGNATURE_TOKEN)
 
     with pytest.raises(InvalidNotification):
-        read_lookup_keys(token + "\n")
+        read_notification(token + "\n")
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ what went wrong goes to the log only.
 """
 
 from etpay.errors import InvalidNotification
-from etpay.notification import read_lookup_keys, verify_notification
+from etpay.notification import read_notification, verify_notification
 from payments.app import telemetry
 from payments.app.ports import NotificationKeys, OrderStore
 from payments.app.settlement import Settlement, SettlementResult
@@ -34,15 +34,15 @@ class ReceiveNotification:
 
     def apply(self, token: str) -> SettlementResult:
         try:
-            keys = read_lookup_keys(token)
+            received = read_notification(token)
         except InvalidNotification as error:
             raise rejected(error.reason) from None
-        found = self._orders.get_order_and_session(keys.merchant_order_id, keys.session_token)
+        found = self._orders.get_order_and_session(received.merchant_order_id, received.session_token)
         if found is None:
             raise rejected("unknown session")
         order, session = found
         try:
-            notification = verify_notification(token, session.signature_token)
+            notification = verify_notification(received, session.signature_token)
         except InvalidNotification as error:
             raise rejected(error.reason) from None
 
