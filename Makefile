@@ -170,6 +170,10 @@ ops: $(PY) ## the operator CLI (ops/README.md), e.g. make ops ARGS="--stack NAME
 # its own bench venv), the notification-to-webhook latency and the reconciler at scale. About 25
 # minutes. `python -m bench --only PART` runs one part (python -m bench --help).
 BENCH_SDK_VENV := bench/.venv-sdk
+.PHONY: profile
+profile: $(PY) ## where warm invocations spend CPU, e.g. make profile FUNCTIONS="PaymentsFunction NotificationsFunction"
+	@test -n "$(FUNCTIONS)" || { echo 'make profile FUNCTIONS="PaymentsFunction ...": the template'"'"'s function names'; exit 2; }
+	PYTHONPATH=layers/etpay $(PY) -m bench.profile $(FUNCTIONS) $(ARGS)
 .PHONY: bench
 bench: deps build ## benchmarks, written to docs/BENCHMARKS.md
 	@$(NEED_UV)
