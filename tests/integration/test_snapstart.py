@@ -32,8 +32,8 @@ def test_importing_a_function_registers_its_hooks_and_reads_its_secrets_ahead(st
     entries: list[Any] = [*snapshot_restore_py._before_snapshot_registry, *snapshot_restore_py._after_restore_registry]
     registered = {entry[0] for entry in entries}
     assert {module.STARTUP.before_snapshot, module.STARTUP.after_restore} <= registered
-    # ETpay's credentials and the notification key (current, and previous: none yet)
-    assert cached_secrets() == 3
+    # ETpay's credentials and the notification key's current version (the URL carries it)
+    assert cached_secrets() == 2
 
 
 def test_nothing_secret_is_snapshotted_and_a_restore_starts_afresh(api: Api, stack, in_lambda, order_id):
@@ -56,7 +56,7 @@ def test_nothing_secret_is_snapshotted_and_a_restore_starts_afresh(api: Api, sta
     assert aws.aws_client("dynamodb", parameter_validation=False) is not snapshotted_client
     assert len(etpay_client._POOL.pools) == 0  # noqa: SLF001
     assert isinstance(etpay_client._POOL, PoolManager)  # noqa: SLF001 - the same pool, emptied
-    assert cached_secrets() == 3
+    assert cached_secrets() == 2
 
     # and the restored function serves
     reply = api.invoke(module, api_session_event(order_id))

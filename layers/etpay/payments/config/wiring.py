@@ -159,8 +159,10 @@ def open_session() -> "OpenSession":
 
 
 def payments_secrets_ahead(settings: Settings) -> None:
+    """ETpay's credentials and the notification key's current version, which the notification URL
+    carries (the previous version only ever verifies, in the notifications function)."""
     etpay_secrets_ahead(settings)
-    notification_key_ahead(settings)
+    secrets.store.read_ahead(settings.notification_key_secret_id, secrets.NOTIFICATION_KEY)
 
 
 def make_reviews(clock: Clock = utc_now) -> "Reviews":
