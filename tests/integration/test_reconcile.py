@@ -23,7 +23,7 @@ from payments.adapters.queues import message_body
 from payments.app.reconciliation import ETPAY_BACKOFF_SECONDS, CheckOutcome, SweepReport
 from payments.config import wiring
 from payments.domain.checks import CheckTask
-from payments.domain.clock import utc_now
+from payments.domain.clock import iso_utc, utc_now
 from payments.domain.errors import OrderBusy, StorageUnavailable
 from payments.domain.policy import MAX_DECISION_ATTEMPTS, PENDING_SHARDS, STUCK_AFTER_EXPIRY_SECONDS
 from tests.support.api import LambdaContext, load_handler, new_order_id, open_session, session_payload
@@ -71,11 +71,14 @@ class Reconciler:
 
     def run(self, minutes: int, every: int = 5) -> None:
         """A sweep and its checks every `every` simulated minutes, for `minutes` minutes (the
-        schedule's checks fall on multiples of 5 minutes: 15 and 30 with the defaults)."""
+        schedule's checks fall on multiples of 5 minutes: 15 and 30 with the defaults). A sweep
+        with nothing due by then does nothing, so it is left out: the same outcome, without its
+        32 shard queries."""
         for _ in range(minutes // every):
             self.clock.advance(every)
-            self.sweep()
-            self.work()
+            if something_due(self.clock()):
+                self.sweep()
+                self.work()
 
 
 @pytest.fixture
@@ -620,10 +623,23 @@ def stored_order_id_of(stack, token: str) -> str:
     return stack.session(token).merchant_order_id
 
 
+def something_due(now: datetime) -> bool:
+    """Whether any status check in the index is due by `now` (read past the use cases, in one
+    scan of the index)."""
+    pages = (
+        aws_client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=TABLE_NAME, IndexName="PendingChecks", ProjectionExpression="next_check_at")
+    )
+    return any(item["next_check_at"]["S"] <= iso_utc(now) for page in pages for item in page["Items"])
+
+
 def sweep_when_due(reconciler: Reconciler) -> SweepReport:
     """The next sweep that finds something due (final-check retries come every few minutes)."""
     for _ in range(120):
         reconciler.clock.advance(1)
+        if not something_due(reconciler.clock()):
+            continue
         report = reconciler.sweep()
         if report.handed_out:
             reconciler.work()
