@@ -31,7 +31,10 @@ FIND_PYTHON313 := scripts/python313.sh "$(PYTHON313)" "$(UV)"
 NEED_UV := $(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv || { \
 	echo "make needs uv: see https://docs.astral.sh/uv/getting-started/installation/ (pipx install uv)"; exit 1; }
 export SAM_CLI_TELEMETRY := 0
-export PYTHONDONTWRITEBYTECODE := 1
+# Python keeps its bytecode (__pycache__/, ignored by git and left out by sam build): a run does not
+# compile again what the last one compiled, pytest's rewritten test modules included. Whoever set
+# PYTHONDONTWRITEBYTECODE for their shell, make's recipes do not inherit it.
+unexport PYTHONDONTWRITEBYTECODE
 
 CHROMIUM := /usr/bin/chromium
 
@@ -44,17 +47,17 @@ help: ## this list
 $(PY): requirements-dev.txt layers/etpay/requirements.in
 	@$(NEED_UV)
 	py="$$($(FIND_PYTHON313))" && $(UV) venv --quiet --allow-existing --python "$$py" $(VENV)
-	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements-dev.txt
 	@touch $(PY)
 
 # aws-sam-cli pins its own boto3: it gets a venv of its own so it never fights the app's.
 $(SAM):
 	@$(NEED_UV)
 	py="$$($(FIND_PYTHON313))" && $(UV) venv --quiet --allow-existing --python "$$py" $(SAM_VENV)
-	$(UV) pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
+	$(UV) pip install --quiet --compile-bytecode --python $(SAM_VENV)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
 
-# checkov pins a dependency tree of its own too: one more venv. Its bytecode is compiled once
-# here (PYTHONDONTWRITEBYTECODE is set): that halves every run's start-up.
+# checkov pins a dependency tree of its own too: one more venv. Its bytecode is compiled once here,
+# at install: that halves every run's start-up.
 $(CHECKOV):
 	@$(NEED_UV)
 	py="$$($(FIND_PYTHON313))" && $(UV) venv --quiet --allow-existing --python "$$py" $(CHECKOV_VENV)
