@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         template = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
         switches = combinations.load_switches(SWITCHES)
-        guard.check(template, switches)
+        guard.check(template, switches, [combination.overrides for combination in combinations.load_also(SWITCHES)])
         expanding = time.perf_counter()
         entries = _expand_all(template, switches, arguments.out)
         timings["translate"] = time.perf_counter() - expanding
@@ -65,7 +65,8 @@ def _expand_all(template: dict, switches: dict[str, list[str]], out: Path) -> li
     """Every combination, split over one process per core: each imports the translator once, then
     takes ~50 ms a combination."""
     output.reset(out)
-    every = combinations.product(switches) + combinations.samconfig_environments(SAMCONFIG)
+    every = combinations.product(switches) + combinations.load_also(SWITCHES)
+    every += combinations.samconfig_environments(SAMCONFIG)
     workers = max(1, min(os.cpu_count() or 1, len(every)))
     shares = [every[index::workers] for index in range(workers)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -79,7 +80,8 @@ def _expand_all(template: dict, switches: dict[str, list[str]], out: Path) -> li
 
 def _expand_share(template: dict, share: list[combinations.Combination], out: Path) -> list[output.Entry]:
     expand.isolate_from_aws()
-    package = expand.packaged(template)
+    expander = expand.Expander(expand.packaged(template))
+    stored: dict[int, str] = {}  # id() of an expanded template -> where it is stored
     entries = []
     for combination in share:
         values = parameters.effective_values(template, combination.overrides)
@@ -89,7 +91,10 @@ def _expand_share(template: dict, share: list[combinations.Combination], out: Pa
             if (refused := combinations.refusal(template, values)) is not None:
                 outcome, detail = output.REFUSED, refused
             else:
-                path = output.store(out, expand.expand(package, values))
+                expanded = expander.expand(values)
+                if id(expanded) not in stored:
+                    stored[id(expanded)] = output.store(out, expanded)
+                path = stored[id(expanded)]
         except ExpansionError as error:
             outcome, detail = output.FAILED, str(error)
         entries.append(output.Entry(combination.source, combination.overrides, values, outcome, path, detail))

@@ -17,13 +17,16 @@ from .project import SWITCHES
 _PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
-def check(template: dict[str, Any], switches: dict[str, list[str]]) -> None:
-    """Raises SwitchesError listing every problem at once."""
+def check(template: dict[str, Any], switches: dict[str, list[str]], also: list[dict[str, str]] = ()) -> None:
+    """Raises SwitchesError listing every problem at once. `also`: the single combinations tried
+    besides the product (deploycheck.yaml's `also`)."""
     known = parameters.definitions(template)
     problems = []
     for name, values in switches.items():
         for value in values:
             problems += parameters.problems_with(template, {name: value}, SWITCHES.name)
+    for overrides in also:
+        problems += parameters.problems_with(template, overrides, f"{SWITCHES.name} also")
     for name, places in sorted(shape_parameters(template).items()):
         if name not in switches:
             allowed = known[name].get("AllowedValues")
