@@ -291,6 +291,38 @@ WAF_TRANSFORMATIONS = {
 }
 
 
+def test_the_firewall_logs_what_it_blocks_without_the_key_or_any_credential(deployed):
+    for entry, template in deployed:
+        configurations = of_type(template, "AWS::WAFv2::LoggingConfiguration")
+        assert bool(configurations) is firewall_expected(entry), entry.overrides
+        if not configurations:
+            assert "FirewallLogGroup" not in template["Resources"]
+            continue
+        acl_name, _ = only(template, "AWS::WAFv2::WebACL")
+        ((_, configuration),) = configurations.items()
+        properties = configuration["Properties"]
+        assert properties["ResourceArn"] == {"Fn::GetAtt": [acl_name, "Arn"]}
+        # A CloudWatch Logs destination: the group's ARN without ":*", named aws-waf-logs-...
+        (destination,) = properties["LogDestinationConfigs"]
+        assert destination["Fn::Sub"].endswith(":log-group:${FirewallLogGroup}"), destination
+        group = template["Resources"]["FirewallLogGroup"]
+        name = resolve(group["Properties"]["LogGroupName"], entry, template)
+        name = name["Fn::Sub"] if isinstance(name, dict) else name
+        name = name[0] if isinstance(name, list) else name
+        assert name.startswith("aws-waf-logs-"), name
+        # ETpay's notification URL carries the key in its query string; merchant requests carry an
+        # API key or SigV4 credentials in headers.
+        redacted = properties["RedactedFields"]
+        assert {"QueryString": {}} in redacted
+        headers = {field["SingleHeader"]["Name"].lower() for field in redacted if "SingleHeader" in field}
+        assert {"x-api-key", "authorization", "x-amz-security-token"} <= headers
+        # Only what the WAF acted on: the access log has the rest.
+        kept = properties["LoggingFilter"]
+        assert kept["DefaultBehavior"] == "DROP"
+        actions = {c["ActionCondition"]["Action"] for f in kept["Filters"] for c in f["Conditions"]}
+        assert actions == {"BLOCK", "COUNT"} and all(f["Behavior"] == "KEEP" for f in kept["Filters"])
+
+
 def test_the_firewall_samples_no_request(deployed):
     # A sampled request shows its URL in the console, and ETpay's carries the notification key.
     for entry, template in deployed:
