@@ -10,7 +10,7 @@ from typing import Any
 from scripts.deploycheck import logic, output
 from scripts.deploycheck.project import PSEUDO_PARAMETERS, STACK_NAME
 
-__all__ = ["STACK_NAME", "of_type", "only", "refers_to", "resolve"]
+__all__ = ["STACK_NAME", "alarm_metrics", "of_type", "only", "refers_to", "resolve"]
 
 
 def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -53,3 +53,20 @@ def refers_to(value: Any, logical_id: str) -> bool:
         text = argument if isinstance(argument, str) else argument[0]
         return f"${{{logical_id}}}" in text or f"${{{logical_id}." in text
     return False
+
+
+def alarm_metrics(alarm: dict[str, Any]) -> list[tuple[Any, Any, dict[str, Any]]]:
+    """(namespace, metric name, dimensions) of every metric an alarm watches, single-metric or
+    metric math; values as the expanded template has them (a Ref stays a Ref)."""
+    properties = alarm["Properties"]
+    if "MetricName" in properties:
+        dimensions = {d["Name"]: d["Value"] for d in properties.get("Dimensions", [])}
+        return [(properties["Namespace"], properties["MetricName"], dimensions)]
+    found = []
+    for query in properties.get("Metrics", []):
+        if "MetricStat" not in query:
+            continue
+        metric = query["MetricStat"]["Metric"]
+        dimensions = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+        found.append((metric["Namespace"], metric["MetricName"], dimensions))
+    return found

@@ -7,7 +7,7 @@ import re
 import string
 import urllib.parse
 
-from expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
+from expanded_templates import STACK_NAME, alarm_metrics, of_type, only, refers_to, resolve
 
 from local.template import load_template
 from payments.settings import NOTIFICATION_KEY_PARAMETER
@@ -419,6 +419,22 @@ def test_the_notifications_function_reserves_the_concurrency_its_parameter_says(
             assert "ReservedConcurrentExecutions" not in function, entry.overrides
         else:
             assert int(function["ReservedConcurrentExecutions"]) == wanted, entry.overrides
+
+
+def test_every_function_of_every_deploy_is_watched_for_throttles(deployed):
+    for entry, template in deployed:
+        alarm = template["Resources"]["FunctionThrottlesAlarm"]
+        watched = {
+            dimensions["FunctionName"]["Ref"]
+            for namespace, name, dimensions in alarm_metrics(alarm)
+            if (namespace, name) == ("AWS/Lambda", "Throttles")
+        }
+        assert watched == set(of_type(template, "AWS::Lambda::Function")), entry.overrides
+        # ... and the alarm adds them all up.
+        queries = alarm["Properties"]["Metrics"]
+        (total,) = [query for query in queries if query.get("ReturnData")]
+        ids = {query["Id"] for query in queries if "MetricStat" in query}
+        assert set(re.findall(r"[a-z]\w*", total["Expression"])) == ids and "+" in total["Expression"]
 
 
 def test_no_production_function_is_pointed_at_another_aws_endpoint_whatever_aws_endpoint_url_says(deployed):
