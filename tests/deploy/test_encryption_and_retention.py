@@ -9,7 +9,7 @@ from typing import Any
 import botocore.session
 from expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
 
-from scripts.deploycheck.project import ACCOUNT_ID
+from scripts.deploycheck.project import ACCOUNT_ID, REGION
 
 pytest_plugins = ["deploy_expansion"]
 
@@ -32,7 +32,7 @@ CRYPTOGRAPHIC = {
     "VerifyMac",
     "DeriveSharedSecret",
 }
-KMS_PROPERTIES = ("KmsKeyId", "KMSMasterKeyId", "KmsMasterKeyId")
+KMS_PROPERTIES = ("KmsKeyId", "KMSMasterKeyId", "KmsMasterKeyId", "KmsKeyIdentifier")
 
 
 def kms_operations() -> set[str]:
@@ -72,7 +72,7 @@ def alarm_topics(template: dict[str, Any]) -> set[str]:
 def encrypted_resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Name -> the properties that hold its key, for everything the key option covers."""
     found = {"OrdersTable": template["Resources"]["OrdersTable"]["Properties"]["SSESpecification"]}
-    for kind in ("AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"):
+    for kind in ("AWS::SecretsManager::Secret", "AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::Events::EventBus"):
         found |= {name: resource["Properties"] for name, resource in of_type(template, kind).items()}
     found |= {name: template["Resources"][name]["Properties"] for name in alarm_topics(template)}
     return found
@@ -89,9 +89,13 @@ def test_with_a_customer_managed_key_the_table_secrets_log_groups_and_alarm_topi
         key, _ = only(template, "AWS::KMS::Key")
         covered = encrypted_resources(template)
         assert {"EtpaySecret", "NotificationKeySecret", "ApiAccessLogGroup", "AlarmTopic"} <= set(covered)
+        assert {"ReconcileQueue", "ReconcileFailuresQueue", "EventPublisherFailuresQueue", "EventBus"} <= set(covered)
         for name, properties in covered.items():
             assert uses_key(properties, key), (name, entry.overrides)
         assert covered["OrdersTable"]["SSEType"] == "KMS"
+        # A queue takes either SQS's own keys or a KMS key, never both.
+        for name in of_type(template, "AWS::SQS::Queue"):
+            assert "SqsManagedSseEnabled" not in covered[name], (name, entry.overrides)
 
 
 def test_without_one_nothing_names_a_key(deployed):
@@ -101,6 +105,61 @@ def test_without_one_nothing_names_a_key(deployed):
         assert of_type(template, "AWS::KMS::Key") == {}, entry.overrides
         for name, properties in encrypted_resources(template).items():
             assert not names_a_key(properties), (name, entry.overrides)
+        for name, queue in of_type(template, "AWS::SQS::Queue").items():
+            assert queue["Properties"]["SqsManagedSseEnabled"] is True, (name, entry.overrides)
+
+
+def test_everyone_who_writes_to_or_reads_an_encrypted_queue_or_bus_may_use_the_key(deployed):
+    """SQS under a KMS key needs kms:GenerateDataKey and kms:Decrypt from whoever sends and
+    kms:Decrypt from whoever receives; EventBridge encrypts the bus itself, as the service."""
+    operations = kms_operations()
+    for entry, template in deployed:
+        if entry.parameters["CustomerManagedKey"] != "true":
+            continue
+        key, key_resource = only(template, "AWS::KMS::Key")
+        statements = [resolve(s, entry, template) for s in key_resource["Properties"]["KeyPolicy"]["Statement"]]
+        (stack_roles,) = [s for s in statements if "aws:PrincipalArn" in json.dumps(s.get("Condition", {}))]
+        pattern = stack_roles["Condition"]["ArnLike"]["aws:PrincipalArn"]
+        queue_users = {
+            role: needs for role in of_type(template, "AWS::IAM::Role") if (needs := queue_needs(template, role))
+        }
+        # Every function's role and the schedule's (its dead-letter queue) among them.
+        assert "ReconcileScheduleRole" in queue_users and "ReconcileFunctionRole" in queue_users
+        for role, needs in queue_users.items():
+            path = resolve(template["Resources"][role]["Properties"]["Path"], entry, template)
+            if isinstance(path, dict):  # SAM's roles keep Globals' Fn::Sub
+                path = path["Fn::Sub"].replace("${AWS::StackName}", STACK_NAME)
+            assert fnmatch.fnmatchcase(f"arn:aws:iam::{ACCOUNT_ID}:role{path}{role}-ABC123", pattern), role
+            assert needs <= granted(stack_roles["Action"], operations), role
+            assert needs <= kms_granted_by_iam(template, role, key), (role, entry.overrides)
+        (bus_name, bus) = only(template, "AWS::Events::EventBus")
+        (service,) = [s for s in statements if s["Principal"].get("Service") == "events.amazonaws.com"]
+        assert {"GenerateDataKey", "Decrypt"} <= granted(service["Action"], operations)
+        bus_arn = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{bus['Properties']['Name']}"
+        assert service["Condition"]["StringEquals"]["aws:SourceArn"] == bus_arn, bus_name
+
+
+def queue_needs(template: dict[str, Any], role: str) -> set[str]:
+    """The KMS operations a role needs for the SQS actions its policies allow."""
+    needs = set()
+    for policy in template["Resources"][role]["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "sqs:SendMessage" in actions:
+                needs |= {"GenerateDataKey", "Decrypt"}
+            if "sqs:ReceiveMessage" in actions:
+                needs |= {"Decrypt"}
+    return needs
+
+
+def kms_granted_by_iam(template: dict[str, Any], role: str, key: str) -> set[str]:
+    granted_here = set()
+    for policy in template["Resources"][role]["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if refers_to(statement["Resource"], key):
+                granted_here |= {action.removeprefix("kms:") for action in actions if action.startswith("kms:")}
+    return granted_here
 
 
 def test_the_alarm_topic_never_uses_the_aws_managed_sns_key(deployed):
