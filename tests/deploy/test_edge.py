@@ -410,6 +410,31 @@ def test_api_gateway_records_no_trace_segment(deployed):
 # -- functions -------------------------------------------------------------------------------------
 
 
+def test_with_the_defaults_no_function_reserves_concurrency(deployed):
+    # A new account's whole concurrency quota is 10, and Lambda keeps at least that much
+    # unreserved: a stack deployed with the defaults must reserve nothing to deploy there.
+    defaults = [(entry, template) for entry, template in deployed if entry.source.startswith("samconfig.toml")]
+    defaults += [
+        (entry, template)
+        for entry, template in deployed
+        if not {"NotificationsReservedConcurrency", "ReconcileReservedConcurrency"} & set(entry.overrides)
+    ]
+    assert defaults
+    for entry, template in defaults:
+        for name, function in of_type(template, "AWS::Lambda::Function").items():
+            assert "ReservedConcurrentExecutions" not in function["Properties"], (name, entry.overrides)
+
+
+def test_the_sweep_reserves_one_execution_only_when_asked(deployed):
+    assert {entry.parameters["ReconcileReservedConcurrency"] for entry, _ in deployed} == {"0", "1"}
+    for entry, template in deployed:
+        function = template["Resources"]["ReconcileFunction"]["Properties"]
+        if entry.parameters["ReconcileReservedConcurrency"] == "1":
+            assert int(function["ReservedConcurrentExecutions"]) == 1, entry.overrides
+        else:
+            assert "ReservedConcurrentExecutions" not in function, entry.overrides
+
+
 def test_the_notifications_function_reserves_the_concurrency_its_parameter_says(deployed):
     assert {entry.parameters["NotificationsReservedConcurrency"] for entry, _ in deployed} >= {"0", "20"}
     for entry, template in deployed:
