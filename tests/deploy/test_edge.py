@@ -7,7 +7,7 @@ import re
 import string
 import urllib.parse
 
-from expanded_templates import STACK_NAME, alarm_metrics, of_type, only, refers_to, resolve
+from expanded_templates import STACK_IDS, alarm_metrics, evaluate, of_type, only, refers_to, resolve
 
 from local.template import load_template
 from payments.settings import NOTIFICATION_KEY_PARAMETER
@@ -475,10 +475,12 @@ def test_no_production_function_is_pointed_at_another_aws_endpoint_whatever_aws_
                 assert endpoint == entry.parameters["AwsEndpointUrl"], (name, entry.overrides)
 
 
-def test_the_reconciliation_schedule_is_named_after_its_stack(deployed):
+def test_the_reconciliation_schedule_is_named_after_its_stack_instance(deployed):
+    # Two stacks of one account must not share a schedule: its name holds the stack id's UUID
+    # (the stack's name would not fit the scheduler's 64 characters: test_names).
     for entry, template in deployed:
         (schedule,) = of_type(template, "AWS::Scheduler::Schedule").values()
-        name = resolve(schedule["Properties"]["Name"], entry, template)
-        if isinstance(name, dict):  # still a Fn::Sub: CloudFormation puts the stack name in
-            name = name["Fn::Sub"].replace("${AWS::StackName}", STACK_NAME)
-        assert STACK_NAME in name, entry.overrides
+        names = [evaluate(schedule["Properties"]["Name"], entry, template, stack_id) for stack_id in STACK_IDS]
+        for name, stack_id in zip(names, STACK_IDS, strict=True):
+            assert stack_id.rsplit("/", 1)[1] in name, entry.overrides
+        assert names[0] != names[1]

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import botocore.session
-from expanded_templates import STACK_NAME, of_type, only, refers_to, resolve
+from expanded_templates import STACK_IDS, STACK_NAME, evaluate, of_type, only, refers_to, resolve
 
 from scripts.deploycheck.project import ACCOUNT_ID, REGION
 
@@ -227,13 +227,18 @@ def test_log_groups_and_secrets_outlive_the_stack_and_logs_expire(deployed):
             assert int(retention) == int(entry.parameters["LogRetentionDays"]), (name, entry.overrides)
 
 
-def test_every_function_logs_to_a_group_named_after_its_stack(deployed):
+def test_every_function_logs_to_a_group_named_after_its_stack_instance(deployed):
     for entry, template in deployed:
         groups = of_type(template, "AWS::Logs::LogGroup")
         for name, group in groups.items():
-            if name == "FirewallLogGroup":
-                continue  # named as WAF requires (test_edge)
-            assert f"/{STACK_NAME}/" in group["Properties"]["LogGroupName"], (name, entry.overrides)
+            for stack_id in STACK_IDS:
+                group_name = evaluate(group["Properties"]["LogGroupName"], entry, template, stack_id)
+                instance = stack_id.rsplit("/", 1)[1].split("-")[0]
+                if name == "FirewallLogGroup":  # named as WAF requires (test_edge)
+                    assert group_name == f"aws-waf-logs-{STACK_NAME}-{instance}", group_name
+                else:
+                    assert group_name.startswith(("/aws/lambda/", "/aws/apigateway/")), group_name
+                    assert f"/{STACK_NAME}/{instance}/" in group_name, (name, entry.overrides)
         for name, function in of_type(template, "AWS::Lambda::Function").items():
             target = function["Properties"]["LoggingConfig"]["LogGroup"]
             assert any(refers_to(target, group) for group in groups), (name, entry.overrides)
