@@ -152,13 +152,19 @@ def _lint(arguments: argparse.Namespace, entries: list[output.Entry], timings: d
     for tool, run in runs.items():
         timings[tool] = run.seconds
         own = [finding for finding in unaccepted if finding.tool == tool]
-        print(f"{tool}: {len(run.findings)} findings, {len(run.findings) - len(own)} accepted in {SKIPS.name}")
+        print(summary(tool, len(own), len(run.findings) - len(own)))
         for (check_id, resource, title), names in _grouped(own).items():
             print(f"  {check_id} {resource or '-'}: {title}")
             print(f"    in {len(names)} of {len(example)} templates, e.g. {example[names[0]]}")
     for skip in unused:
         print(f"{SKIPS.name}: {skip.tool} {skip.check_id} {skip.resource} matches no finding any more: remove it")
     return not unaccepted and not unused
+
+
+def summary(tool: str, unaccepted: int, accepted: int) -> str:
+    """One tool's verdict: what still needs fixing first, then what was accepted on purpose."""
+    noun = "finding" if unaccepted == 1 else "findings"
+    return f"{tool}: {unaccepted} unaccepted {noun} ({accepted} accepted, with reasons in {SKIPS.name})"
 
 
 def _chosen(arguments: argparse.Namespace, names: list[str]) -> Path:
