@@ -7,6 +7,9 @@ RestApi's OpenAPI body.
 """
 
 import itertools
+import json
+import os
+import subprocess
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -15,6 +18,7 @@ import yaml
 from expanded_templates import of_type, only
 
 from local.template import ROOT, routes
+from scripts.deploycheck import output
 from scripts.deploycheck.project import ACCOUNT_ID, REGION
 
 pytest_plugins = ["deploy_expansion"]
@@ -64,6 +68,8 @@ PARAMETER_VALUES = {
     "event_id": ["evt_" + "0" * 32],
 }
 OPENAPI = ROOT / "openapi.yaml"
+# The interpreter with aws-sam-cli (as deploy_expansion.py finds it).
+SAM_PYTHON = ROOT / os.environ.get("SAM_VENV", ".venv-sam") / "bin" / "python"
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method"}
 AUTHORIZER_TYPES = {"token": "CUSTOM", "request": "CUSTOM", "cognito_user_pools": "COGNITO_USER_POOLS"}
@@ -217,3 +223,36 @@ def authorization(body: dict[str, Any], operation: dict[str, Any]) -> tuple[str,
         types.add(operation["x-amazon-apigateway-auth"]["type"].upper())
     assert len(types) <= 1, f"several authorization types at once: {types}"
     return (types.pop() if types else "NONE"), key_required
+
+
+def test_the_expansion_that_runs_the_sam_transform_once_per_distinct_input_gives_what_a_fresh_one_gives(expansion):
+    """scripts/deploycheck reuses the SAM transform's result across combinations that hand it the
+    same input; expanding a sample of them afresh, one by one, must give the same templates."""
+    entries = [entry for entry in expansion.entries if entry.outcome == output.EXPANDED]
+    # Every 97th, so every switch takes both values among them.
+    sample = entries[::97]
+    code = (
+        "import json, sys\n"
+        "from samcli.yamlhelper import yaml_parse\n"
+        "from scripts.deploycheck import expand\n"
+        "from scripts.deploycheck.project import TEMPLATE\n"
+        "expand.isolate_from_aws()\n"
+        "package = expand.packaged(yaml_parse(TEMPLATE.read_text()))\n"
+        "for values in json.load(sys.stdin):\n"
+        "    print(json.dumps(expand.expand(package, values), sort_keys=True))\n"
+    )
+    result = subprocess.run(
+        [str(SAM_PYTHON), "-c", code],
+        input=json.dumps([entry.parameters for entry in sample]),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    fresh = result.stdout.splitlines()
+    assert len(fresh) == len(sample) >= 8
+    for entry, template in zip(sample, fresh, strict=True):
+        stored = json.loads((expansion.out / entry.template).read_text(encoding="utf-8"))
+        assert json.loads(template) == stored, entry.overrides
