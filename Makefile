@@ -38,7 +38,7 @@ unexport PYTHONDONTWRITEBYTECODE
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help deps test unit repo lint validate deploycheck build deploy sam events lock browser clean
+.PHONY: help deps test unit repo lint validate deploycheck build deploy-preflight deploy sam events lock browser clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z0-9_-]+):.*## (.*)$$/\1|\2/' \
@@ -90,7 +90,14 @@ SAM_RUN = py="$$($(FIND_PYTHON313))" && PATH="$$(dirname "$$py"):$$PATH" $(SAM)
 build: $(SAM) ## sam build into .aws-sam/build
 	$(SAM_RUN) build --build-dir $(BUILD_DIR)
 
-deploy: deploycheck build ## deploycheck, sam build, sam deploy with samconfig.toml's [default] (ETpay sandbox); ENV=production, ARGS="..." for more options
+# A region, credentials and a working sam first, in a second and without calling AWS
+# (scripts/deploy_preflight.py), then the long checks: deploycheck and sam build run only once
+# the preflight passed, even with make -j.
+deploy-preflight: $(PY) $(SAM) ## what make deploy checks first: an AWS region, AWS credentials and sam (nothing sent to AWS)
+	ARGS='$(subst ','\'',$(ARGS))' $(PY) scripts/deploy_preflight.py --env $(ENV) --sam $(SAM)
+
+deploy: deploy-preflight ## preflight, deploycheck, sam build, sam deploy with samconfig.toml's [default] (ETpay sandbox); ENV=production, ARGS="..." for more options
+	$(MAKE) --no-print-directory deploycheck build
 	$(SAM_RUN) deploy --template-file $(BUILD_DIR)/template.yaml \
 	  --config-file $(CURDIR)/samconfig.toml --config-env $(ENV) $(ARGS)
 

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         template = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
         switches = combinations.load_switches(SWITCHES)
-        guard.check(template, switches)
+        guard.check(template, switches, [combination.overrides for combination in combinations.load_also(SWITCHES)])
         expanding = time.perf_counter()
         entries = _expand_all(template, switches, arguments.out)
         timings["translate"] = time.perf_counter() - expanding
@@ -66,7 +66,8 @@ def _expand_all(template: dict, switches: dict[str, list[str]], out: Path) -> li
     """Every combination, split over one process per core: each imports the translator once, then
     takes ~50 ms a combination."""
     output.reset(out)
-    every = combinations.product(switches) + combinations.samconfig_environments(SAMCONFIG)
+    every = combinations.product(switches) + combinations.load_also(SWITCHES)
+    every += combinations.samconfig_environments(SAMCONFIG)
     workers = max(1, min(os.cpu_count() or 1, len(every)))
     shares = [every[index::workers] for index in range(workers)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -80,7 +81,8 @@ def _expand_all(template: dict, switches: dict[str, list[str]], out: Path) -> li
 
 def _expand_share(template: dict, share: list[combinations.Combination], out: Path) -> list[output.Entry]:
     expand.isolate_from_aws()
-    package = expand.packaged(template)
+    expander = expand.Expander(expand.packaged(template))
+    stored: dict[int, str] = {}  # id() of an expanded template -> where it is stored
     entries = []
     for combination in share:
         values = parameters.effective_values(template, combination.overrides)
@@ -90,7 +92,10 @@ def _expand_share(template: dict, share: list[combinations.Combination], out: Pa
             if (refused := combinations.refusal(template, values)) is not None:
                 outcome, detail = output.REFUSED, refused
             else:
-                path = output.store(out, expand.expand(package, values))
+                expanded = expander.expand(values)
+                if id(expanded) not in stored:
+                    stored[id(expanded)] = output.store(out, expanded)
+                path = stored[id(expanded)]
         except ExpansionError as error:
             outcome, detail = output.FAILED, str(error)
         entries.append(output.Entry(combination.source, combination.overrides, values, outcome, path, detail))
@@ -148,13 +153,19 @@ def _lint(arguments: argparse.Namespace, entries: list[output.Entry], timings: d
     for tool, run in runs.items():
         timings[tool] = run.seconds
         own = [finding for finding in unaccepted if finding.tool == tool]
-        print(f"{tool}: {len(run.findings)} findings, {len(run.findings) - len(own)} accepted in {SKIPS.name}")
+        print(summary(tool, len(own), len(run.findings) - len(own)))
         for (check_id, resource, title), names in _grouped(own).items():
             print(f"  {check_id} {resource or '-'}: {title}")
             print(f"    in {len(names)} of {len(example)} templates, e.g. {example[names[0]]}")
     for skip in unused:
         print(f"{SKIPS.name}: {skip.tool} {skip.check_id} {skip.resource} matches no finding any more: remove it")
     return not unaccepted and not unused
+
+
+def summary(tool: str, unaccepted: int, accepted: int) -> str:
+    """One tool's verdict: what still needs fixing first, then what was accepted on purpose."""
+    noun = "finding" if unaccepted == 1 else "findings"
+    return f"{tool}: {unaccepted} unaccepted {noun} ({accepted} accepted, with reasons in {SKIPS.name})"
 
 
 def _chosen(arguments: argparse.Namespace, names: list[str]) -> Path:

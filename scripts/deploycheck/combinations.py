@@ -15,6 +15,7 @@ from .errors import SwitchesError
 from .project import PSEUDO_PARAMETERS, SWITCHES
 
 SWITCHES_SOURCE = SWITCHES.name
+ALSO_SOURCE = f"{SWITCHES.name} [also]"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,20 @@ def load_switches(path: Path) -> dict[str, list[str]]:
         if len(set(loaded[name])) != len(loaded[name]):
             raise SwitchesError(f"{path.name}: {name} lists a value twice")
     return loaded
+
+
+def load_also(path: Path) -> list[Combination]:
+    """deploycheck.yaml's `also`: single combinations tried besides the product, for parameters that
+    only change a value (no Condition or Rule reads them, so the guard does not ask for them)."""
+    with open(path, encoding="utf-8") as handle:
+        document = yaml.safe_load(handle) or {}
+    also = document.get("also", []) if isinstance(document, dict) else []
+    if not isinstance(also, list) or not all(isinstance(item, dict) and item for item in also):
+        raise SwitchesError(f"{path.name}: `also:` must list mappings of parameter to value")
+    return [
+        Combination(ALSO_SOURCE, {str(name): parameters.as_value(value) for name, value in item.items()})
+        for item in also
+    ]
 
 
 def product(switches: dict[str, list[str]]) -> list[Combination]:
@@ -81,12 +96,14 @@ def _parse_overrides(overrides: str | list[str], environment: str) -> dict[str, 
 
 
 def refusal(template: dict[str, Any], values: dict[str, str]) -> str | None:
-    """The Rules assertion CloudFormation would refuse these parameter values with, if any."""
+    """The Rules assertions CloudFormation would refuse these parameter values with (each one
+    that fails), or None."""
     known = values | PSEUDO_PARAMETERS
+    failed = []
     for name, rule in (template.get("Rules") or {}).items():
         if "RuleCondition" in rule and not logic.holds(rule["RuleCondition"], known, {}):
             continue
         for assertion in rule.get("Assertions", []):
             if not logic.holds(assertion["Assert"], known, {}):
-                return f"Rule {name}: {assertion.get('AssertDescription', 'assertion fails')}"
-    return None
+                failed.append(f"Rule {name}: {assertion.get('AssertDescription', 'assertion fails')}")
+    return "; ".join(failed) or None

@@ -7,7 +7,7 @@ when it picks a Fn::FindInMap entry, or when it is the collection of a Fn::ForEa
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from . import parameters
@@ -17,13 +17,16 @@ from .project import SWITCHES
 _PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
-def check(template: dict[str, Any], switches: dict[str, list[str]]) -> None:
-    """Raises SwitchesError listing every problem at once."""
+def check(template: dict[str, Any], switches: dict[str, list[str]], also: Sequence[Mapping[str, str]] = ()) -> None:
+    """Raises SwitchesError listing every problem at once. `also`: the single combinations tried
+    besides the product (deploycheck.yaml's `also`)."""
     known = parameters.definitions(template)
     problems = []
     for name, values in switches.items():
         for value in values:
             problems += parameters.problems_with(template, {name: value}, SWITCHES.name)
+    for overrides in also:
+        problems += parameters.problems_with(template, dict(overrides), f"{SWITCHES.name} also")
     for name, places in sorted(shape_parameters(template).items()):
         if name not in switches:
             allowed = known[name].get("AllowedValues")

@@ -16,7 +16,9 @@ DEFAULT_OUT = ROOT / ".aws-sam" / "deploycheck"
 # template must not depend on which.
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
-STACK_NAME = "etpay-payments-deploycheck"
+# As long as CloudFormation allows (128 characters): every name derived from it is then checked at
+# its longest, by cfn-lint's limits and by tests/deploy.
+STACK_NAME = "etpay-payments-deploycheck-" + "x" * (128 - len("etpay-payments-deploycheck-"))
 PSEUDO_PARAMETERS = {
     "AWS::Region": REGION,
     "AWS::AccountId": ACCOUNT_ID,

@@ -104,10 +104,17 @@ def test_every_failure_queue_alarms_on_its_first_message(queue, alarm):
     assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
-def test_every_queue_uses_sqs_managed_encryption():
+def test_every_queue_is_encrypted_by_sqs_or_by_the_stacks_key():
+    # SQS's own keys by default; the stack's customer-managed key with CustomerManagedKey=true.
     for name, resource in resources().items():
         if resource["Type"] == "AWS::SQS::Queue":
-            assert resource["Properties"]["SqsManagedSseEnabled"] is True, name
+            properties = resource["Properties"]
+            assert properties["SqsManagedSseEnabled"] == {
+                "Fn::If": ["UseCustomerManagedKey", {"Ref": "AWS::NoValue"}, True]
+            }, name
+            assert properties["KmsMasterKeyId"] == {
+                "Fn::If": ["UseCustomerManagedKey", {"Ref": "EncryptionKey"}, {"Ref": "AWS::NoValue"}]
+            }, name
 
 
 def test_webhook_resources_exist_only_with_a_merchant_webhook_url():

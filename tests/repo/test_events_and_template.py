@@ -50,7 +50,9 @@ def _statements(statements: list) -> list[dict]:
 def test_no_policy_uses_a_wildcard():
     for name, resource in load_template()["Resources"].items():
         for policy in resource.get("Properties", {}).get("Policies", []) or []:
-            for statement in _statements(policy["Statement"]):
+            # A SAM function's inline statements, or an IAM role's named policy documents.
+            document = policy["PolicyDocument"] if resource["Type"] == "AWS::IAM::Role" else policy
+            for statement in _statements(document["Statement"]):
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert not any("*" in action for action in actions), name
                 assert statement["Resource"] != "*", name
