@@ -75,12 +75,25 @@ def child_environment() -> dict[str, str]:
     }
 
 
+# The account moto answers as.
+ACCOUNT_ID = "123456789012"
+
+
 def physical_names(stack_name: str) -> dict[str, str]:
-    """What `!Ref` of each table and secret of the template gives in the local stack."""
+    """What `!Ref` of each table and secret of the template gives in the local stack, and of the
+    pseudo parameters the functions' variables name."""
     names = {logical_id: f"{stack_name}-{logical_id}" for logical_id in resources_of_type("AWS::DynamoDB::Table")}
-    return names | {
+    secrets = {
         logical_id: f"{stack_name}/{logical_id}" for logical_id in resources_of_type("AWS::SecretsManager::Secret")
     }
+    stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{stack_name}/00000000-0000-4000-8000-000000000000"
+    pseudo = {
+        "AWS::StackName": stack_name,
+        "AWS::StackId": stack_id,
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT_ID,
+    }
+    return names | secrets | pseudo
 
 
 class AwsEmulator:

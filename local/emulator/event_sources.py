@@ -91,7 +91,8 @@ def event_source_mappings(template: Mapping[str, Any], conditions: Mapping[str, 
             continue
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             properties = resource["Properties"]
-            function = _logical_id(properties["FunctionName"], "function")
+            # `!Ref X.Alias` (SAM's reference to the function's alias): here, the function itself.
+            function = _logical_id(properties["FunctionName"], "function").removesuffix(".Alias")
             found.append(_mapping(name, function, properties, properties["EventSourceArn"], resources, conditions))
         elif resource["Type"] == "AWS::Serverless::Function":
             for event_name, event in (resource["Properties"].get("Events") or {}).items():

@@ -42,9 +42,7 @@ def stage_of(template: dict) -> tuple[str, dict]:
 def test_the_firewall_is_on_by_default_on_every_stage_and_off_only_by_name(deployed):
     parameter = load_template()["Parameters"]["Firewall"]
     assert parameter["Default"] == "enabled"
-    # auto, the default of earlier versions, must still deploy (a stack keeps its previous value)
-    # and mean on: the Condition compares with "disabled" only.
-    assert "auto" in parameter["AllowedValues"]
+    # Off only by name: the Condition compares with "disabled" alone.
     assert load_template()["Conditions"]["UseFirewall"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "Firewall"}, "disabled"]}]
     }

@@ -58,6 +58,9 @@ NOT_NAMES = {
     "PolicyDocument",
     "DashboardBody",
     "AlarmDescription",
+    # The functions' variables (STACK_ID): values the code reads, not names a service keeps; their
+    # only limit is Lambda's 4 KB for all of a function's variables, far above an ARN.
+    "Environment",
 }
 # The names an account holds once per region (or per stack path): a retained resource's must not
 # be the same for the next instance of the stack.

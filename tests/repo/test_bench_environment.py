@@ -7,6 +7,7 @@ import pytest
 
 from bench.functions import FUNCTIONS
 from bench.stack import lambda_environment
+from local.emulator.aws import physical_names
 from local.emulator.template import evaluate_conditions, function_environment, load_template, parameter_values
 from local.stack import LOCAL_PARAMETERS
 
@@ -20,7 +21,7 @@ def test_the_benchmark_gives_each_function_every_variable_of_the_template(functi
     # As the bench resolves them: the local parameters with a webhook URL (so the webhook functions
     # exist), and every resource's `!Ref` (its local name or URL; here a stand-in).
     parameters = parameter_values(template, LOCAL_PARAMETERS | {"MerchantWebhookUrl": "http://127.0.0.1:1/webhooks"})
-    refs = {name: f"local-{name}" for name in template["Resources"]} | parameters
+    refs = {name: f"local-{name}" for name in template["Resources"]} | parameters | physical_names("local")
 
     given = lambda_environment(function, refs, evaluate_conditions(template, parameters))
 

@@ -72,7 +72,7 @@ def test_only_the_event_publisher_may_read_the_stream():
 def test_the_stream_event_source_settings():
     source = resources()["EventPublisherStream"]["Properties"]
 
-    assert source["FunctionName"] == {"Ref": "EventPublisherFunction"}
+    assert source["FunctionName"] == {"Ref": "EventPublisherFunction.Alias"}
     assert source["EventSourceArn"] == {"Fn::GetAtt": ["OrdersTable", "StreamArn"]}
     assert source["StartingPosition"] == "TRIM_HORIZON"
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

@@ -1,6 +1,8 @@
 """X-Ray tracing for the functions, only when it is on. Powertools' Tracer loads the X-Ray SDK (and
 patches botocore) even when tracing is disabled: a function traced by nobody pays that at every
-cold start. With POWERTOOLS_TRACE_DISABLED set, the functions get decorators that do nothing.
+cold start. Tracing is on when the template's `Tracing` parameter is Active (TRACING_MODE; unset
+counts as Active, the default) and POWERTOOLS_TRACE_DISABLED is not set (the local stack and the
+tests set it); otherwise the functions get decorators that do nothing.
 """
 
 import os
@@ -62,6 +64,8 @@ def _unchanged[F: Callable[..., Any]](function: F) -> F:
 
 
 def tracing_disabled() -> bool:
+    if os.environ.get("TRACING_MODE", "Active") != "Active":
+        return True
     return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in ("1", "true", "yes")
 
 
