@@ -1,8 +1,9 @@
 """Where a function's warm invocations spend their CPU: `python -m bench.profile FUNCTION...`
 (`make profile FUNCTIONS="PaymentsFunction NotificationsFunction"`) runs the function in this
 process on the bench's stack (moto and the ETpay sandbox, the template's environment, tracing on as
-deployed), warms it up, then profiles many invocations and prints the functions that took the
-CPU, library code included. The bench's own event-making is left out of the profile.
+deployed, or off with --untraced, as the bench compares it with its bare baseline), warms it up,
+then profiles many invocations and prints the functions that took the CPU, library code included.
+The bench's own event-making is left out of the profile.
 
 The profiler is the standard library's, on this thread's CPU clock: a warm invocation is mostly
 waiting on AWS and ETpay, which a wall-clock sampler (pyinstrument) shows as time in recv, and the
@@ -41,10 +42,10 @@ class Context:
         return 25_000
 
 
-def profile(stack: BenchStack, name: str, invocations: int, warmups: int, lines: int) -> str:
+def profile(stack: BenchStack, name: str, invocations: int, warmups: int, lines: int, traced: bool = True) -> str:
     function = BY_NAME[name]
     saved = dict(os.environ)
-    os.environ.update(stack.environment(name))
+    os.environ.update(stack.environment(name, traced))
     sys.path.insert(0, str(ROOT / "functions" / function.code))
     sys.modules.pop("app", None)
     # The handler's logs and metrics go where Lambda's would not be read: written, as in Lambda.
@@ -79,11 +80,14 @@ def main() -> None:
     parser.add_argument("--invocations", type=int, default=300)
     parser.add_argument("--warmups", type=int, default=20)
     parser.add_argument("--lines", type=int, default=40, help="functions listed, by cumulative and own time")
+    parser.add_argument("--untraced", action="store_true", help="tracing off, as the bench compares with bare")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir, BenchStack(Path(workdir)) as stack:
         for name in arguments.functions:
-            print(f"== {name}: {arguments.invocations} warm invocations")
-            print(profile(stack, name, arguments.invocations, arguments.warmups, arguments.lines))
+            tracing = "off" if arguments.untraced else "on"
+            print(f"== {name}: {arguments.invocations} warm invocations, tracing {tracing}")
+            traced = not arguments.untraced
+            print(profile(stack, name, arguments.invocations, arguments.warmups, arguments.lines, traced))
 
 
 if __name__ == "__main__":

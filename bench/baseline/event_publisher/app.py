@@ -30,7 +30,7 @@ def lambda_handler(event, context):
         new, old = record["dynamodb"]["NewImage"], record["dynamodb"].get("OldImage", {})
         if new["status"]["S"] != "PAID" or old.get("status", {}).get("S") == "PAID":
             continue
-        order = {}
+        order: dict = {}
         for name in VIEW:
             value = new.get(STORED.get(name, name))
             if value is not None:
