@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import costs, etpay_clients, measure, reconcile_scale, report, trees, webhooks
-from bench.functions import FUNCTIONS
+from bench.functions import CLAIM_RECORD, FUNCTIONS
 from bench.stack import BenchStack
 from local.emulator.template import ROOT
 
@@ -69,9 +69,14 @@ def functions_part(args: argparse.Namespace) -> dict[str, Any]:
         cold = measure.cold_starts(tree, stack, WORKDIR / "logs", args.runs)
         progress("warm invocations")
         warm = measure.warm(tree["precompiled"], stack, WORKDIR / "logs", args.requests)
+        # What a payment costs counts the stream function's run on the claim's record too.
+        claim = measure.warm(tree["precompiled"], stack, WORKDIR / "logs", args.requests, functions=(CLAIM_RECORD,),
+                             sides=("traced",))[CLAIM_RECORD.name]["traced"]  # fmt: skip
+        items = measure.largest_items(stack)
     if trees.bytecode_files(tree["as built"]) != shipped:
         raise SystemExit("the as-built tree gained .pyc files: its cold starts were not as built")
-    return {"cold": cold, "warm": warm, "inspect": inspected, "runs": args.runs, "format": report.FORMATS["functions"]}
+    return {"cold": cold, "warm": warm, "inspect": inspected, "runs": args.runs, "claim_record": claim,
+            "largest_items": items, "format": report.FORMATS["functions"]}  # fmt: skip
 
 
 def clients_part(args: argparse.Namespace) -> dict[str, Any]:
@@ -167,10 +172,19 @@ warm-ups each.
 
 ## Cost per million payments
 
-A payment: `POST /sessions`, its paid notification, two events (session opened, payment succeeded)
-each published and delivered as a webhook once. Lambda as above (ours as deployed), each function at the template's
-memory, then at the one recommended; the AWS requests counted in the functions' warm invocations;
-the log bytes they wrote. Other us-east-1 prices: API Gateway REST ${costs.API_GATEWAY_REST:.2f} per million,
+A payment is two parts. Its own: `POST /sessions` and its paid notification, through API Gateway,
+the payments and notifications functions and the orders table. Its events': two events (session
+opened, payment succeeded), each recorded in the events table, put on the bus, queued and delivered
+as a webhook once, through the stream and delivery functions; the stream function also runs for the
+new order's claim (each of a payment's three writes to the orders table is a stream record), which
+makes no event and is measured on its own. API Gateway and the sessions and notifications functions
+are the payment's own cost, not the events'. Lambda as above (ours as deployed), each function at the
+template's memory, then at the one recommended; the AWS requests counted in the functions' warm
+invocations; the log bytes they wrote; DynamoDB's write and read units from the largest item in each
+table after the run. Left out: X-Ray's own charges, the empty receives of Lambda's SQS pollers and
+the stream's polling (whatever the traffic), Secrets Manager's reads (each execution environment's
+at its start, then the notification key's every minute and the others' every five), the merchant's
+`GET /events` reads, storage. Other us-east-1 prices: API Gateway REST ${costs.API_GATEWAY_REST:.2f} per million,
 DynamoDB on-demand ${costs.DYNAMODB_WRU} per million write and ${costs.DYNAMODB_RRU} per million read units,
 EventBridge ${costs.EVENTBRIDGE_EVENT:.2f} per million events, SQS ${costs.SQS_REQUEST:.2f} per million requests,
 CloudWatch Logs ${costs.LOGS_PER_GB:.2f} per GB; free tiers ignored.

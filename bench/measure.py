@@ -12,9 +12,11 @@ import random
 import statistics
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.costs import item_bytes
 from bench.execution import Execution
 from bench.functions import FUNCTIONS, Function
 from bench.stack import BenchStack
@@ -68,15 +70,16 @@ def cold_starts(trees: dict[str, Tree], stack: BenchStack, workdir: Path, runs: 
     return found
 
 
-def warm(tree: Tree, stack: BenchStack, workdir: Path, requests: int, rounds: int = 2, warmup: int = 5) -> Figures:
+def warm(tree: Tree, stack: BenchStack, workdir: Path, requests: int, rounds: int = 2, warmup: int = 5,
+         functions: Sequence[Function] = FUNCTIONS, sides: Sequence[str] = SIDES) -> Figures:  # fmt: skip
     """Per (function, side): median wall and CPU time of `requests` warm invocations, in `rounds`
     processes per side, each after `warmup` untimed invocations; the sides in turn, every other
     round in reverse order."""
     found: Figures = {}
-    for function in FUNCTIONS:
-        samples: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
+    for function in functions:
+        samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
         for index in range(rounds):
-            for side in SIDES if index % 2 == 0 else reversed(SIDES):
+            for side in sides if index % 2 == 0 else reversed(sides):
                 log = workdir / f"warm-{function.code}.log"
                 _, invocations, _ = run(function, side, tree, stack, log, warmup + max(1, requests // rounds))
                 samples[side] += invocations[warmup:]
@@ -114,4 +117,14 @@ def inspect(tree: Tree, stack: BenchStack, workdir: Path) -> Figures:
             if any(sides[side][calls] != sides["ours"][calls] for calls in CALLS):
                 raise RuntimeError(f"{function.name}: {side} and ours (untraced) make different AWS requests: "
                                    f"{sides[side]} != {sides['ours']}")  # fmt: skip
+    return found
+
+
+def largest_items(stack: BenchStack, tables: Sequence[str] = ("OrdersTable", "EventsTable")) -> dict[str, int]:
+    """Per table: the size of its largest item, as DynamoDB bills it, after the runs (every item the
+    measured functions wrote is still there): what a write or a read of one costs in capacity units."""
+    dynamodb, found = stack.client("dynamodb"), {}
+    for table in tables:
+        pages = dynamodb.get_paginator("scan").paginate(TableName=stack.refs[table])
+        found[table] = max((item_bytes(item) for page in pages for item in page["Items"]), default=0)
     return found

@@ -11,7 +11,7 @@ from bench.trees import MODES
 type Part = dict[str, Any]
 # The shape of each part's results this report reads: a part saved by an earlier bench, in an older
 # shape, is not shown (run it again).
-FORMATS = {"functions": 2}
+FORMATS = {"functions": 3}
 # Ours as deployed (tracing on): what the memory sizes and the costs are modelled on.
 DEPLOYED = "traced"
 
@@ -147,16 +147,34 @@ def cost_section(part: Part) -> str:
     logs = {function.name: part["warm"][function.name][DEPLOYED]["log_bytes"] for function in FUNCTIONS}
     template = {function.name: int(settings(function.name)["MemorySize"]) for function in FUNCTIONS}
     recommended = {name: chosen.memory_mb for name, (_, chosen, _) in tuned.items()}
-    lines = [costs.per_million_payments(memory, durations, calls_, logs) for memory in (template, recommended)]
-    rows = [[what, f"${now:.2f}", f"${then:.2f}"] for (what, now), (_, then) in zip(*lines, strict=True)]
-    rows.append(["**total**", f"**${sum(c for _, c in lines[0]):.2f}**", f"**${sum(c for _, c in lines[1]):.2f}**"])
+    publisher = part["cold"]["as built"]["EventPublisherFunction"][DEPLOYED]
+    extra = {"EventPublisherFunction": costs.sizes(part["claim_record"], publisher)}
+    priced = [costs.per_million_payments(memory, durations, calls_, logs, part["largest_items"], extra)
+              for memory in (template, recommended)]  # fmt: skip
+    totals = [{group: sum(line.cost for line in lines) for group, lines in groups.items()} for groups in priced]
+    rows = []
+    for group, label in (("own", "the payment's own"), ("events", "events and webhooks")):
+        for now, then in zip(priced[0][group], priced[1][group], strict=True):
+            rows.append([now.what, f"${now.cost:.2f}", f"${then.cost:.2f}"])
+        rows.append([f"**subtotal: {label}**", f"**${totals[0][group]:.2f}**", f"**${totals[1][group]:.2f}**"])
+    rows.append(["**total**", *(f"**${sum(total.values()):.2f}**" for total in totals)])
+    arithmetic = "\n".join(f"- {line.what}: {line.arithmetic} = **${line.cost:.2f}**" for line in priced[0]["events"])
+    verdicts = "; ".join(
+        f"at the {label}, ${total['events']:.2f}: "
+        + ("**met**" if total["events"] <= costs.EVENTS_TARGET else
+           f"**not met** (${total['events'] - costs.EVENTS_TARGET:.2f} over)")
+        for label, total in (("template's memory", totals[0]), ("recommended memory", totals[1]))
+    )  # fmt: skip
     sweep = {label: next(s for s in durations["ReconcileFunction"] if s.memory_mb == memory["ReconcileFunction"])
              for label, memory in (("template", template), ("recommended", recommended))}  # fmt: skip
     monthly = ", ".join(f"${size.per_million * costs.SWEEPS_PER_MONTH / 1e6:.2f} at {size.memory_mb} MB ({label})"
                         for label, size in sweep.items())  # fmt: skip
     sweeps = f"the sweep, once a minute ({costs.SWEEPS_PER_MONTH:,} runs a month): {monthly}"
-    return table(["per million payments", "template's memory", "recommended memory"], rows) + (
-        f"\n\nNot per payment: {sweeps}."
+    return (
+        table(["per million payments", "template's memory", "recommended memory"], rows)
+        + f"\n\n**Events and webhooks, per million payments**, at the template's memory ({costs.EVENTS_PER_PAYMENT} "
+        f"events a payment, each recorded, put on the bus, queued and delivered once):\n\n{arithmetic}\n\n"
+        f"Target: at most ${costs.EVENTS_TARGET:.2f} per million payments; {verdicts}.\n\nNot per payment: {sweeps}."
     )
 
 
