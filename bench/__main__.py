@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import costs, etpay_clients, measure, reconcile_scale, report, trees, webhooks
-from bench.functions import FUNCTIONS
+from bench.functions import CLAIM_RECORD, FUNCTIONS
 from bench.stack import BenchStack
 from local.emulator.template import ROOT
 
@@ -69,9 +69,14 @@ def functions_part(args: argparse.Namespace) -> dict[str, Any]:
         cold = measure.cold_starts(tree, stack, WORKDIR / "logs", args.runs)
         progress("warm invocations")
         warm = measure.warm(tree["precompiled"], stack, WORKDIR / "logs", args.requests)
+        # What a payment costs counts the stream function's run on the claim's record too.
+        claim = measure.warm(tree["precompiled"], stack, WORKDIR / "logs", args.requests, functions=(CLAIM_RECORD,),
+                             sides=("traced",))[CLAIM_RECORD.name]["traced"]  # fmt: skip
+        items = measure.largest_items(stack)
     if trees.bytecode_files(tree["as built"]) != shipped:
         raise SystemExit("the as-built tree gained .pyc files: its cold starts were not as built")
-    return {"cold": cold, "warm": warm, "inspect": inspected, "runs": args.runs}
+    return {"cold": cold, "warm": warm, "inspect": inspected, "runs": args.runs, "claim_record": claim,
+            "largest_items": items, "format": report.FORMATS["functions"]}  # fmt: skip
 
 
 def clients_part(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,6 +103,8 @@ def run_part(name: str, measure_: Callable[[], dict[str, Any]]) -> None:
 def section(parts: dict[str, dict[str, Any]], name: str, render: Callable[[dict[str, Any]], str]) -> str:
     if name not in parts:
         return f"_Not measured yet: `python -m bench --only {name}`._"
+    if parts[name].get("format", 1) < report.FORMATS.get(name, 1):
+        return f"_Measured by an earlier bench, which this report cannot read: `python -m bench --only {name}`._"
     return report.when(parts[name]) + "\n\n" + render(parts[name])
 
 
@@ -115,22 +122,23 @@ etpay-sdk {sdk}.
 ## Memory size per function
 
 There is no Lambda here: the sizes are compared as power tuning compares them, on a model. Each
-invocation's CPU and wall time were measured on one full core of this machine, for ours as built:
-cold starts (import, then the first request; medians of {functions.get("runs", "-")} fresh processes) and warm
-invocations (medians). Lambda gives CPU in proportion to memory, one vCPU at {costs.FULL_VCPU_MB:,} MB: below
-that the model stretches the CPU time by {costs.FULL_VCPU_MB:,} / memory and keeps the rest of the wall time
-(waiting on AWS and ETpay) as measured. Lambda x86_64 in us-east-1 bills ${costs.LAMBDA_PER_GB_SECOND:.10f} per
-GB-second, per 1 ms, and $0.20 per million requests (AWS's Lambda pricing page, first tier, read
-2026-12-06); since August 2025 a cold start's INIT is billed too. Per million invocations,
-{costs.COLD_SHARE:.0%} are counted as cold starts (AWS reports INITs in under 1% of invocations). Left out:
-Lambda's CPU is not this machine's; below one vCPU its CPU comes in time slices that may overlap
-waits; the waits are on local stand-ins over plain HTTP, not on DynamoDB and ETpay across a
-network (which adds the same milliseconds at every size, in favour of the smaller ones) nor the TLS
-handshakes of a first request (CPU, in favour of the larger ones); a cold start's own fixed costs
-(fetching the code, starting the runtime). The rule: a function someone waits on over HTTP (the
-API's) takes the smallest size whose cold start stays under {costs.COLD_START_TARGET_MS / 1000:g} s and whose warm
-invocation is within {costs.WARM_SLOWDOWN - 1:.0%} of the 1,024 MB one; the others, which nobody waits on by
-the millisecond, the cheapest; every size must hold the peak RSS with 40% to spare and keep a cold
+invocation's CPU and wall time were measured on one full core of this machine, for ours as
+deployed (as built, tracing on): cold starts (import, then the first request; medians of
+{functions.get("runs", "-")} fresh processes) and warm invocations (medians). Lambda gives CPU in
+proportion to memory, one vCPU at {costs.FULL_VCPU_MB:,} MB: below that the model stretches the CPU time
+by {costs.FULL_VCPU_MB:,} / memory and keeps the rest of the wall time (waiting on AWS and ETpay) as
+measured. Lambda x86_64 in us-east-1 bills ${costs.LAMBDA_PER_GB_SECOND:.10f} per GB-second, per 1 ms,
+and $0.20 per million requests (AWS's Lambda pricing page, first tier, read 2026-12-06); since
+August 2025 a cold start's INIT is billed too. Per million invocations, {costs.COLD_SHARE:.0%} are counted
+as cold starts (AWS reports INITs in under 1% of invocations). Left out: Lambda's CPU is not this
+machine's; below one vCPU its CPU comes in time slices that may overlap waits; the waits are on
+local stand-ins over plain HTTP, not on DynamoDB and ETpay across a network (which adds the same
+milliseconds at every size, in favour of the smaller ones) nor the TLS handshakes of a first request
+(CPU, in favour of the larger ones); a cold start's own fixed costs (fetching the code, starting the
+runtime). The rule: a function someone waits on over HTTP (the API's) takes the smallest size whose
+cold start stays under {costs.COLD_START_TARGET_MS / 1000:g} s and whose warm invocation is within
+{costs.WARM_SLOWDOWN - 1:.0%} of the 1,024 MB one; the others, which nobody waits on by the millisecond,
+the cheapest; every size must hold the peak RSS with 40% to spare and keep a cold
 start within a tenth of the function's timeout. **←** marks the choice.
 
 {section(parts, "functions", report.power_section)}
@@ -139,23 +147,44 @@ start within a tenth of the function's timeout. **←** marks the choice.
 
 A fresh `python3.13 -S` process per cold start, its path Lambda's: the function's directory, the
 layer, then only what Lambda's runtime ships (boto3, botocore, s3transfer, jmespath, dateutil, six,
-urllib3, precompiled); the template's environment and Lambda's own variables; tracing on, as
-deployed (its segments go where no daemon listens). "As built" is what `sam build` ships: the layer
-with bytecode compiled ahead, the baselines as a plain pip build, without (Lambda's directories are
-read-only: Python compiles them at every cold start); "precompiled" gives both sides bytecode. Each
-bare baseline (`bench/baseline/`) makes the same AWS requests for the same event with bare boto3
-(and urllib3 or PyJWT where the work needs them); the events are in `bench/functions.py`, a fresh
-order, session or event each time, so every invocation takes the same path. Cold runs are shuffled
-in every round after a discarded one; warm ones run in 2 processes per side, after 5 warm-ups each.
+urllib3, precompiled); the template's environment and Lambda's own variables. "As built" is what
+`sam build` ships: the layer with bytecode compiled ahead, the baselines as a plain pip build,
+without (Lambda's directories are read-only: Python compiles them at every cold start);
+"precompiled" gives both sides bytecode. Each bare baseline (`bench/baseline/`) makes the same AWS
+requests as ours for the same event, at import (the secrets ours reads ahead, which a bare handler
+reads in its init too) and in each request, with bare boto3 (and urllib3 or PyJWT where the work
+needs them); the events are in `bench/functions.py`, a fresh order, session or event each time, so
+every invocation takes the same path. moto's server closes its connection after every answer, so
+here each AWS request, ours and bare alike, opens a TCP connection that Lambda, keeping its
+connections to AWS alive, would open once.
+
+**Tracing.** The template deploys every function with `Tracing: Active`, and ours then loads the X-Ray
+SDK through Powertools' Tracer; the bare baselines trace nothing. So ours is compared with them
+**with tracing off** (`POWERTOOLS_TRACE_DISABLED=true`, as a stack deployed with tracing turned off
+runs: the X-Ray SDK is never loaded), and measured once more **with tracing on**, as deployed (its
+segments go where no daemon listens), in a table of its own beside ours untraced: what the X-Ray
+SDK costs, cold and warm. The memory sizes above and the costs below are modelled on ours as
+deployed, tracing on. Cold runs (ours untraced and bare in both trees, ours traced as built) are
+shuffled in every round after a discarded one; warm ones run in 2 processes per side, after 5
+warm-ups each.
 
 {section(parts, "functions", report.functions_sections)}
 
 ## Cost per million payments
 
-A payment: `POST /sessions`, its paid notification, two events (session opened, payment succeeded)
-each published and delivered as a webhook once. Lambda as above, each function at the template's
-memory, then at the one recommended; the AWS requests counted in the functions' warm invocations;
-the log bytes they wrote. Other us-east-1 prices: API Gateway REST ${costs.API_GATEWAY_REST:.2f} per million,
+A payment is two parts. Its own: `POST /sessions` and its paid notification, through API Gateway,
+the payments and notifications functions and the orders table. Its events': two events (session
+opened, payment succeeded), each recorded in the events table, put on the bus, queued and delivered
+as a webhook once, through the stream and delivery functions; the stream function also runs for the
+new order's claim (each of a payment's three writes to the orders table is a stream record), which
+makes no event and is measured on its own. API Gateway and the sessions and notifications functions
+are the payment's own cost, not the events'. Lambda as above (ours as deployed), each function at the
+template's memory, then at the one recommended; the AWS requests counted in the functions' warm
+invocations; the log bytes they wrote; DynamoDB's write and read units from the largest item in each
+table after the run. Left out: X-Ray's own charges, the empty receives of Lambda's SQS pollers and
+the stream's polling (whatever the traffic), Secrets Manager's reads (each execution environment's
+at its start, then the notification key's every minute and the others' every five), the merchant's
+`GET /events` reads, storage. Other us-east-1 prices: API Gateway REST ${costs.API_GATEWAY_REST:.2f} per million,
 DynamoDB on-demand ${costs.DYNAMODB_WRU} per million write and ${costs.DYNAMODB_RRU} per million read units,
 EventBridge ${costs.EVENTBRIDGE_EVENT:.2f} per million events, SQS ${costs.SQS_REQUEST:.2f} per million requests,
 CloudWatch Logs ${costs.LOGS_PER_GB:.2f} per GB; free tiers ignored.

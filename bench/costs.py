@@ -2,10 +2,14 @@
 measurements (there is no Lambda here; docs/BENCHMARKS.md says how). Prices: us-east-1, x86_64 (the
 template's architecture), first tier, as AWS's pricing pages list them (read 2026-12-06)."""
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from local.emulator.template import routes
+from local.emulator.event_sources import passes
+from local.emulator.template import load_template, routes
 
 LAMBDA_PER_GB_SECOND = 0.0000166667
 LAMBDA_PER_REQUEST = 0.20 / 1e6
@@ -24,11 +28,38 @@ API_GATEWAY_REST = 3.50
 DYNAMODB_WRU, DYNAMODB_RRU = 0.625, 0.125
 EVENTBRIDGE_EVENT, SQS_REQUEST = 1.00, 0.40
 LOGS_PER_GB = 0.50
-# One payment: its session opened and paid, two events, both on the bus and delivered as webhooks.
-# At low traffic nothing is batched: the stream function runs once per event, the delivery once per
-# webhook. The sweep runs by the minute, whatever the payments; a notified payment is never checked.
-PAYMENT = {"PaymentsFunction": 1, "NotificationsFunction": 1, "EventPublisherFunction": 2,
-           "WebhookDeliveryFunction": 2}  # fmt: skip
+# One payment: its session opened over the API and its paid notification (the payment's own work),
+# then two events (session opened, payment succeeded), each published and delivered as a webhook once
+# (the events'). At low traffic nothing is batched: the stream function runs once per stream record,
+# the delivery once per webhook. The sweep runs by the minute, whatever the payments; a notified
+# payment is never checked.
+PAYMENT_OWN = {"PaymentsFunction": 1, "NotificationsFunction": 1}
+EVENTS_PER_PAYMENT = 2
+EVENTS = {"EventPublisherFunction": EVENTS_PER_PAYMENT, "WebhookDeliveryFunction": EVENTS_PER_PAYMENT}
+PAYMENT = PAYMENT_OWN | EVENTS
+# The orders table's stream has a record for each of a payment's three writes: the new order's claim,
+# its session stored, its payment. Whether the stream function also runs for the claim's record
+# (which makes no event and no request; measured on its own: bench.functions.CLAIM_RECORD) is the
+# template's stream filter's to say: asked here of the template itself.
+
+
+def claim_reaches_the_stream_function() -> bool:
+    """Whether the template's filter on the orders table's stream lets a new order's claim through."""
+    filters = load_template()["Resources"]["EventPublisherStream"]["Properties"]["FilterCriteria"]["Filters"]
+    key = {"pk": {"S": "ORDER#OC-1"}}
+    claim = {"eventName": "INSERT", "dynamodb": {"Keys": key, "NewImage": key | {"claim_id": {"S": "c1"}}}}
+    return passes(tuple(json.loads(entry["Pattern"]) for entry in filters), claim)
+
+
+EXTRA_INVOCATIONS = {"EventPublisherFunction": 1} if claim_reaches_the_stream_function() else {}
+# What a table's writes leave out: the orders table's check index has an entry from a session's
+# opening to its end (its write and its removal cost write units too).
+INDEXES = {"OrdersTable": "check index entries not counted"}
+# The events' part of a payment's cost is to stay at or under this, per million payments.
+EVENTS_TARGET = 10.00
+# What each function writes to and reads from.
+TABLES = {"PaymentsFunction": "OrdersTable", "NotificationsFunction": "OrdersTable",
+          "EventPublisherFunction": "EventsTable", "WebhookDeliveryFunction": "EventsTable"}  # fmt: skip
 SWEEPS_PER_MONTH = 60 * 24 * 30
 
 
@@ -84,31 +115,126 @@ def recommend(function: str, options: list[Size], peak_rss_mb: float, timeout_s:
                      "the fastest warm and cold")  # fmt: skip
 
 
-def per_million_payments(memory: dict[str, int], durations: dict[str, list[Size]], calls: dict[str, dict[str, int]],
-                         log_bytes: dict[str, float]) -> list[tuple[str, float]]:  # fmt: skip
-    """What a million payments cost, line by line, with each function at `memory[function]`.
-    `calls`: the AWS requests of one warm invocation of each function."""
+@dataclass(frozen=True)
+class Line:
+    what: str
+    cost: float  # dollars per million payments
+    arithmetic: str  # the counts and prices it multiplies
+
+
+def value_bytes(value: Mapping[str, Any]) -> int:
+    """A DynamoDB JSON value's size as DynamoDB bills it: strings and binaries their bytes, numbers
+    a byte per two significant digits and one, booleans and nulls one, maps and lists 3 bytes and
+    1 byte per element (a map's with its name), sets the sum of their elements."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").replace(".", "").lstrip("0").rstrip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + value_bytes(item) for name, item in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + value_bytes(item) for item in inner)
+    return sum(value_bytes({kind[0]: item}) for item in inner)  # SS, NS, BS
+
+
+def item_bytes(item: Mapping[str, Any]) -> int:
+    """An item's size as DynamoDB bills it: its attributes' names and values."""
+    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
+
+
+def units(item_size: int | None, unit_bytes: int) -> int:
+    """Capacity units per request on an item of `item_size` bytes (None: not measured, one unit)."""
+    return max(1, math.ceil((item_size or 0) / unit_bytes))
+
+
+def plural(count: float, word: str) -> str:
+    return f"{count:g} {word}{'' if count == 1 else 's'}"
+
+
+def at(options: list[Size], memory_mb: int) -> Size:
+    return next(size for size in options if size.memory_mb == memory_mb)
+
+
+def lambda_lines(group: Mapping[str, int], memory: Mapping[str, int], durations: Mapping[str, list[Size]],
+                 extra: Mapping[str, list[Size]]) -> list[Line]:  # fmt: skip
+    """`extra`: per function, the sizes of its EXTRA_INVOCATIONS (measured on their own)."""
     lines = []
-    for function, count in PAYMENT.items():
-        size = next(size for size in durations[function] if size.memory_mb == memory[function])
-        lines.append((f"Lambda, {function} ({count} invocation{'s' if count > 1 else ''})", count * size.per_million))
-    requests: dict[str, float] = {}
-    for function, count in PAYMENT.items():
-        for operation, made in calls[function].items():
-            requests[operation] = requests.get(operation, 0) + count * made
-    writes = sum(made for operation, made in requests.items() if operation.split(":")[1] in ("PutItem", "UpdateItem"))
-    reads = requests.get("dynamodb:GetItem", 0) + 0.5 * requests.get("dynamodb:Query", 0)
-    # Each webhook message is also received and deleted by Lambda's poller.
-    sqs = requests.get("sqs:SendMessage", 0) * 3
-    logs = sum(count * log_bytes[function] for function, count in PAYMENT.items())
-    api = sum(count for function, count in PAYMENT.items() if function in SYNCHRONOUS)
-    lines += [
-        (f"API Gateway REST ({api:g} requests)", api * API_GATEWAY_REST),
-        (f"DynamoDB writes ({writes:g} WRU, items under 1 KB, index entries not counted)", writes * DYNAMODB_WRU),
-        (f"DynamoDB reads ({reads:g} RRU)", reads * DYNAMODB_RRU),
-        (f"EventBridge ({requests.get('events:PutEvents', 0):g} events)",
-         requests.get("events:PutEvents", 0) * EVENTBRIDGE_EVENT),
-        (f"SQS ({sqs:g} requests: send, receive, delete)", sqs * SQS_REQUEST),
-        (f"CloudWatch Logs ({logs:,.0f} bytes)", logs * 1e6 / 1024**3 * LOGS_PER_GB),
-    ]  # fmt: skip
+    for function, count in group.items():
+        size = at(durations[function], memory[function])
+        arithmetic = f"{count:g} × ${size.per_million:.2f}"
+        cost, invocations = count * size.per_million, count
+        if function in extra and function in EXTRA_INVOCATIONS:
+            more, other = EXTRA_INVOCATIONS[function], at(extra[function], memory[function])
+            arithmetic += f" + {more:g} × ${other.per_million:.2f} (the claim's record)"
+            cost, invocations = cost + more * other.per_million, invocations + more
+        arithmetic += f" per million invocations at {size.memory_mb} MB"
+        lines.append(Line(f"Lambda, {function} ({plural(invocations, 'invocation')})", cost, arithmetic))
     return lines
+
+
+def group_lines(group: Mapping[str, int], memory: Mapping[str, int], durations: Mapping[str, list[Size]],
+                calls: Mapping[str, Mapping[str, int]], log_bytes: Mapping[str, float],
+                item_size: Mapping[str, int], extra: Mapping[str, list[Size]]) -> list[Line]:  # fmt: skip
+    """What a million payments cost for one group of functions (PAYMENT_OWN, EVENTS), line by
+    line, each function at `memory[function]`. `calls`: the AWS requests of one warm invocation of
+    each function; `log_bytes`: what one wrote to its log; `item_size`: the largest item of each
+    table, in bytes; `extra`: the sizes of the invocations beyond the group's (EXTRA_INVOCATIONS),
+    which make no request and write no log."""
+    lines = lambda_lines(group, memory, durations, extra)
+    made: dict[str, float] = {}
+    for function, count in group.items():
+        for operation, number in calls[function].items():
+            made[operation] = made.get(operation, 0) + count * number
+    api = sum(count for function, count in group.items() if function in SYNCHRONOUS)
+    if api:
+        lines.append(Line(f"API Gateway REST ({plural(api, 'request')})", api * API_GATEWAY_REST,
+                          f"{api:g} × ${API_GATEWAY_REST:.2f} per million requests"))  # fmt: skip
+    tables = sorted({TABLES[function] for function in group})
+    table = " and ".join(tables)
+    largest = max((item_size.get(name) or 0 for name in tables), default=0) or None
+    where = f"largest item {largest:,} B" if largest else "items not measured"
+    writes = {operation: made.get(f"dynamodb:{operation}", 0) for operation in ("PutItem", "UpdateItem")}
+    wru = units(largest, 1024)
+    total = sum(writes.values()) * wru
+    left_out = "".join(f"; {INDEXES[name]}" for name in tables if name in INDEXES)
+    lines.append(Line(f"DynamoDB writes, {table} ({total:g} WRU{left_out})", total * DYNAMODB_WRU,
+                      "(" + " + ".join(f"{count:g} {operation}" for operation, count in writes.items() if count)
+                      + f") × {wru} WRU ({where}) × ${DYNAMODB_WRU} per million WRU"))  # fmt: skip
+    gets, queries = made.get("dynamodb:GetItem", 0), made.get("dynamodb:Query", 0)
+    rru = units(largest, 4096)
+    reads = (gets + 0.5 * queries) * rru
+    lines.append(Line(f"DynamoDB reads, {table} ({reads:g} RRU)", reads * DYNAMODB_RRU,
+                      f"{gets:g} consistent GetItem"
+                      + (f" + {queries:g} Query at ½" if queries else "")
+                      + f" × {rru} RRU × ${DYNAMODB_RRU} per million RRU"))  # fmt: skip
+    events = made.get("events:PutEvents", 0)
+    if events:
+        lines.append(Line(f"EventBridge ({plural(events, 'event')})", events * EVENTBRIDGE_EVENT,
+                          f"{events:g} PutEvents entries × ${EVENTBRIDGE_EVENT:.2f} per million"))  # fmt: skip
+    sent = made.get("sqs:SendMessage", 0)
+    if sent:
+        # Each webhook message is also received and deleted by Lambda's poller.
+        lines.append(Line(f"SQS ({plural(sent * 3, 'request')}: send, receive, delete)", sent * 3 * SQS_REQUEST,
+                          f"{sent:g} messages × 3 requests × ${SQS_REQUEST:.2f} per million"))  # fmt: skip
+    logged = sum(count * log_bytes[function] for function, count in group.items())
+    lines.append(Line(f"CloudWatch Logs ({logged:,.0f} bytes)", logged * 1e6 / 1024**3 * LOGS_PER_GB,
+                      " + ".join(f"{count:g} × {log_bytes[function]:,.0f} B" for function, count in group.items())
+                      + f" = {logged:,.0f} B, × 10⁶ / 1024³ × ${LOGS_PER_GB:.2f} per GB"))  # fmt: skip
+    return lines
+
+
+def per_million_payments(memory: Mapping[str, int], durations: Mapping[str, list[Size]],
+                         calls: Mapping[str, Mapping[str, int]], log_bytes: Mapping[str, float],
+                         item_size: Mapping[str, int],
+                         extra: Mapping[str, list[Size]]) -> dict[str, list[Line]]:  # fmt: skip
+    """What a million payments cost: the payment's own part and the events' (group -> lines)."""
+    return {
+        "own": group_lines(PAYMENT_OWN, memory, durations, calls, log_bytes, item_size, {}),
+        "events": group_lines(EVENTS, memory, durations, calls, log_bytes, item_size, extra),
+    }

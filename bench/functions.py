@@ -107,6 +107,23 @@ def stream_record(stack: BenchStack) -> dict[str, Any]:
     return example("order_paid_stream.json", **{EXAMPLE_ORDER_ID: new_order_id()})
 
 
+def claim_record(stack: BenchStack) -> dict[str, Any]:
+    """The stream record of a new order's claim (the item POST /sessions writes before asking ETpay):
+    an order with no session yet, which makes no event."""
+    event = stream_record(stack)
+    record = event["Records"][0]
+    paid = record["dynamodb"].pop("OldImage")
+    claim = {name: paid[name] for name in ("pk", "kind", "merchant_order_id", "order_amount", "currency")}
+    record["eventName"] = "INSERT"
+    record["dynamodb"]["NewImage"] = claim | {
+        "sessions": {"M": {}},
+        "claim_id": {"S": uuid.uuid4().hex},
+        "claim_expires": {"N": "1767225720"},
+        "expires_at": {"N": "1767312060"},
+    }
+    return event
+
+
 def webhook_message(stack: BenchStack) -> dict[str, Any]:
     event = example("webhook_message.json")
     event["Records"][0]["body"] = json.dumps({"event_id": stored_event(stack), "redelivery": False})
@@ -141,3 +158,6 @@ FUNCTIONS = (
     Function("EventsApiFunction", "events_api", "GET /events/{id}", get_event, answered(200)),
 )
 BY_NAME = {function.name: function for function in FUNCTIONS}
+# The stream function's other invocation in every payment: a record that makes no event (what a
+# payment costs counts it; bench.costs.EXTRA_INVOCATIONS).
+CLAIM_RECORD = Function("EventPublisherFunction", "event_publisher", "claim record", claim_record, NO_FAILURES.__eq__)

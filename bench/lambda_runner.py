@@ -5,9 +5,10 @@ runtime ships. The standard library only: everything else must come from that pa
 
 It imports `app`, then runs `app.lambda_handler` on each event read from stdin (a JSON line each)
 until stdin closes, and answers on stdout with JSON lines: the import's figures, each event's, then
-its peak RSS. The handler's own output (its logs) goes to stderr. With --inspect, also each event's
-AWS requests (botocore's operations) and at the end the modules loaded from the path (not the
-standard library's): what tests/repo/test_cold_start_budget.py holds to budgets.
+its peak RSS. The handler's own output (its logs) goes to stderr. With --inspect, also the AWS
+requests (botocore's operations) of the import (a function that reads its secrets ahead reads them
+there) and of each event, and at the end the modules loaded from the path (not the standard
+library's): what tests/repo/test_cold_start_budget.py holds to budgets.
 """
 
 import importlib
@@ -82,7 +83,8 @@ if inspect:
 loaded_before = set(sys.modules)
 wall, cpu = time.perf_counter(), time.process_time()
 app = importlib.import_module("app")
-send({"ms": (time.perf_counter() - wall) * 1000, "cpu_ms": (time.process_time() - cpu) * 1000, "file": app.__file__})
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+send({"ms": wall * 1000, "cpu_ms": cpu * 1000, "file": app.__file__, "calls": sorted(calls)})
 for line in sys.stdin:
     event = json.loads(line)
     calls.clear()

@@ -1,22 +1,32 @@
 """Each function against its bare baseline, on the trees of bench/trees.py: cold starts (a fresh
 process per run: import, then the first request), warm invocations (one process, its requests
-after a warm-up), and what the first request asks of AWS and loads (inspected once, untimed).
-Side by side and interleaved, so drift on the machine hits both alike: cold runs are shuffled in
-every round, warm rounds alternate which side goes first."""
+after a warm-up), and what the import and the first requests ask of AWS and load (inspected once,
+untimed). Side by side and interleaved, so drift on the machine hits every side alike: cold runs
+are shuffled in every round, warm rounds alternate which side goes first.
+
+The sides (SIDES): ours with tracing off, which is what the bare baseline is compared with (it
+traces nothing); ours with tracing on, as the template deploys it, which the memory sizes and the
+costs are modelled on and which shows what the X-Ray SDK costs; and the bare baseline."""
 
 import random
 import statistics
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.costs import item_bytes
 from bench.execution import Execution
 from bench.functions import FUNCTIONS, Function
 from bench.stack import BenchStack
 from bench.trees import MODES, Tree
 
-SIDES = ("ours", "baseline")
+# "ours": tracing off (POWERTOOLS_TRACE_DISABLED, as a stack deployed without tracing runs);
+# "traced": ours as the template deploys it (Tracing: Active); "baseline": bench/baseline/.
+SIDES = ("ours", "traced", "baseline")
+# Ours traced starts cold as built only (what is deployed); its precompiled tree would say nothing new.
+TRACED_MODES = ("as built",)
 # What each measure returns: function -> side -> figures (cold starts: mode -> function -> side -> figures).
 type Figures = dict[str, dict[str, dict[str, Any]]]
 
@@ -25,7 +35,8 @@ def run(function: Function, side: str, tree: Tree, stack: BenchStack, log: Path,
         inspect: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
     """One execution environment of `function` (or its baseline) serving `events` events, each
     checked: what its import, each invocation and its end reported."""
-    with Execution(tree.paths(function, side), tree.runtime, stack.environment(function.name), log, inspect) as ex:
+    environment = stack.environment(function.name, traced=side == "traced")
+    with Execution(tree.paths(function, side), tree.runtime, environment, log, inspect) as ex:
         invocations = []
         for _ in range(events):
             event, logged = function.event(stack), ex.log_bytes()
@@ -38,7 +49,8 @@ def run(function: Function, side: str, tree: Tree, stack: BenchStack, log: Path,
 
 def cold_starts(trees: dict[str, Tree], stack: BenchStack, workdir: Path, runs: int) -> dict[str, Figures]:
     """Per mode, per (function, side): the medians of `runs` fresh processes, after one discarded round."""
-    plan = [(mode, function, side) for mode in MODES for function in FUNCTIONS for side in SIDES]
+    plan = [(mode, function, side) for mode in MODES for function in FUNCTIONS for side in SIDES
+            if side != "traced" or mode in TRACED_MODES]  # fmt: skip
     samples: dict[tuple[str, str, str], list[dict[str, float]]] = {}
     rng = random.Random(5)  # noqa: S311 - shuffles the order of runs, not a secret
     for round_number in range(runs + 1):
@@ -58,14 +70,16 @@ def cold_starts(trees: dict[str, Tree], stack: BenchStack, workdir: Path, runs: 
     return found
 
 
-def warm(tree: Tree, stack: BenchStack, workdir: Path, requests: int, rounds: int = 2, warmup: int = 5) -> Figures:
+def warm(tree: Tree, stack: BenchStack, workdir: Path, requests: int, rounds: int = 2, warmup: int = 5,
+         functions: Sequence[Function] = FUNCTIONS, sides: Sequence[str] = SIDES) -> Figures:  # fmt: skip
     """Per (function, side): median wall and CPU time of `requests` warm invocations, in `rounds`
-    processes per side, each after `warmup` untimed invocations."""
+    processes per side, each after `warmup` untimed invocations; the sides in turn, every other
+    round in reverse order."""
     found: Figures = {}
-    for function in FUNCTIONS:
-        samples: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
+    for function in functions:
+        samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
         for index in range(rounds):
-            for side in SIDES if index % 2 == 0 else reversed(SIDES):
+            for side in sides if index % 2 == 0 else reversed(sides):
                 log = workdir / f"warm-{function.code}.log"
                 _, invocations, _ = run(function, side, tree, stack, log, warmup + max(1, requests // rounds))
                 samples[side] += invocations[warmup:]
@@ -80,20 +94,37 @@ def warm(tree: Tree, stack: BenchStack, workdir: Path, requests: int, rounds: in
     return found
 
 
+CALLS = ("import_calls", "first_calls", "warm_calls")
+
+
 def inspect(tree: Tree, stack: BenchStack, workdir: Path) -> Figures:
-    """Per (function, side): the AWS requests of its first request and of a warm one, and how many
-    modules of its own, its layer's and the runtime's it had loaded by then."""
+    """Per (function, side): the AWS requests of its import, of its first request and of a warm
+    one, and how many modules of its own, its layer's and the runtime's it had loaded by then.
+    Stops unless every side makes the same requests."""
     found: Figures = {}
     for function in FUNCTIONS:
         for side in SIDES:
             log = workdir / f"inspect-{function.code}.log"
-            _, (first, second), end = run(function, side, tree, stack, log, events=2, inspect=True)
+            imported, (first, second), end = run(function, side, tree, stack, log, events=2, inspect=True)
             found.setdefault(function.name, {})[side] = {
+                "import_calls": dict(Counter(imported["calls"])),
                 "first_calls": dict(Counter(first["calls"])),
                 "warm_calls": dict(Counter(second["calls"])),
                 "modules": len(end["modules"]),
             }
-        ours, baseline = found[function.name]["ours"], found[function.name]["baseline"]
-        if (ours["first_calls"], ours["warm_calls"]) != (baseline["first_calls"], baseline["warm_calls"]):
-            raise RuntimeError(f"{function.name}'s baseline no longer makes our AWS requests: {ours} != {baseline}")
+        sides = found[function.name]
+        for side in ("traced", "baseline"):
+            if any(sides[side][calls] != sides["ours"][calls] for calls in CALLS):
+                raise RuntimeError(f"{function.name}: {side} and ours (untraced) make different AWS requests: "
+                                   f"{sides[side]} != {sides['ours']}")  # fmt: skip
+    return found
+
+
+def largest_items(stack: BenchStack, tables: Sequence[str] = ("OrdersTable", "EventsTable")) -> dict[str, int]:
+    """Per table: the size of its largest item, as DynamoDB bills it, after the runs (every item the
+    measured functions wrote is still there): what a write or a read of one costs in capacity units."""
+    dynamodb, found = stack.client("dynamodb"), {}
+    for table in tables:
+        pages = dynamodb.get_paginator("scan").paginate(TableName=stack.refs[table])
+        found[table] = max((item_bytes(item) for page in pages for item in page["Items"]), default=0)
     return found

@@ -70,9 +70,6 @@ SEED_THREADS = 16
 CONCURRENCY = 8
 # The service's loggers are children of the function's; here this one is their parent.
 logger = Logger()
-# Powertools' metric set is one per process and not made for threads (Lambda runs one invocation
-# per process); the workers here are threads, and the run counts its outcomes itself.
-telemetry.metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
 BATCH_WRITE_LIMIT = 25
 
 
@@ -343,5 +340,9 @@ def in_subprocess(orders: int, progress: Callable[[str], None] = lambda text: No
 if __name__ == "__main__":
     if any(os.environ.get(name) != value for name, value in ENVIRONMENT.items()):
         raise SystemExit(f"run it with its environment: {ENVIRONMENT} (in_subprocess does)")
+    # Powertools' metric set is one per process and not made for threads (Lambda runs one invocation
+    # per process); the workers here are threads, and the run counts its outcomes itself. Only in
+    # this process: importing the module (as a test does for in_subprocess) changes nothing.
+    telemetry.metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
     result = run(orders=int(sys.argv[1]), progress=lambda text: print(text, file=sys.stderr, flush=True))
     print(json.dumps(dataclasses.asdict(result), default=lambda value: value.total_seconds()))

@@ -51,7 +51,8 @@ def lambda_environment(function: str, refs: Mapping[str, str], conditions: Mappi
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties["MemorySize"]),
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(properties["Timeout"]),
             # Tracing is on in the template (Tracing: Active): Lambda gives each invocation a trace
-            # header, and the X-Ray SDK sends its segments over UDP to a daemon (none here: they are lost).
+            # header, and the X-Ray SDK sends its segments over UDP to a daemon (none here: they are
+            # lost). BenchStack.environment turns it off for the runs compared with the baselines.
             "_X_AMZN_TRACE_ID": "Root=1-67000000-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1",
             "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
         }
@@ -103,8 +104,19 @@ class BenchStack:
         assert self._services is not None and self._services.sandbox is not None
         return self._services.sandbox
 
-    def environment(self, function: str) -> dict[str, str]:
-        return lambda_environment(function, self.refs, self.conditions) | {"AWS_ENDPOINT_URL": self.aws_endpoint}
+    def environment(self, function: str, traced: bool = True) -> dict[str, str]:
+        """The function's environment; `traced`: as the template deploys it by default (Tracing:
+        Active), else as a stack deployed with tracing off runs it (Tracing: PassThrough, its
+        TRACING_MODE) with Powertools' Tracer disabled (POWERTOOLS_TRACE_DISABLED=true): the X-Ray
+        SDK is never loaded (payments.config.tracing). Set either way, whatever the local
+        parameters say."""
+        environment = lambda_environment(function, self.refs, self.conditions)
+        environment.pop("POWERTOOLS_TRACE_DISABLED", None)
+        if traced:
+            environment["TRACING_MODE"] = "Active"
+        else:
+            environment |= {"TRACING_MODE": "PassThrough", "POWERTOOLS_TRACE_DISABLED": "true"}
+        return environment | {"AWS_ENDPOINT_URL": self.aws_endpoint}
 
     def client(self, service: str) -> Any:
         """A client of moto's, made once per service."""

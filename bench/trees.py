@@ -30,10 +30,11 @@ class Tree:
     runtime: Path
 
     def paths(self, function: Function, side: str) -> list[str]:
-        """Lambda's order: the function's directory (/var/task), its layer (/opt/python)."""
-        if side == "ours":
-            return [str(self.root / function.name), str(self.root / LAYER / "python")]
-        return [str(self.root / "baseline" / function.code), str(self.root / "baseline" / "layer")]
+        """Lambda's order: the function's directory (/var/task), its layer (/opt/python). Every
+        side but the baseline is ours."""
+        if side == "baseline":
+            return [str(self.root / "baseline" / function.code), str(self.root / "baseline" / "layer")]
+        return [str(self.root / function.name), str(self.root / LAYER / "python")]
 
 
 def _copy(source: Path, target: Path, keep_bytecode: bool = True) -> None:

@@ -22,6 +22,10 @@ EXIT_REFUSED = 2
 EXIT_INTERRUPTED = 130
 MAX_MESSAGE_CHARS = 400
 POLICY = "the stack's OperatorApiPolicy (the managed policy of its output OperatorApiPolicyArn)"
+# With ApiAuth=API_KEY, the merchant's routes (orders, events, redelivery) take the stack's API key:
+# read from the environment only, never from the command line (where ps and the shell's history
+# would show it).
+API_KEY_VARIABLE = "ETPAY_OPS_API_KEY"
 
 
 class UsageError(Exception):
@@ -88,8 +92,8 @@ def check(args: argparse.Namespace) -> None:
         rules.event_id(args.event_id)
 
 
-def run(args: argparse.Namespace, target: Target, console: Console) -> None:
-    api = OperatorApi(target)
+def run(args: argparse.Namespace, target: Target, console: Console, api_key: str | None = None) -> None:
+    api = OperatorApi(target, api_key=api_key)
     if args.command == "reviews":
         commands.reviews(api, console, args.limit, args.cursor)
     elif args.command == "resolve":
@@ -110,6 +114,8 @@ def explain(error: ApiError, target: Target | None) -> str:
             text += " - API Gateway says so for a path it lacks: is the API URL the stack's ApiBaseUrl, stage included?"
         policy = f"{POLICY}: {target.policy_arn}" if target and target.policy_arn else POLICY
         text += f" - the operator's AWS identity needs {policy} attached"
+        if not error.request.split(" ")[-1].endswith(("/reviews", "/review")):
+            text += f" (on a stack with ApiAuth=API_KEY, this route takes its API key: set {API_KEY_VARIABLE})"
     return text
 
 
@@ -132,7 +138,7 @@ def main(
         args = parser().parse_args(argv)
         check(args)
         target = find_target(args.api, args.stack, os.environ, args.profile, args.region)
-        run(args, target, Console(out, err, answers, args.json))
+        run(args, target, Console(out, err, answers, args.json), os.environ.get(API_KEY_VARIABLE) or None)
     except UsageError as error:
         return fail(f"{error} (python -m ops --help)", EXIT_REFUSED)
     except rules.Refused as error:

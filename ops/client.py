@@ -3,6 +3,7 @@ botocore's own signer. No retries and no redirects: a resolution is sent once, a
 never follows a redirect elsewhere."""
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -44,10 +45,20 @@ class BadAnswer(Exception):
     """The API answered with the expected status, but not with what the contract says."""
 
 
+# The header API Gateway reads an API key from.
+API_KEY_HEADER = "x-api-key"
+# The review routes: SigV4 in every ApiAuth mode, never an API key.
+REVIEW_PATHS = re.compile(r"^/reviews$|^/orders/[^/]+/review$")
+
+
 class OperatorApi:
-    def __init__(self, target: Target, http: urllib3.PoolManager | None = None):
+    """`api_key`: with ApiAuth=API_KEY the merchant's routes (orders, events, redelivery) take the
+    stack's API key, not SigV4; it is sent on those routes only, never on the review routes."""
+
+    def __init__(self, target: Target, http: urllib3.PoolManager | None = None, api_key: str | None = None):
         self.target = target
         self._http = http or urllib3.PoolManager(retries=False, timeout=TIMEOUT)
+        self._api_key = api_key
 
     def get(self, path: str, query: dict[str, str] | None = None) -> Any:
         return self._call("GET", path, query or {}, None, 200)
@@ -69,6 +80,8 @@ class OperatorApi:
         url = self.target.base_url + path + (f"?{urlencode(query)}" if query else "")
         data = json.dumps(body).encode() if body is not None else b""
         headers = self.signed_headers(method, url, data)
+        if self._api_key and not REVIEW_PATHS.match(path):
+            headers[API_KEY_HEADER] = self._api_key
         request = f"{method} {urlsplit(url).path}"
         try:
             response = self._http.request(

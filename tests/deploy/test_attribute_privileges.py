@@ -5,7 +5,8 @@ them, so their roles reach the orders table only through DynamoDB's attribute-le
 (dynamodb:Attributes, dynamodb:Select, dynamodb:ReturnValues, dynamodb:LeadingKeys).
 
 The requests are the code's own: the adapters each role's function uses (OrderHistory for the
-events API; CheckIndex and ReviewIndex for the sweep) are run against a client that records what
+events API; CheckIndex and ReviewIndex for the sweep; OrderStore and CheckIndex for the status-check
+workers, which settle a session without ever verifying a notification) are run against a client that records what
 they would send, and each request is judged against the role's statements in every expanded
 combination, the way IAM and DynamoDB judge it (an Allow statement whose action, resource and
 every condition match).
@@ -22,18 +23,21 @@ import pytest
 from payments.adapters.check_index import BACKOFF_KEY, CheckIndex
 from payments.adapters.order_codec import NAMES, ORDER_ATTRIBUTES
 from payments.adapters.order_history import OrderHistory
+from payments.adapters.order_store import OrderStore
 from payments.adapters.review_index import ReviewIndex
 from payments.domain.checks import DueCheck
+from payments.domain.orders import Order, PaymentSession, RaisedReason, Review, ReviewReason, Status
+from payments.domain.reviews import ReviewChange
 from tests.deploy.expanded_templates import of_type
 
 TABLE = "OrdersTable"
 ORDER_ID = "OC-700104"
 SESSION = "sess-1"
-# Roles whose code reads or writes whole order items (signature tokens included): the functions
-# that open sessions, verify notifications and apply status checks. Any other role that
-# reaches the orders table without attribute conditions fails the test below.
-WHOLE_ITEM_ROLES = {"PaymentsFunctionRole", "NotificationsFunctionRole", "ReconcileWorkerFunctionRole"}
-RESTRICTED_ROLES = {"EventsApiFunctionRole", "ReconcileFunctionRole"}
+# Roles whose code reads or writes signature tokens: the functions that open sessions (and store
+# their tokens) and verify notifications. Any other role that reaches the orders table without
+# attribute conditions fails the test below.
+WHOLE_ITEM_ROLES = {"PaymentsFunctionRole", "NotificationsFunctionRole"}
+RESTRICTED_ROLES = {"EventsApiFunctionRole", "ReconcileFunctionRole", "ReconcileWorkerFunctionRole"}
 EXPRESSION_WORDS = {
     "SET",
     "REMOVE",
@@ -195,6 +199,44 @@ SWEEP_REQUESTS = {
     "lease_check": lambda client: CheckIndex("orders", client).lease_check(DUE, NOW),
     "count_reviews_opened_before": lambda client: ReviewIndex("orders", client).count_reviews_opened_before(0, NOW),
 }
+ORDER = Order(ORDER_ID, 50_000, "CLP", Status.PENDING, SESSION, "https://pay.example", "2026-01-01T00:00:00Z",
+              "2026-01-01T00:00:00Z", check_session=SESSION)  # fmt: skip
+# As the workers read it: without its signature_token.
+ORDER_SESSION = PaymentSession(SESSION, ORDER_ID, 50_000, "CLP", None, Status.PENDING, "2026-01-01T00:00:00Z",
+                               "2026-01-01T00:00:00Z")  # fmt: skip
+OPENED = Review(1, "2026-01-01T00:16:00Z", (RaisedReason(ReviewReason.PAID_AFTER_FAILED, "2026-01-01T00:16:00Z"),))
+FLAG = ReviewChange(reviews=(OPENED,), opened=OPENED, seen_reviews=0, seen_open_reasons=0)
+# What a status-check worker (ReconcileWorkerFunction: CheckSession and the Settlement it shares
+# with notifications) sends: the order and the session it checks, each outcome's write, the check
+# index's, and ETpay's "slow down".
+WORKER_REQUESTS = {
+    "get_order_and_session": lambda client: OrderStore("orders", client).get_order_and_session(ORDER_ID, SESSION),
+    "mark_paid": lambda client: OrderStore("orders", client).mark_paid(ORDER, ORDER_SESSION, "pay-1", NOW),
+    "mark_failed": lambda client: OrderStore("orders", client).mark_failed(ORDER, ORDER_SESSION, "pay-1", NOW, True),
+    "mark_failed, the order not": lambda client: OrderStore("orders", client).mark_failed(
+        ORDER, ORDER_SESSION, "pay-1", NOW, False
+    ),
+    "record_double_payment": lambda client: OrderStore("orders", client).record_double_payment(
+        ORDER, ORDER_SESSION, "pay-1", FLAG, NOW
+    ),
+    "expire": lambda client: OrderStore("orders", client).expire(ORDER, ORDER_SESSION, NOW, True),
+    "expire, the order not": lambda client: OrderStore("orders", client).expire(ORDER, ORDER_SESSION, NOW, False),
+    "record_double_payment, flagged already": lambda client: OrderStore("orders", client).record_double_payment(
+        ORDER, ORDER_SESSION, "pay-1", None, NOW
+    ),
+    "flag_for_review": lambda client: OrderStore("orders", client).flag_for_review(ORDER, ORDER_SESSION, FLAG, NOW),
+    "record_unknown_status": lambda client: OrderStore("orders", client).record_unknown_status(ORDER_SESSION, "x", NOW),
+    "clear_check": lambda client: CheckIndex("orders", client).clear_check(ORDER_ID, SESSION),
+    "reschedule_check": lambda client: CheckIndex("orders", client).reschedule_check(ORDER_ID, SESSION, NOW),
+    "etpay_backoff_until": lambda client: CheckIndex("orders", client).etpay_backoff_until(),
+    "extend_etpay_backoff": lambda client: CheckIndex("orders", client).extend_etpay_backoff(NOW),
+}
+# What verifying a notification reads, which no worker may.
+VERIFYING_READ = {
+    "get_order_and_session with its signature_token": lambda client: OrderStore("orders", client).get_order_and_session(
+        ORDER_ID, SESSION, signature=True
+    ),
+}
 # Requests for the tokens, by any spelling: none may pass either role.
 TOKEN_READS = [
     Request("GetItem", None, f"ORDER#{ORDER_ID}", frozenset(), "ALL_ATTRIBUTES", None),
@@ -243,6 +285,24 @@ def test_the_sweep_reaches_what_it_schedules_and_never_a_session(deployed):
             if attributes is not None:
                 assert set(attributes) <= named, (set(attributes) - named, entry.overrides)
                 assert not {"sessions", "signature_tokens"} & set(attributes)
+
+
+def test_the_status_check_workers_settle_and_schedule_but_never_read_a_signature_token(deployed):
+    requests = {name: recorded(call) for name, call in WORKER_REQUESTS.items()}
+    verifying = recorded(VERIFYING_READ["get_order_and_session with its signature_token"])
+    assert "signature_tokens" in verifying[0].attributes
+    for entry, template in deployed:
+        statements = table_statements(template, "ReconcileWorkerFunctionRole")
+        for name, sent in requests.items():
+            assert sent and all(allows(statements, request) for request in sent), (name, sent, entry.overrides)
+        assert not any(allows(statements, request) for request in verifying + TOKEN_READS), entry.overrides
+        # Every attribute the workers' role may name is one their code does name, never the tokens.
+        named = set().union(*(request.attributes for sent in requests.values() for request in sent))
+        for statement in statements:
+            attributes = statement.get("Condition", {}).get("ForAllValues:StringEquals", {}).get("dynamodb:Attributes")
+            if attributes is not None:
+                assert set(attributes) <= named, (set(attributes) - named, entry.overrides)
+                assert "signature_tokens" not in attributes
 
 
 def test_the_backoff_item_is_the_only_item_the_sweep_reads_whole():

@@ -148,3 +148,37 @@ def test_without_aws_credentials_only_the_local_stack_is_called(server, monkeypa
     assert local[:2] == (0, "No order has an open review.\n")
     stand_in = ReadOnlyCredentials(target.LOCAL_ACCESS_KEY, target.LOCAL_SECRET_KEY, None)
     assert [signature_problems(request, stand_in, "us-east-1") for request in server.received] == [[]]
+
+
+def test_with_an_api_key_the_merchants_routes_carry_it_and_the_review_routes_never(server, monkeypatch):
+    sign_as(monkeypatch)
+    key = "k" * 40
+    monkeypatch.setenv("ETPAY_OPS_API_KEY", key)
+    server.answer_next(200, {"reviews": []})
+    server.answer_next(200, QUEUED)
+    server.answer_next(200, {"events": []})
+    server.answer_next(202, REDELIVERED)
+    api = ["--api", server.url + "/sandbox"]
+
+    printed = [ops(*api, "reviews"), ops(*api, "order", "OC-1"), ops(*api, "redeliver", EVENT_ID)]
+
+    assert [status for status, _, _ in printed] == [0, 0, 0]
+    keys = {request.target.split("?")[0]: request.headers.get("x-api-key") for request in server.received}
+    assert keys == {
+        "/sandbox/reviews": None,
+        "/sandbox/orders/OC-1": key,
+        "/sandbox/orders/OC-1/events": key,
+        f"/sandbox/events/{EVENT_ID}/redeliver": key,
+    }
+    assert not any(key in out + err for _, out, err in printed)
+
+
+def test_a_403_on_a_merchants_route_says_an_api_key_stack_needs_its_key(server, monkeypatch):
+    sign_as(monkeypatch)
+    monkeypatch.delenv("ETPAY_OPS_API_KEY", raising=False)
+    server.answer_next(403, {"message": "Forbidden"}, headers={"x-amzn-ErrorType": "ForbiddenException"})
+
+    status, _, err = ops("--api", server.url + "/sandbox", "order", "OC-1")
+
+    assert status == 1
+    assert "ETPAY_OPS_API_KEY" in err

@@ -3,6 +3,8 @@ SECRET_MAX_AGE_SECONDS once it parsed; never a value that did not."""
 
 import pytest
 
+from payments.adapters import secrets as secrets_module
+from payments.adapters.aws import aws_client as adapter_client
 from payments.adapters.secrets import CURRENT, PREVIOUS, SecretKind, SecretStore, json_object, plain_text
 from payments.domain.errors import ConfigurationUnavailable
 from tests.support.aws import aws_client
@@ -97,3 +99,25 @@ def test_a_secret_never_read_counts_as_infinitely_old_and_one_read_as_its_age(st
     assert never_read == float("inf")
     assert read == 42
     assert store.age_seconds("hook-key", SIGNING_KEY) == float("inf")
+
+
+def test_secrets_read_ahead_together_are_each_cached_and_one_missing_harms_none(aws, aws_faults, monkeypatch):
+    # The client of reads ahead: one short attempt each.
+    store = SecretStore(client=secrets, ahead=lambda: adapter_client("secretsmanager", ahead=True), max_age_seconds=300)
+    monkeypatch.setattr(secrets_module, "store", store)
+    rotated_secret("signing", "old-key", "new-key")
+    secrets().create_secret(Name="partner", SecretString='{"region": "cl"}')
+    aws_faults.fail_next("secrets-manager", "GetSecretValue", "InternalServiceError")  # one of the reads
+
+    secrets_module.read_ahead_together(
+        ("signing", SIGNING_KEY, CURRENT), ("signing", SIGNING_KEY, PREVIOUS), ("partner", SETTINGS, CURRENT)
+    )
+
+    # Two of the three are cached (the one that failed is read again by the request that needs it),
+    # and nothing was raised: a read ahead never fails a start.
+    cached = [store.age_seconds(*read) < float("inf") for read in (("signing", SIGNING_KEY, CURRENT),
+                                                                   ("signing", SIGNING_KEY, PREVIOUS),
+                                                                   ("partner", SETTINGS, CURRENT))]  # fmt: skip
+    assert sorted(cached) == [False, True, True]
+    assert aws_faults.count("secrets-manager", "GetSecretValue") == 3
+    assert store.load("signing", SIGNING_KEY) == "new-key"

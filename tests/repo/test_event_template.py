@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from local.emulator.event_sources import passes
 from local.emulator.template import ROOT, load_template
 
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
@@ -82,7 +83,12 @@ def test_the_stream_event_source_settings():
     assert 60 <= source["MaximumRecordAgeInSeconds"] < 24 * 3600
     assert source["ParallelizationFactor"] == 1
     (only,) = source["FilterCriteria"]["Filters"]
-    assert json.loads(only["Pattern"]) == {"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "ORDER#"}]}}}}
+    assert json.loads(only["Pattern"]) == {
+        "dynamodb": {
+            "Keys": {"pk": {"S": [{"prefix": "ORDER#"}]}},
+            "NewImage": {"session_token": {"S": [{"exists": True}]}},
+        }
+    }
     assert source["DestinationConfig"]["OnFailure"]["Destination"] == {
         "Fn::GetAtt": ["EventPublisherFailuresQueue", "Arn"]
     }
@@ -192,3 +198,25 @@ def test_the_template_translates(parameters, tmp_path: Path):
         if granted & STREAM_ACTIONS:
             assert name == "EventPublisherFunctionRole"
     assert translated["EventPublisherStream"]["Type"] == "AWS::Lambda::EventSourceMapping"
+
+
+def test_the_stream_filter_passes_writes_that_leave_an_order_and_nothing_else():
+    (only,) = resources()["EventPublisherStream"]["Properties"]["FilterCriteria"]["Filters"]
+    filters = (json.loads(only["Pattern"]),)
+    key = {"pk": {"S": "ORDER#OC-1"}}
+    claim = {**key, "claim_id": {"S": "c1"}, "order_amount": {"N": "50000"}}
+    order = {**claim, "session_token": {"S": "sess-1"}, "status": {"S": "PENDING"}}
+    paid = {**order, "status": {"S": "PAID"}}
+
+    def record(event: str, old: dict | None, new: dict | None, keys: dict = key) -> dict:
+        images = {"OldImage": old} if old else {}
+        return {"eventName": event, "dynamodb": {"Keys": keys, **images, **({"NewImage": new} if new else {})}}
+
+    assert [
+        passes(filters, record("INSERT", None, claim)),  # a new order's claim, before ETpay is asked
+        passes(filters, record("MODIFY", claim, claim)),  # a claim taken over
+        passes(filters, record("REMOVE", claim, None)),  # a claim's expiry
+        passes(filters, record("INSERT", None, {"pk": {"S": "RECONCILER#etpay-backoff"}}, {"pk": {"S": "R"}})),
+        passes(filters, record("MODIFY", claim, order)),  # the order's first session
+        passes(filters, record("MODIFY", order, paid)),  # its payment
+    ] == [False, False, False, False, True, True]

@@ -177,13 +177,13 @@ def queued_review(values: Mapping[str, Any]) -> QueuedReview:
 
 def session_from_values(token: str, order: Mapping[str, Any], values: Mapping[str, Any]) -> PaymentSession:
     """The session `token` of an order item (`order`: the item's values, `values`: its entry in
-    `sessions`); its signature_token from the item's `signature_tokens`."""
+    `sessions`); its signature_token from the item's `signature_tokens`, None when not read."""
     return PaymentSession(
         session_token=token,
         merchant_order_id=order["merchant_order_id"],
         order_amount=order["order_amount"],
         currency=values["currency"],
-        signature_token=order["signature_tokens"][token],
+        signature_token=order.get("signature_tokens", {}).get(token),
         status=Status(values["status"]),
         created_at=values["created_at"],
         updated_at=values["updated_at"],

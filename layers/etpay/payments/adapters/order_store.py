@@ -121,17 +121,19 @@ class OrderStore:
         return order_from_values(values) if values else None
 
     def get_order_and_session(
-        self, merchant_order_id: str, session_token: str | None = None
+        self, merchant_order_id: str, session_token: str | None = None, *, signature: bool = False
     ) -> tuple[Order, PaymentSession] | None:
         """The order and one of its sessions (its current one if `session_token` is None), as of
         one instant: they are one item. None when there is no such order (only a claim counts as
-        none) or the order has no such session."""
+        none) or the order has no such session. The session's signature_token is read only with
+        `signature` (to verify a notification): the roles that never verify one may not read it."""
         if session_token is None:
-            values = self._table.read(merchant_order_id)
+            projection = ORDER_PROJECTION + ", sessions" + (", signature_tokens" if signature else "")
+            values = self._table.read(merchant_order_id, projection=projection)
         else:
             values = self._table.read(
                 merchant_order_id,
-                projection=ORDER_PROJECTION + ", sessions.#token, signature_tokens.#token",
+                projection=ORDER_PROJECTION + ", sessions.#token" + (", signature_tokens.#token" if signature else ""),
                 names={"#token": session_token},
             )
         order = order_from_values(values) if values else None

@@ -11,7 +11,7 @@ what stops a leaked secret is the merchant no longer accepting it.)
 
 from aws_lambda_powertools import Logger
 
-from payments.adapters.secrets import PREVIOUS, SecretKind, UnusableSecret, store
+from payments.adapters.secrets import CURRENT, PREVIOUS, SecretKind, UnusableSecret, read_ahead_together, store
 from payments.domain.errors import ConfigurationUnavailable
 from payments.domain.webhooks import signing_key
 
@@ -47,5 +47,4 @@ def load_signing_keys(secret_id: str | None) -> tuple[bytes, ...]:
 
 def read_signing_keys_ahead(secret_id: str | None) -> None:
     """Read both versions ahead of the first delivery (see SecretStore.read_ahead)."""
-    store.read_ahead(secret_id, WEBHOOK_SECRET)
-    store.read_ahead(secret_id, PREVIOUS_WEBHOOK_SECRET, PREVIOUS)
+    read_ahead_together((secret_id, WEBHOOK_SECRET, CURRENT), (secret_id, PREVIOUS_WEBHOOK_SECRET, PREVIOUS))

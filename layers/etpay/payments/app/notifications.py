@@ -37,10 +37,12 @@ class ReceiveNotification:
             received = read_notification(token)
         except InvalidNotification as error:
             raise rejected(error.reason) from None
-        found = self._orders.get_order_and_session(received.merchant_order_id, received.session_token)
+        found = self._orders.get_order_and_session(received.merchant_order_id, received.session_token, signature=True)
         if found is None:
             raise rejected("unknown session")
         order, session = found
+        if session.signature_token is None:  # no key stored for it: nothing can verify it
+            raise rejected("unknown session")
         try:
             notification = verify_notification(received, session.signature_token)
         except InvalidNotification as error:

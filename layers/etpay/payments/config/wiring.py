@@ -130,8 +130,10 @@ def etpay_secrets_ahead(settings: Settings) -> None:
 
 
 def notification_key_ahead(settings: Settings) -> None:
-    secrets.store.read_ahead(settings.notification_key_secret_id, secrets.NOTIFICATION_KEY)
-    secrets.store.read_ahead(settings.notification_key_secret_id, secrets.NOTIFICATION_KEY, secrets.PREVIOUS)
+    secrets.read_ahead_together(
+        (settings.notification_key_secret_id, secrets.NOTIFICATION_KEY, secrets.CURRENT),
+        (settings.notification_key_secret_id, secrets.NOTIFICATION_KEY, secrets.PREVIOUS),
+    )
 
 
 # -- POST /sessions, GET /orders/{id}, the review queue -------------------------------------------------
@@ -161,8 +163,10 @@ def open_session() -> "OpenSession":
 def payments_secrets_ahead(settings: Settings) -> None:
     """ETpay's credentials and the notification key's current version, which the notification URL
     carries (the previous version only ever verifies, in the notifications function)."""
-    etpay_secrets_ahead(settings)
-    secrets.store.read_ahead(settings.notification_key_secret_id, secrets.NOTIFICATION_KEY)
+    secrets.read_ahead_together(
+        (settings.etpay_secret_id, secrets.ETPAY_CREDENTIALS, secrets.CURRENT),
+        (settings.notification_key_secret_id, secrets.NOTIFICATION_KEY, secrets.CURRENT),
+    )
 
 
 def make_reviews(clock: Clock = utc_now) -> "Reviews":

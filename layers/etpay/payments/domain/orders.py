@@ -177,8 +177,9 @@ class PaymentSession:
     merchant_order_id: str
     order_amount: int
     currency: str
-    # The key that verifies this session's notifications. Server-side only, never returned.
-    signature_token: str = field(repr=False)
+    # The key that verifies this session's notifications. Server-side only, never returned; None
+    # when it was not read (only verifying a notification reads it).
+    signature_token: str | None = field(repr=False)
     status: Status = Status.PENDING
     created_at: str = ""
     updated_at: str = ""
