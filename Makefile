@@ -4,7 +4,7 @@
 # pytest suite.
 #
 # `make help` lists every target: it prints the `## ` comment on each target's line, so a target
-# without one is missing from it (tests/unit/test_makefile.py checks every .PHONY target has one).
+# without one is missing from it (tests/repo/test_makefile.py checks every .PHONY target has one).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
