@@ -4,7 +4,7 @@
 # pytest suite.
 #
 # `make help` lists every target: it prints the `## ` comment on each target's line, so a target
-# without one is missing from it (tests/unit/test_makefile.py checks every .PHONY target has one).
+# without one is missing from it (tests/repo/test_makefile.py checks every .PHONY target has one).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -121,6 +121,12 @@ lock: ## re-lock the layer's dependencies (layers/etpay/requirements.txt) after 
 unit: $(PY) ## the fast tests: domain, use cases, adapters and handlers on moto (no sam, no build, no local stack)
 	$(PY) -m pytest tests/unit tests/integration -n auto
 
+# How long each quick tier takes on this machine, measured now and written with the date and the
+# load into docs/TESTING.md (the docs give no other timing: tests/repo/test_docs_timings.py).
+.PHONY: tier-timings
+tier-timings: $(PY) ## measure the quick test tiers here and write their timings, dated, into docs/TESTING.md
+	$(PY) -m scripts.tier_timings $(ARGS)
+
 # Repository checks: the docs, the runbook's commands (against `sam --help`), the lock files, the
 # template's shape. aws-sam-cli for the runbook's sam options.
 repo: $(PY) $(SAM) ## repository checks: docs, runbook, lock files, template shape
@@ -177,8 +183,8 @@ ops: $(PY) ## the operator CLI (ops/README.md), e.g. make ops ARGS="--stack NAME
 
 # Benchmarks (docs/BENCHMARKS.md): the seven built functions against bare-boto3 baselines (cold,
 # warm, their memory sizes and costs), our ETpay client against etpay-sdk 1.0.1 (which lives only in
-# its own bench venv), the notification-to-webhook latency and the reconciler at scale. About 25
-# minutes. `python -m bench --only PART` runs one part (python -m bench --help).
+# its own bench venv), the notification-to-webhook latency and the reconciler at scale; each part's
+# duration is in the report. `python -m bench --only PART` runs one part (python -m bench --help).
 BENCH_SDK_VENV := bench/.venv-sdk
 .PHONY: profile
 profile: $(PY) ## where warm invocations spend CPU, e.g. make profile FUNCTIONS="PaymentsFunction NotificationsFunction"

@@ -1,4 +1,4 @@
-"""The example order behind the files in events/. The README names these values: the
+"""The example order behind the files in events/. local/README.md names these values: the
 notification event is signed with EXAMPLE_SIGNATURE_TOKEN, so a stack that stores a session
 with these values accepts it."""
 

@@ -2,7 +2,7 @@
 the events the stream and queue functions take: the example order's payment as a DynamoDB Streams
 record (EventPublisherFunction) and its webhook's queue message (WebhookDeliveryFunction).
 
-The notification is signed here (never pasted) with the example signature_token that the README
+The notification is signed here (never pasted) with the example signature_token that local/README.md
 names. A test checks that the committed files equal what this script writes.
 """
 

@@ -1,12 +1,14 @@
-"""docs/DEPLOY.md says: every command in it is exercised by `make deploycheck` or a test, except
-those that need an AWS account, which are marked as such. This keeps that true.
+"""docs/DEPLOY.md and docs/OPERATIONS.md say: every command in them is exercised by `make test`, except
+those that need an AWS account, which are marked as such. This keeps that true, for each document on
+its own (a variable is set in the document that uses it).
 
 Every command line of the runbook's shell blocks is either
 - marked `# needs an AWS account`, and then checked offline as far as it can be: an `aws` command
   against botocore's model of the operation (service, operation, each option an input member or
   one of the CLI's own, every required member given); a `make` target against the Makefile
   (`make -n`), `ENV` against samconfig.toml's environments and `ARGS` against
-  `sam <command> --help`; a `curl` command's options against `curl --help all`; or
+  `sam <command> --help`, or for `make ops` against the operator CLI's own parser and the rules it
+  checks before sending anything; a `curl` command's options against `curl --help all`; or
 - not marked, and then exercised: `make <target>` only if `make test` runs what it runs, a
   `python3 -c` one-liner run here and its output checked.
 Anything else fails ("add it to the test"), and so does a variable used before any command sets it.
@@ -30,7 +32,7 @@ from botocore.exceptions import UnknownServiceError
 from local.emulator.template import ROOT, load_template
 from scripts.deploycheck.parameters import violation
 
-RUNBOOK = ROOT / "docs" / "DEPLOY.md"
+RUNBOOKS = [ROOT / "docs" / "DEPLOY.md", ROOT / "docs" / "OPERATIONS.md"]
 MARKER = "# needs an AWS account"
 SHELL_FENCES = {"bash", "sh", "shell"}
 # Fences that hold no command (a file's content, output).
@@ -47,6 +49,7 @@ AWS_RENAMED_OPTIONS = {("sns", "Subscribe", "Endpoint"): "--notification-endpoin
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 COMMAND_SUBSTITUTION = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="\$\((.*)\)"', re.DOTALL)
 VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+VARIABLE_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 NOTIFICATION_KEY = re.compile(r"[A-Za-z0-9]{48}")
 
 
@@ -65,6 +68,11 @@ class Context:
     """What the commands read so far have set."""
 
     assigned: set[str] = field(default_factory=set)
+    values: dict[str, str] = field(default_factory=dict)  # those set to a plain value, e.g. STACK=...
+
+    def expand(self, token: str) -> str:
+        """`token` with the variables of known plain value replaced, as the shell would."""
+        return VARIABLE_REFERENCE.sub(lambda match: self.values.get(match.group(1), match.group(0)), token)
 
 
 # -- reading the runbook ------------------------------------------------------------------------
@@ -149,12 +157,14 @@ def check(command: Command, context: Context) -> list[str]:
     if len(tokens) == 1 and ASSIGNMENT.match(tokens[0]):
         name, _, value = tokens[0].partition("=")
         context.assigned.add(name)
+        context.values[name] = value
         if name == "STACK" and value not in samconfig_stack_names():
             problems.append(f"STACK={value} is no stack of samconfig.toml ({sorted(samconfig_stack_names())})")
         return problems
+    tokens = [context.expand(token) for token in tokens]
     checker = CHECKERS.get(tokens[0])
     if checker is None:
-        return problems + [f"{tokens[0]}: this test has no check for it: add it to tests/unit/test_runbook.py"]
+        return problems + [f"{tokens[0]}: this test has no check for it: add it to tests/repo/test_runbook.py"]
     return problems + checker(tokens, command)
 
 
@@ -245,7 +255,10 @@ def check_make(tokens: list[str], command: Command) -> list[str]:
 
 
 def check_sam_args(target: str, args: list[str], environment: str) -> list[str]:
-    """ARGS goes to `sam deploy` (make deploy) or is a whole sam command line (make sam)."""
+    """ARGS goes to `sam deploy` (make deploy), is a whole sam command line (make sam), or the operator
+    CLI's arguments (make ops)."""
+    if target == "ops":
+        return check_ops_args(args)
     if target == "deploy":
         words, options = ["deploy"], args
     elif target == "sam":
@@ -260,6 +273,19 @@ def check_sam_args(target: str, args: list[str], environment: str) -> list[str]:
     if words == ["deploy"] and "--parameter-overrides" in options:
         problems += check_parameter_overrides(_option_values(options, "--parameter-overrides"), environment)
     return problems
+
+
+def check_ops_args(args: list[str]) -> list[str]:
+    """What `python -m ops` would refuse before sending anything: an unknown command or option, a
+    resolution it does not know, an order or event id the API cannot take."""
+    from ops import cli, rules
+
+    try:
+        parsed = cli.parser().parse_args(args)
+        cli.check(parsed)
+    except (cli.UsageError, rules.Refused) as refused:
+        return [f"python -m ops {' '.join(args)}: {refused}"]
+    return []
 
 
 def check_parameter_overrides(overrides: list[str], environment: str) -> list[str]:
@@ -397,17 +423,19 @@ def samconfig_overrides(environment: str) -> list[str]:
 # -- the tests -------------------------------------------------------------------------------------
 
 
-def test_every_command_of_the_runbook_is_exercised_or_marked_and_checked_offline():
-    assert problems_in(RUNBOOK.read_text(encoding="utf-8")) == []
+@pytest.mark.parametrize("path", RUNBOOKS, ids=lambda path: path.name)
+def test_every_command_of_the_runbook_is_exercised_or_marked_and_checked_offline(path):
+    assert problems_in(path.read_text(encoding="utf-8")) == []
 
 
-def test_the_runbook_has_commands_of_both_kinds():
+@pytest.mark.parametrize("path", RUNBOOKS, ids=lambda path: path.name)
+def test_the_runbook_has_commands_of_both_kinds(path):
     # given the runbook; when its commands are read; then the parser found them (an empty list
     # would pass the test above for nothing)
-    found, problems = commands(RUNBOOK.read_text(encoding="utf-8"))
+    found, problems = commands(path.read_text(encoding="utf-8"))
     assert problems == []
-    assert sum(command.needs_aws for command in found) >= 20
-    assert sum(not command.needs_aws for command in found) >= 5
+    assert sum(command.needs_aws for command in found) >= 10
+    assert sum(not command.needs_aws for command in found) >= 2
     assert any(command.text.startswith("aws secretsmanager put-secret-value") for command in found)
 
 
@@ -435,9 +463,13 @@ def runbook(*lines: str) -> str:
         (["curl --no-such-flag https://example.com  " + MARKER], "curl has no option --no-such-flag"),
         (["python3 -c 'print(1)'"], "add it to ONE_LINERS"),
         (["python3 -c 'import secrets; print(secrets.choice(\"ab\"))'"], "not 48 letters and digits"),
-        (["rm -rf /tmp/nothing-here"], "add it to tests/unit/test_runbook.py"),
+        (["rm -rf /tmp/nothing-here"], "add it to tests/repo/test_runbook.py"),
         (['aws sqs purge-queue --queue-url "$QUEUE"  ' + MARKER], "$QUEUE is used before any command sets it"),
         (["STACK=some-other-stack"], "no stack of samconfig.toml"),
+        (['make ops ARGS="--stack s reveiws"  ' + MARKER], "invalid choice: 'reveiws'"),
+        (['make ops ARGS="--stack s resolve OC-1 --resolution refund --note x"  ' + MARKER], "--resolution"),
+        (['make ops ARGS="--stack s redeliver <event id>"  ' + MARKER], "redeliver <event id>"),
+        (['make ops ARGS="--stack s reviews"'], "neither run by make test nor marked"),
         (["aws sqs purge-queue \\", "  --queue-url x --bogus  " + MARKER], "no option --bogus"),
     ],
 )
@@ -464,6 +496,7 @@ def test_right_commands_pass_the_check():
                 '  "b"}\'  ' + MARKER,
                 "make deploycheck",
                 "make deploy ENV=production  " + MARKER,
+                "make ops ARGS=\"--stack $STACK resolve OC-1 --resolution refunded --note 'done'\"  " + MARKER,
             )
         )
         == []
