@@ -119,7 +119,7 @@ lock: ## re-lock the layer's dependencies (layers/etpay/requirements.txt) after 
 # The fast tiers: the pure rules (tests/unit) and everything on moto in-process (tests/integration).
 # Nothing else is installed for them: no aws-sam-cli, no build, no local stack.
 unit: $(PY) ## the fast tests: domain, use cases, adapters and handlers on moto (no sam, no build, no local stack)
-	$(PY) -m pytest tests/unit tests/integration -n auto
+	$(PY) -m pytest tests/unit tests/integration -n auto -p no:schemathesis -p no:anyio
 
 # How long each quick tier takes on this machine, measured now and written with the date and the
 # load into docs/TESTING.md (the docs give no other timing: tests/repo/test_docs_timings.py).
