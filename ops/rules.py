@@ -1,5 +1,5 @@
 """What the API would refuse, refused before any request is made: the same rules as openapi.yaml's
-(tests/unit/test_ops_rules.py holds them to the contract)."""
+(tests/unit/test_ops.py holds them to the contract)."""
 
 import re
 
