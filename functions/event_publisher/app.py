@@ -2,6 +2,10 @@
 EventBridge bus and, with webhooks on, a webhook queued for the merchant. Only this function may
 read the stream (its images hold each session's signature_token)."""
 
+# First: the garbage collector paused while the function initialises (see the module).
+from payments.config import collector  # noqa: F401
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics

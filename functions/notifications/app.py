@@ -1,6 +1,10 @@
 """POST /notifications: ETpay's payment notifications. No API auth: the URL's notification key and
 the verified JWT are the proof."""
 
+# First: the garbage collector paused while the function initialises (see the module).
+from payments.config import collector  # noqa: F401
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics

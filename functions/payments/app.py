@@ -1,6 +1,10 @@
 """POST /sessions, GET /orders/{merchant_order_id} and the review queue (GET /reviews,
 POST /orders/{merchant_order_id}/review): called by the merchant's own backend and its operators."""
 
+# First: the garbage collector paused while the function initialises (see the module).
+from payments.config import collector  # noqa: F401
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics

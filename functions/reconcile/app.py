@@ -3,6 +3,10 @@ after a session opened, then at doubling intervals, the last at its expiry) to t
 functions/reconcile_worker through the check queue; a notification may never come. Each run also
 counts the open reviews older than a day (OverdueReviews), so a forgotten review keeps its alarm on."""
 
+# First: the garbage collector paused while the function initialises (see the module).
+from payments.config import collector  # noqa: F401
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics

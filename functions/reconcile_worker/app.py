@@ -3,6 +3,10 @@ maximum concurrency caps how many ask ETpay at once): each asks ETpay about one 
 applies the answer. A check that failed for a reason worth retrying soon (storage) is reported
 back to SQS; one ETpay could not answer waits for the session's next scheduled check."""
 
+# First: the garbage collector paused while the function initialises (see the module).
+from payments.config import collector  # noqa: F401
+
+# isort: split
 from collections import Counter
 from typing import Any
 

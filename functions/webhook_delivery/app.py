@@ -1,6 +1,10 @@
 """The webhook queue: POSTs each event, signed, to MerchantWebhookUrl; a failed attempt is hidden
 for its backoff and reported, so SQS offers it again then (and dead-letters it after the last)."""
 
+# First: the garbage collector paused while the function initialises (see the module).
+from payments.config import collector  # noqa: F401
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics

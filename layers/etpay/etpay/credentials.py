@@ -33,6 +33,8 @@ def is_allowed_url(url: str) -> bool:
 
 @dataclass(frozen=True)
 class Credentials:
+    """A merchant's ETpay credentials and endpoints."""
+
     merchant_code: str
     # repr=False: a credentials object printed in a traceback or log must not leak the token.
     merchant_api_token: str = field(repr=False)

@@ -52,6 +52,8 @@ class SessionRequest:
 
 @dataclass(frozen=True)
 class CreatedSession:
+    """A session ETpay opened: its token, the key its notifications are signed with."""
+
     token: str
     signature_token: str = field(repr=False)
     terms_url: str | None = None

@@ -43,6 +43,8 @@ class UnusableSecret(Exception):
 
 @dataclass(frozen=True)
 class SecretKind[T]:
+    """A kind of secret: how to parse it and how long to keep it."""
+
     name: str  # e.g. "ETpay credentials": for logs and error messages
     parse: Callable[[str], T]  # raises UnusableSecret
     # How long a read copy is used (None: the store's SECRET_MAX_AGE_SECONDS).

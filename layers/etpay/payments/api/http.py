@@ -59,6 +59,8 @@ JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 @dataclass(frozen=True)
 class Response:
+    """An HTTP response of ours."""
+
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)

@@ -202,6 +202,8 @@ LIMIT_PATTERN = re.compile(r"^[0-9]{1,3}$")
 
 @dataclass(frozen=True)
 class ReviewResolutionRequest:
+    """An operator's request to close a review."""
+
     resolution: Resolution
     # The operator's free text: stored and returned by the API, never logged.
     note: str = field(repr=False)

@@ -20,6 +20,8 @@ from payments.domain.policy import MAX_DECISION_ATTEMPTS
 
 @dataclass(frozen=True)
 class RedeliveryResult:
+    """What a redelivery request did."""
+
     event: StoredEvent
     # False: a redelivery was already pending, and the request joined it (nothing new queued).
     queued: bool

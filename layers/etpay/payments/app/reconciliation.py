@@ -54,6 +54,8 @@ BACKOFF_CACHE_SECONDS = 5
 
 @dataclass
 class SweepReport:
+    """What one reconciliation sweep did."""
+
     handed_out: int = 0  # checks leased and queued for the workers
     lost_leases: int = 0  # due checks another sweep (or the session's end) took first
     stuck: int = 0  # sessions past expiry by STUCK_AFTER_EXPIRY_SECONDS and still not ended

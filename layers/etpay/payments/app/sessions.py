@@ -43,6 +43,8 @@ from payments.domain.sessions import (
 
 @dataclass(frozen=True)
 class SessionResult:
+    """The order a session request left, and whether it opened a new session."""
+
     order: Order
     created: bool  # True: a new ETpay session was opened by this call
 

@@ -28,6 +28,8 @@ REVIEW_METRICS = {
 
 @dataclass(frozen=True)
 class SettlementResult:
+    """What applying a notification did to its order."""
+
     merchant_order_id: str
     action: NotificationAction
 

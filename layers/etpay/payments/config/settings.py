@@ -48,6 +48,8 @@ VARIABLES = {
 
 @dataclass(frozen=True)
 class Settings:
+    """The deployment's settings, as the template sets them in the environment."""
+
     stage: str = "sandbox"
     currency: str = DEFAULT_CURRENCY
     max_order_amount: int = 0

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from payments.adapters import aws, secrets
+from payments.config import collector
 from payments.config.settings import Settings, get_settings
 from payments.domain.clock import Clock, utc_now
 from payments.domain.errors import PaymentsError
@@ -76,17 +77,20 @@ class Startup:
 
 
 def prepare(*builders: Callable[[], Any], secrets_ahead: Callable[[Settings], None] | None = None) -> Startup:
-    """Build a function's parts now, while Lambda initialises it (see Startup), and register the
-    SnapStart hooks where the runtime has them."""
+    """Build a function's parts now, while Lambda initialises it (see Startup), register the
+    SnapStart hooks where the runtime has them, and end initialisation (collector.resume)."""
     startup = Startup(builders, secrets_ahead)
-    startup.run()
     try:
-        from snapshot_restore_py import register_after_restore, register_before_snapshot
-    except ImportError:  # a runtime without SnapStart's hooks: nothing is ever snapshotted
+        startup.run()
+        try:
+            from snapshot_restore_py import register_after_restore, register_before_snapshot
+        except ImportError:  # a runtime without SnapStart's hooks: nothing is ever snapshotted
+            return startup
+        register_before_snapshot(startup.before_snapshot)
+        register_after_restore(startup.after_restore)
         return startup
-    register_before_snapshot(startup.before_snapshot)
-    register_after_restore(startup.after_restore)
-    return startup
+    finally:
+        collector.resume()
 
 
 def forget_process_state() -> None:

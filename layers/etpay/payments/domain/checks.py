@@ -75,6 +75,8 @@ class CheckAction(enum.Enum):
 
 @dataclass(frozen=True)
 class CheckDecision:
+    """What a status check does with a session."""
+
     action: CheckAction
     # For EXPIRE: whether the order follows its session to EXPIRED (its live session, order PENDING).
     expire_order: bool = False

@@ -112,6 +112,8 @@ class ItemChange:
 
 @dataclass(frozen=True)
 class OrderEvent:
+    """One event published for an order's change of state."""
+
     id: str
     type: EventType
     # The transition's own time, from the item (never the time it was processed).
@@ -250,6 +252,8 @@ class RedeliveryRequest:
 
 @dataclass(frozen=True)
 class Delivery:
+    """Where an event's webhook delivery stands."""
+
     # As the last attempt left it (or as recorded: pending, disabled).
     state: DeliveryState
     attempts: int = 0

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Market:
+    """A market ETpay serves (Chile, Mexico): its currency, its banks, its own session fields and amounts."""
+
     currency: str  # ISO 4217; ETpay's `merchant_currency` in the notifications
     country: str
     # ETpay's bank codes start with the country: `cl_estado`, `mx_...` (its SDK spells them in

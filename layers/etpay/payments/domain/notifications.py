@@ -26,6 +26,8 @@ class NotificationAction(enum.Enum):
 
 @dataclass(frozen=True)
 class NotificationDecision:
+    """What a verified notification does to its order and session."""
+
     action: NotificationAction
     reasons: frozenset[ReviewReason] = frozenset()
     # For MARK_FAILED: whether the order follows its session to FAILED.

@@ -87,12 +87,16 @@ class Resolution(enum.StrEnum):
 
 @dataclass(frozen=True)
 class RaisedReason:
+    """Why an order was flagged for review, and when."""
+
     reason: ReviewReason
     raised_at: str
 
 
 @dataclass(frozen=True)
 class ReviewResolution:
+    """How an operator closed an order's review."""
+
     resolution: Resolution
     # Who resolved it: the caller's IAM principal, `api-key:<id>` or `unauthenticated` (locally).
     resolved_by: str
@@ -136,6 +140,8 @@ def current_review(reviews: tuple[Review, ...], open_reasons: frozenset[ReviewRe
 
 @dataclass(frozen=True)
 class Order:
+    """A merchant's order as stored: its amount, state, sessions and reviews."""
+
     merchant_order_id: str
     order_amount: int
     currency: str
@@ -173,6 +179,8 @@ class Order:
 
 @dataclass(frozen=True)
 class PaymentSession:
+    """One ETpay payment session of an order, and what ETpay said of it."""
+
     session_token: str
     merchant_order_id: str
     order_amount: int

@@ -129,6 +129,8 @@ class ShardPage:
 
 @dataclass(frozen=True)
 class QueuePage:
+    """One page of the review queue, oldest first."""
+
     entries: list[QueuedReview]
     # Where the next page starts; None: the listing is complete.
     after: dict[int, QueuePosition] | None
