@@ -73,8 +73,15 @@ def stop_child(child: Child, graceful: bool = True, grace: float = STOP_GRACE_SE
             stream.close()
 
 
+# How often a serving loop looks for shutdown(): the longest stop_serving waits for an idle server
+# (the tests stop a webhook receiver after each of a hundred tests).
+SHUTDOWN_POLL_SECONDS = 0.01
+
+
 def serve_in_background(server: BaseServer, name: str) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, name=name, daemon=True
+    )
     thread.start()
     return thread
 
