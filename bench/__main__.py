@@ -43,7 +43,14 @@ def parse_args() -> argparse.Namespace:
         help="run these parts only (none: only write the report from the saved results)",
     )
     parser.add_argument("--runs", type=int, default=11, help="cold starts per function, side and tree (median)")
-    parser.add_argument("--requests", type=int, default=100, help="warm invocations per function and side")
+    parser.add_argument("--requests", type=int, default=160, help="warm invocations per function and side")
+    parser.add_argument(
+        "--warm-processes",
+        type=int,
+        default=8,
+        help="processes the warm invocations are spread over, per function and side: a process's own"
+        " layout moves its figures by 10-30%%, so one or two would decide a ratio",
+    )
     parser.add_argument("--sdk-requests", type=int, default=200, help="session creations per ETpay client")
     parser.add_argument("--webhook-payments", type=int, default=200, help="payments timed to their webhook")
     parser.add_argument("--scale-orders", type=int, default=100_000, help="orders in the reconciler's scale run")
@@ -68,14 +75,15 @@ def functions_part(args: argparse.Namespace) -> dict[str, Any]:
         progress("cold starts")
         cold = measure.cold_starts(tree, stack, WORKDIR / "logs", args.runs)
         progress("warm invocations")
-        warm = measure.warm(tree["precompiled"], stack, WORKDIR / "logs", args.requests)
+        warm = measure.warm(tree["precompiled"], stack, WORKDIR / "logs", args.requests, rounds=args.warm_processes)
         # What a payment costs counts the stream function's run on the claim's record too.
-        claim = measure.warm(tree["precompiled"], stack, WORKDIR / "logs", args.requests, functions=(CLAIM_RECORD,),
-                             sides=("traced",))[CLAIM_RECORD.name]["traced"]  # fmt: skip
+        claim = measure.warm(tree["precompiled"], stack, WORKDIR / "logs", args.requests, rounds=args.warm_processes,
+                             functions=(CLAIM_RECORD,), sides=("traced",))[CLAIM_RECORD.name]["traced"]  # fmt: skip
         items = measure.largest_items(stack)
     if trees.bytecode_files(tree["as built"]) != shipped:
         raise SystemExit("the as-built tree gained .pyc files: its cold starts were not as built")
-    return {"cold": cold, "warm": warm, "inspect": inspected, "runs": args.runs, "claim_record": claim,
+    return {"cold": cold, "warm": warm, "inspect": inspected, "runs": args.runs,
+            "warm_processes": args.warm_processes, "claim_record": claim,
             "largest_items": items, "format": report.FORMATS["functions"]}  # fmt: skip
 
 
@@ -165,8 +173,8 @@ runs: the X-Ray SDK is never loaded), and measured once more **with tracing on**
 segments go where no daemon listens), in a table of its own beside ours untraced: what the X-Ray
 SDK costs, cold and warm. The memory sizes above and the costs below are modelled on ours as
 deployed, tracing on. Cold runs (ours untraced and bare in both trees, ours traced as built) are
-shuffled in every round after a discarded one; warm ones run in 2 processes per side, after 5
-warm-ups each.
+shuffled in every round after a discarded one; warm ones run in
+{functions.get("warm_processes", 2)} processes per side (the sides in turn), after 5 warm-ups each.
 
 {section(parts, "functions", report.functions_sections)}
 
