@@ -48,7 +48,7 @@ def parse_args() -> argparse.Namespace:
         "--warm-processes",
         type=int,
         default=8,
-        help="processes the warm invocations are spread over, per function and side: a process's own"
+        help="rounds the warm invocations are spread over, a process per side in each: a process's own"
         " layout moves its figures by 10-30%%, so one or two would decide a ratio",
     )
     parser.add_argument("--sdk-requests", type=int, default=200, help="session creations per ETpay client")
@@ -173,8 +173,9 @@ runs: the X-Ray SDK is never loaded), and measured once more **with tracing on**
 segments go where no daemon listens), in a table of its own beside ours untraced: what the X-Ray
 SDK costs, cold and warm. The memory sizes above and the costs below are modelled on ours as
 deployed, tracing on. Cold runs (ours untraced and bare in both trees, ours traced as built) are
-shuffled in every round after a discarded one; warm ones run in
-{functions.get("warm_processes", 2)} processes per side (the sides in turn), after 5 warm-ups each.
+shuffled in every round after a discarded one; warm ones in
+{functions.get("warm_processes", 2)} rounds of one process per side, alive together, each warmed up by 5
+invocations, then invoked in turn.
 
 {section(parts, "functions", report.functions_sections)}
 

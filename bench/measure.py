@@ -2,12 +2,13 @@
 process per run: import, then the first request), warm invocations (one process, its requests
 after a warm-up), and what the import and the first requests ask of AWS and load (inspected once,
 untimed). Side by side and interleaved, so drift on the machine hits every side alike: cold runs
-are shuffled in every round, warm rounds alternate which side goes first.
+are shuffled in every round, warm invocations alternate between the sides' processes.
 
 The sides (SIDES): ours with tracing off, which is what the bare baseline is compared with (it
 traces nothing); ours with tracing on, as the template deploys it, which the memory sizes and the
 costs are modelled on and which shows what the X-Ray SDK costs; and the bare baseline."""
 
+import contextlib
 import random
 import statistics
 import sys
@@ -35,16 +36,23 @@ def run(function: Function, side: str, tree: Tree, stack: BenchStack, log: Path,
         inspect: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
     """One execution environment of `function` (or its baseline) serving `events` events, each
     checked: what its import, each invocation and its end reported."""
-    environment = stack.environment(function.name, traced=side == "traced")
-    with Execution(tree.paths(function, side), tree.runtime, environment, log, inspect) as ex:
-        invocations = []
-        for _ in range(events):
-            event, logged = function.event(stack), ex.log_bytes()
-            answer = ex.invoke(event) | {"log_bytes": ex.log_bytes() - logged}
-            if not function.expected(answer["response"]):
-                raise RuntimeError(f"{function.name} ({side}) answered {str(answer['response'])[:500]}; see {log}")
-            invocations.append(answer)
+    with start(function, side, tree, stack, log, inspect) as ex:
+        invocations = [invoke(function, side, ex, stack, log) for _ in range(events)]
         return ex.imported, invocations, ex.close()
+
+
+def start(function: Function, side: str, tree: Tree, stack: BenchStack, log: Path, inspect: bool = False) -> Execution:
+    environment = stack.environment(function.name, traced=side == "traced")
+    return Execution(tree.paths(function, side), tree.runtime, environment, log, inspect)
+
+
+def invoke(function: Function, side: str, ex: Execution, stack: BenchStack, log: Path) -> dict[str, Any]:
+    """One invocation on a fresh event, checked; its figures and the log bytes it wrote."""
+    event, logged = function.event(stack), ex.log_bytes()
+    answer = ex.invoke(event) | {"log_bytes": ex.log_bytes() - logged}
+    if not function.expected(answer["response"]):
+        raise RuntimeError(f"{function.name} ({side}) answered {str(answer['response'])[:500]}; see {log}")
+    return answer
 
 
 def cold_starts(trees: dict[str, Tree], stack: BenchStack, workdir: Path, runs: int) -> dict[str, Figures]:
@@ -70,19 +78,27 @@ def cold_starts(trees: dict[str, Tree], stack: BenchStack, workdir: Path, runs: 
     return found
 
 
-def warm(tree: Tree, stack: BenchStack, workdir: Path, requests: int, rounds: int = 2, warmup: int = 5,
+def warm(tree: Tree, stack: BenchStack, workdir: Path, requests: int, rounds: int = 8, warmup: int = 5,
          functions: Sequence[Function] = FUNCTIONS, sides: Sequence[str] = SIDES) -> Figures:  # fmt: skip
-    """Per (function, side): median wall and CPU time of `requests` warm invocations, in `rounds`
-    processes per side, each after `warmup` untimed invocations; the sides in turn, every other
-    round in reverse order."""
+    """Per (function, side): median wall and CPU time of `requests` warm invocations over `rounds`
+    rounds. In each, one process per side, all alive at once, each warmed up by `warmup` untimed
+    invocations, then invoked in turn (one event each, every other turn in reverse order): drift on
+    the machine hits every side alike, and a process's own layout, which moves its figures by
+    10-30%, is averaged over the rounds."""
     found: Figures = {}
     for function in functions:
         samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
-        for index in range(rounds):
-            for side in sides if index % 2 == 0 else reversed(sides):
-                log = workdir / f"warm-{function.code}.log"
-                _, invocations, _ = run(function, side, tree, stack, log, warmup + max(1, requests // rounds))
-                samples[side] += invocations[warmup:]
+        for _ in range(rounds):
+            with contextlib.ExitStack() as running:
+                logs = {side: workdir / f"warm-{function.code}-{side}.log" for side in sides}
+                executions = {
+                    side: running.enter_context(start(function, side, tree, stack, logs[side])) for side in sides
+                }
+                for turn in range(warmup + max(1, requests // rounds)):
+                    for side in sides if turn % 2 == 0 else reversed(sides):
+                        answer = invoke(function, side, executions[side], stack, logs[side])
+                        if turn >= warmup:
+                            samples[side].append(answer)
         for side, invocations in samples.items():
             found.setdefault(function.name, {})[side] = {
                 "requests": len(invocations),
