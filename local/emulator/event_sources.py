@@ -507,9 +507,19 @@ class QueuePoller(_Poller):
 
     idle_wait_seconds = 0.0
 
-    def __init__(self, mapping: EventSourceMapping, invoke: Invoke, clients: Clients, queue_url: str):
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        invoke: Invoke,
+        clients: Clients,
+        queue_url: str,
+        wait_seconds: int = QUEUE_WAIT_SECONDS,
+    ):
+        """`wait_seconds`: how long a receive waits for a message (SQS long polling, as Lambda
+        polls); 0 for a caller that polls only when it knows messages are visible."""
         super().__init__(mapping, invoke, clients)
         self._url = queue_url
+        self._wait_seconds = wait_seconds
         self._sqs = clients("sqs")
         self.queue_arn = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -519,7 +529,7 @@ class QueuePoller(_Poller):
         answer = self._sqs.receive_message(
             QueueUrl=self._url,
             MaxNumberOfMessages=min(SQS_MAX_MESSAGES, self.mapping.batch_size),
-            WaitTimeSeconds=QUEUE_WAIT_SECONDS,
+            WaitTimeSeconds=self._wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )

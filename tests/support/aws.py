@@ -15,7 +15,6 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto.core import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT_ID
-from moto.core import responses as moto_responses
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber as moto_stubber
 from moto.dynamodb.models import dynamodb_backends
@@ -26,6 +25,7 @@ from moto.sqs.models import sqs_backends
 from local.emulator.template import table_definitions
 from payments.adapters import aws
 from payments.config import wiring
+from tests.support import fast_moto
 
 TABLE_NAME = "etpay-orders-test"
 EVENTS_TABLE_NAME = "etpay-events-test"
@@ -38,12 +38,7 @@ NOTIFICATION_KEY_SECRET_ID = "etpay/notification-key-test"
 NOTIFICATION_KEY = "TestNotificationKey0123456789abcdefghijklmnopqrstu"
 MERCHANT_CODE = "test-merchant"
 MERCHANT_API_TOKEN = "test-merchant-api-token-0123456789"
-# moto finds each request's action by listing its response class's methods (inspect.getmembers) and
-# converting the action's name, on every request: a third of a millisecond each, thousands of
-# requests a run. Both are pure functions of a class and a name: remembered. (Named, so a moto that
-# renames them fails here rather than silently running slower.)
-moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
-moto_responses.camelcase_to_underscores = functools.cache(moto_responses.camelcase_to_underscores)
+fast_moto.install()
 
 REGION = "us-east-1"
 API_DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"

@@ -62,7 +62,11 @@ class EventsStack:
         self.events_api = load_handler("events_api")
         clients = aws_client
         self.stream = StreamPoller(mapping("EventPublisherStream"), self.invoke, clients, TABLE_NAME, self.failures_url)
-        self.webhooks = QueuePoller(mapping("WebhookDeliveryEventSource"), self.invoke, clients, self.queue_url)
+        # deliver() polls only while messages are visible: a receive need not wait for more (a long
+        # poll would wait its full second whenever a receive dead-letters what it found).
+        self.webhooks = QueuePoller(
+            mapping("WebhookDeliveryEventSource"), self.invoke, clients, self.queue_url, wait_seconds=0
+        )
         self._sqs = aws_client("sqs")
 
     def invoke(self, function: str, event: dict) -> dict:
