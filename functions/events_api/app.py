@@ -7,15 +7,15 @@ from payments.config import collector  # noqa: F401
 # isort: split
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments.api.event_views import require_event_id, stored_event_view
 from payments.api.http import Request, Response, Router, json_response
 from payments.api.validation import require_order_id
-from payments.config import tracing, wiring
+from payments.config import logs, tracing, wiring
 
-logger = Logger()
+logger = logs.function_logger()
 metrics = Metrics()
 tracer = tracing.tracer()
 router = Router()

@@ -7,17 +7,17 @@ from payments.config import collector  # noqa: F401
 # isort: split
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from etpay.notification import token_from_body
 from payments.api.http import Request, Response, Router, json_response
 from payments.api.validation import MAX_NOTIFICATION_BODY_BYTES
-from payments.config import tracing, wiring
+from payments.config import logs, tracing, wiring
 from payments.domain.errors import ValidationFailed
 from payments.domain.sessions import NOTIFICATION_KEY_PARAMETER
 
-logger = Logger()
+logger = logs.function_logger()
 metrics = Metrics()
 tracer = tracing.tracer()
 router = Router()

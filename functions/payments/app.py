@@ -7,7 +7,7 @@ from payments.config import collector  # noqa: F401
 # isort: split
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments.api.http import Request, Response, Router, json_response, notification_url
@@ -21,12 +21,12 @@ from payments.api.validation import (
     require_order_id,
 )
 from payments.api.views import queued_review_view
-from payments.config import tracing, wiring
+from payments.config import logs, tracing, wiring
 from payments.config.settings import get_settings
 from payments.domain.reviews import decode_cursor, encode_cursor
 from payments.domain.views import order_view, session_view
 
-logger = Logger()
+logger = logs.function_logger()
 metrics = Metrics()
 tracer = tracing.tracer()
 router = Router()

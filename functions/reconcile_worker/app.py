@@ -10,14 +10,14 @@ from payments.config import collector  # noqa: F401
 from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments.adapters.queues import InvalidCheckMessage, task_from_message
-from payments.config import tracing, wiring
+from payments.config import logs, tracing, wiring
 from payments.domain.errors import PaymentsError
 
-logger = Logger()
+logger = logs.function_logger()
 metrics = Metrics()
 tracer = tracing.tracer()
 # Built while Lambda initialises the function, not at its first request (and SnapStart's hooks).

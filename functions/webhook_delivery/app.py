@@ -7,13 +7,13 @@ from payments.config import collector  # noqa: F401
 # isort: split
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments.adapters.queues import webhooks_from_sqs_event
-from payments.config import tracing, wiring
+from payments.config import logs, tracing, wiring
 
-logger = Logger()
+logger = logs.function_logger()
 metrics = Metrics()
 tracer = tracing.tracer()
 # Built while Lambda initialises the function, not at its first request (and SnapStart's hooks).

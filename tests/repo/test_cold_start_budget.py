@@ -28,13 +28,13 @@ LAYER_LOCK = ROOT / "layers" / "etpay" / "requirements.txt"
 
 # Modules loaded by the end of the first request.
 MODULES = {
-    "PaymentsFunction": 271,
-    "NotificationsFunction": 278,
-    "ReconcileFunction": 271,
-    "ReconcileWorkerFunction": 270,
-    "EventPublisherFunction": 268,
-    "WebhookDeliveryFunction": 263,
-    "EventsApiFunction": 272,
+    "PaymentsFunction": 272,
+    "NotificationsFunction": 279,
+    "ReconcileFunction": 272,
+    "ReconcileWorkerFunction": 271,
+    "EventPublisherFunction": 269,
+    "WebhookDeliveryFunction": 264,
+    "EventsApiFunction": 273,
 }
 # The AWS requests of the first request. A function's secrets are read while it initialises
 # (payments.config.wiring.prepare reads them ahead): none is read here.
@@ -57,7 +57,7 @@ AWS_REQUESTS = {
 # take their clients from botocore. jwt is the notifications function's alone.
 PACKAGES = {
     "app": 1, "aws_lambda_powertools": 42, "aws_xray_sdk": 55, "botocore": 74, "dateutil": 11, "etpay": 6,
-    "jmespath": 8, "jwt": 11, "payments": 36, "six": 2, "typing_extensions": 1, "urllib3": 28, "wrapt": 9,
+    "jmespath": 8, "jwt": 11, "payments": 37, "six": 2, "typing_extensions": 1, "urllib3": 28, "wrapt": 9,
 }  # fmt: skip
 
 

@@ -31,7 +31,7 @@ def encode(value: Any) -> dict[str, Any]:
         return {"BOOL": value}
     if isinstance(value, int):
         return {"N": str(value)}
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):  # dict first: the abstract Mapping check is the slow one
         return {"M": {str(name): encode(inner) for name, inner in value.items()}}
     if isinstance(value, (list, tuple)):
         return {"L": [encode(inner) for inner in value]}

@@ -6,6 +6,7 @@ as the stack's market allows them (payments/domain/markets.py): Chile's RUT fiel
 Mexico's `target_flow` and `customer_phone`, and each country's bank codes. A field of the other
 market is refused by name, saying which currency it belongs to."""
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -49,6 +50,7 @@ METADATA_KEYS = frozenset({"name", "value", "show"})
 
 REQUIRED_FIELDS = ("merchant_order_id", "order_amount")
 OPTIONAL_FIELDS = tuple(option.name for option in fields(SessionOptions))
+KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
 
 
 def require_order_id(value: Any) -> str:
@@ -73,10 +75,11 @@ def parse_json_object(body: str | None) -> dict[str, Any]:
 
 def parse_session_start(payload: dict[str, Any], max_order_amount: int, market: Market) -> SessionStart:
     errors: dict[str, str] = {}
-    for name in sorted(set(payload) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)):
+    for name in sorted(payload.keys() - KNOWN_FIELDS):
         errors[name[:64]] = "unknown field"
+    foreign, checks = _market_rules(market)
     # ETpay documents these for one country only: never sent to a merchant of the other.
-    for name in sorted(MARKET_FIELDS - market.own_fields):
+    for name in foreign:
         owner = market_of_field(name)
         if name in payload and owner is not None:
             errors[name] = (
@@ -99,17 +102,6 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int, market: 
     elif not 1 <= amount <= max_order_amount:
         errors["order_amount"] = f"must be between 1 and {max_order_amount} {market.amount_unit} ({market.currency})"
 
-    checks = {
-        "customer_email": _check_email,
-        "metadata": _check_metadata,
-        "user_bank_code": _bank_code_check(market),
-        "user_rut": _pattern_check(RUT_PATTERN, "a RUT without dots or hyphen, e.g. 111111111"),
-        "is_rut_block": _check_bool,
-        "target_flow": _check_target_flow,
-        "customer_phone": _pattern_check(PHONE_PATTERN, "10 digits, e.g. 5512345678"),
-        "payment_completed_url": _check_url,
-        "payment_cancellation_url": _check_url,
-    }
     for name, check in checks.items():
         # Present means checked: `null` is not a value of any of these fields. A field of the
         # other market is already refused.
@@ -125,6 +117,24 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int, market: 
         order_amount=payload["order_amount"],
         options=SessionOptions(**{name: payload.get(name) for name in OPTIONAL_FIELDS}),
     )
+
+
+@functools.cache
+def _market_rules(market: Market) -> tuple[list[str], dict[str, Callable[[Any], str | None]]]:
+    """The other market's fields (refused by name) and the check of each optional field, made once
+    per market rather than on every request."""
+    checks: dict[str, Callable[[Any], str | None]] = {
+        "customer_email": _check_email,
+        "metadata": _check_metadata,
+        "user_bank_code": _bank_code_check(market),
+        "user_rut": _pattern_check(RUT_PATTERN, "a RUT without dots or hyphen, e.g. 111111111"),
+        "is_rut_block": _check_bool,
+        "target_flow": _check_target_flow,
+        "customer_phone": _pattern_check(PHONE_PATTERN, "10 digits, e.g. 5512345678"),
+        "payment_completed_url": _check_url,
+        "payment_cancellation_url": _check_url,
+    }
+    return sorted(MARKET_FIELDS - market.own_fields), checks
 
 
 def _check_email(value: Any) -> str | None:
