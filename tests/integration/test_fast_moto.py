@@ -53,3 +53,31 @@ def test_two_clauses_of_one_kind_are_refused():
 def test_a_malformed_expression_is_refused_every_time():
     for _ in range(2):
         assert "Invalid UpdateExpression" in refusal("SET = :one", {":one": {"N": "1"}})
+
+
+def test_every_kind_of_value_reads_back_as_written():
+    item = {
+        **KEY,
+        "text": {"S": "x"},
+        "number": {"N": "12"},
+        "blob": {"B": b"\x00\x01"},
+        "flag": {"BOOL": False},
+        "nothing": {"NULL": True},
+        "texts": {"SS": ["a", "b"]},
+        "numbers": {"NS": ["1", "2"]},
+        "map": {"M": {"inner": {"L": [{"S": "y"}, {"N": "3"}, {"M": {}}]}}},
+    }
+    client = aws_client("dynamodb")
+    client.put_item(TableName=TABLE_NAME, Item=item)
+    for _ in range(2):
+        read = client.get_item(TableName=TABLE_NAME, Key=KEY, ConsistentRead=True)["Item"]
+        assert {name: value for name, value in read.items() if name not in ("texts", "numbers")} == {
+            name: value for name, value in item.items() if name not in ("texts", "numbers")
+        }
+        assert sorted(read["texts"]["SS"]) == ["a", "b"] and sorted(read["numbers"]["NS"]) == ["1", "2"]
+        (queried,) = client.query(
+            TableName=TABLE_NAME,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": KEY["pk"]},
+        )["Items"]
+        assert queried["map"] == item["map"] and queried["blob"] == item["blob"]

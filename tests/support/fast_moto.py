@@ -4,20 +4,24 @@ Most of the unit tier's CPU goes to moto, and most of that to the same few pure 
 again on every request. Each change below remembers or skips one of them; each is a pure function
 of what it remembers, or a check whose outcome is implied by one still made. Every name is looked
 up when installed, so a moto that renames one fails here instead of silently running slower
-(tests/integration/test_fast_moto.py checks that moto still refuses what DynamoDB refuses).
+(tests/integration/test_fast_moto.py checks that moto still refuses what DynamoDB refuses and
+reads back every kind of value as written).
 """
 
 import functools
 from typing import Any
 
 from moto.core import responses
+from moto.core import serialize as _serialize
 from moto.dynamodb.parsing import ast_nodes as _ast_nodes
 from moto.dynamodb.parsing import expressions as _expressions
 from moto.dynamodb.parsing import validators
 
-# Both modules are untyped inside (`# type: ignore` at their top): used as such.
+# The parsing modules are untyped inside (`# type: ignore` at their top), and the serializer's
+# methods are replaced: all used as untyped.
 ast_nodes: Any = _ast_nodes
 expressions: Any = _expressions
+serialize: Any = _serialize
 
 # How many distinct update expressions are remembered: the product writes a few dozen.
 PARSED_EXPRESSIONS = 1024
@@ -46,6 +50,12 @@ def install() -> None:
     validators.ActionCountValidator.traverse = _root_only
     validators.OverlappingPathsValidator.traverse = _root_only
 
+    # A response is serialised member by member of its botocore shape, each looked up in moto's
+    # result under every alias a chain of providers proposes (built anew for each member of each
+    # value: ten members per DynamoDB attribute value). For a plain dict the aliases depend only on
+    # the member's name and its shape: remembered per shape, which the cache keeps alive.
+    serialize.XFormedAttributePicker.get_possible_keys = _possible_keys
+
 
 _NODE_TYPES: dict[type, tuple[type, ...]] = {}
 
@@ -59,3 +69,20 @@ def _node_types(traverser: Any) -> tuple[type, ...]:
 
 def _root_only(traverser: Any, node: Any) -> Any:
     return traverser.process(node) if isinstance(node, ast_nodes.UpdateExpression) else node
+
+
+_ALIASES = serialize.XFormedAttributePicker.get_possible_keys
+_KEYS: dict[tuple[Any, ...], tuple[Any, Any, tuple[str, ...]]] = {}
+
+
+def _possible_keys(picker: Any, context: Any) -> Any:
+    if type(context.obj) is not dict:
+        return _ALIASES(picker, context)
+    shape = context.shape
+    parent = getattr(shape, "parent", None)
+    key = (type(picker), context.key, id(shape), id(parent))
+    cached = _KEYS.get(key)
+    if cached is None:
+        # The shapes are kept with their keys: their ids cannot be reused while cached.
+        cached = _KEYS[key] = (shape, parent, tuple(_ALIASES(picker, context)))
+    return cached[2]
