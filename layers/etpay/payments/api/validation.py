@@ -120,7 +120,7 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int, market: 
 
 
 @functools.cache
-def _market_rules(market: Market) -> tuple[list[str], dict[str, Callable[[Any], str | None]]]:
+def _market_rules(market: Market) -> tuple[tuple[str, ...], dict[str, Callable[[Any], str | None]]]:
     """The other market's fields (refused by name) and the check of each optional field, made once
     per market rather than on every request."""
     checks: dict[str, Callable[[Any], str | None]] = {
@@ -134,7 +134,7 @@ def _market_rules(market: Market) -> tuple[list[str], dict[str, Callable[[Any], 
         "payment_completed_url": _check_url,
         "payment_cancellation_url": _check_url,
     }
-    return sorted(MARKET_FIELDS - market.own_fields), checks
+    return tuple(sorted(MARKET_FIELDS - market.own_fields)), checks
 
 
 def _check_email(value: Any) -> str | None:
