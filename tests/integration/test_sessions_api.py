@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import urllib3
 
 from etpay.notification import sign_notification
 from payments.domain.clock import parse_iso, utc_now
@@ -261,8 +262,7 @@ class TestEtpayAndConfigurationFailures:
         assert retried.status == 201
 
     def test_a_hanging_etpay_is_a_bounded_504_and_the_retry_succeeds(self, api, stack, order_id, monkeypatch):
-        monkeypatch.setattr("etpay.client.READ_TIMEOUT_SECONDS", 0.5)
-        monkeypatch.setattr("etpay.client.TOTAL_TIMEOUT_SECONDS", 1.0)
+        monkeypatch.setattr("etpay.client.TIMEOUT", urllib3.Timeout(connect=3.0, read=0.5, total=1.0))
         stack.fail_next_initialize("hang")
 
         failed = api.create_session(session_payload(order_id))

@@ -22,6 +22,8 @@ from etpay.sessions import CreatedSession, SessionRequest
 CONNECT_TIMEOUT_SECONDS = 3.0
 READ_TIMEOUT_SECONDS = 10.0
 TOTAL_TIMEOUT_SECONDS = 12.0
+# One Timeout for every call (urllib3 copies it per request).
+TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS, total=TOTAL_TIMEOUT_SECONDS)
 # A session answer is a few hundred bytes; refuse to buffer anything absurd.
 MAX_RESPONSE_BYTES = 256 * 1024
 TOO_MANY_REQUESTS = 429
@@ -58,9 +60,6 @@ class EtpayClient:
     def __init__(self, credentials: Credentials, pool: urllib3.PoolManager | None = None):
         self._credentials = credentials
         self._pool = pool or _POOL
-        self._timeout = urllib3.Timeout(
-            connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS, total=TOTAL_TIMEOUT_SECONDS
-        )
 
     @property
     def credentials(self) -> Credentials:
@@ -119,7 +118,7 @@ class EtpayClient:
                 self._credentials.api_url + path,
                 body=json.dumps(body).encode(),
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
-                timeout=self._timeout,
+                timeout=TIMEOUT,
                 retries=False,
                 redirect=False,
                 preload_content=False,

@@ -5,7 +5,7 @@
 on as they are.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from etpay.credentials import Credentials
@@ -28,6 +28,10 @@ class SessionOptions:
     payment_cancellation_url: str | None = None
 
 
+# The optional fields' names, in declaration order (the order they are sent in).
+OPTION_FIELDS = tuple(option.name for option in fields(SessionOptions))
+
+
 @dataclass(frozen=True)
 class SessionRequest:
     """What we ask ETpay for."""
@@ -46,7 +50,8 @@ class SessionRequest:
         }
         if self.payment_webhook_url is not None:
             body["payment_webhook_url"] = self.payment_webhook_url
-        body.update((name, value) for name, value in asdict(self.options).items() if value is not None)
+        options = self.options
+        body.update((name, value) for name in OPTION_FIELDS if (value := getattr(options, name)) is not None)
         return body
 
 

@@ -41,9 +41,10 @@ class UnusableSecret(Exception):
     field, "not JSON"), never the text."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SecretKind[T]:
-    """A kind of secret: how to parse it and how long to keep it."""
+    """A kind of secret: how to parse it and how long to keep it. Each kind is one module-level
+    constant, so it compares (and hashes, as part of the cache's keys) by identity."""
 
     name: str  # e.g. "ETpay credentials": for logs and error messages
     parse: Callable[[str], T]  # raises UnusableSecret

@@ -55,6 +55,8 @@ RETRYABLE_CODES = frozenset(
     }
 )
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+# json.dumps builds an encoder on every call made with options; one, made once, serves them all.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Response:
         return {
             "statusCode": self.status,
             "headers": {**JSON_HEADERS, **self.headers},
-            "body": json.dumps(self.body, separators=(",", ":")),
+            "body": _COMPACT_JSON.encode(self.body),
             "isBase64Encoded": False,
         }
 

@@ -51,6 +51,8 @@ METADATA_KEYS = frozenset({"name", "value", "show"})
 REQUIRED_FIELDS = ("merchant_order_id", "order_amount")
 OPTIONAL_FIELDS = tuple(option.name for option in fields(SessionOptions))
 KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
+# A session without optional fields (the usual one) shares this: SessionOptions is immutable.
+NO_OPTIONS = SessionOptions()
 
 
 def require_order_id(value: Any) -> str:
@@ -80,8 +82,7 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int, market: 
     foreign, checks = _market_rules(market)
     # ETpay documents these for one country only: never sent to a merchant of the other.
     for name in foreign:
-        owner = market_of_field(name)
-        if name in payload and owner is not None:
+        if name in payload and (owner := market_of_field(name)) is not None:
             errors[name] = (
                 f"only for {owner.currency} stacks (ETpay {owner.country}); this stack's currency is {market.currency}"
             )
@@ -112,10 +113,11 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int, market: 
 
     if errors:
         raise ValidationFailed(errors)
+    given = {name: payload[name] for name in OPTIONAL_FIELDS if name in payload}
     return SessionStart(
         merchant_order_id=payload["merchant_order_id"],
         order_amount=payload["order_amount"],
-        options=SessionOptions(**{name: payload.get(name) for name in OPTIONAL_FIELDS}),
+        options=SessionOptions(**given) if given else NO_OPTIONS,
     )
 
 

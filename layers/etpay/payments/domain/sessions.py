@@ -5,6 +5,7 @@ Opening a session is a claim and then ETpay: the claim (a conditional write) giv
 right to ask ETpay for the order's next session, so two requests at once never open two sessions.
 """
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -45,21 +46,29 @@ def session_request(
     """What ETpay is asked for: the merchant's fields as sent, the stack's redirects where the
     merchant gave none, and our notification URL with its key (without the key our own
     /notifications would turn ETpay away)."""
-    options = replace(
-        start.options,
-        payment_completed_url=start.options.payment_completed_url or default_success_url,
-        payment_cancellation_url=start.options.payment_cancellation_url or default_cancellation_url,
-    )
+    options = start.options
+    success_url = options.payment_completed_url or default_success_url
+    cancellation_url = options.payment_cancellation_url or default_cancellation_url
+    if (success_url, cancellation_url) != (options.payment_completed_url, options.payment_cancellation_url):
+        options = replace(options, payment_completed_url=success_url, payment_cancellation_url=cancellation_url)
     webhook_url = with_key(notification_url, notification_key) if notification_url else None
     return SessionRequest(start.merchant_order_id, start.order_amount, webhook_url, options)
 
 
 def with_key(url: str, key: str) -> str:
     """`url` with the notification key as its query parameter (any other parameters kept)."""
+    scheme, netloc, path, others, fragment = _without_key(url)
+    key_parameter = urlencode(((NOTIFICATION_KEY_PARAMETER, key),))
+    return urlunsplit((scheme, netloc, path, f"{others}&{key_parameter}" if others else key_parameter, fragment))
+
+
+@functools.lru_cache(maxsize=16)
+def _without_key(url: str) -> tuple[str, str, str, str, str]:
+    """`url` split, its query without any key parameter: the same few URLs on every request (the
+    key itself is never remembered here)."""
     parts = urlsplit(url)
-    query = [(name, value) for name, value in parse_qsl(parts.query) if name != NOTIFICATION_KEY_PARAMETER]
-    query.append((NOTIFICATION_KEY_PARAMETER, key))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    others = urlencode([(name, value) for name, value in parse_qsl(parts.query) if name != NOTIFICATION_KEY_PARAMETER])
+    return parts.scheme, parts.netloc, parts.path, others, parts.fragment
 
 
 def opened_session(
