@@ -144,7 +144,10 @@ class OpenSession:
             self._claims.release_claim(order_id, claim_id, new_order=previous is None)
             raise
         telemetry.count(telemetry.SESSION_CREATED)
-        logger.info("payment session opened", extra={"order_status": Status.PENDING.value})
+        # DEBUG, as every routine success: the session.created event and the SessionCreated metric
+        # record it, and at INFO the logs carry what went wrong. This line was a quarter of what
+        # POST /sessions costs beyond a bare handler (docs/BENCHMARKS.md).
+        logger.debug("payment session opened", extra={"order_status": Status.PENDING.value})
         return SessionResult(new_order, created=True)
 
     def get_order(self, merchant_order_id: str) -> Order:
