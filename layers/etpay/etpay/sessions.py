@@ -30,6 +30,8 @@ class SessionOptions:
 
 # The optional fields' names, in declaration order (the order they are sent in).
 OPTION_FIELDS = tuple(option.name for option in fields(SessionOptions))
+# A session with none of them (the usual one): shared, as SessionOptions is immutable.
+NO_OPTIONS = SessionOptions()
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class SessionRequest:
     merchant_order_id: str
     order_amount: int
     payment_webhook_url: str | None = None
-    options: SessionOptions = SessionOptions()
+    options: SessionOptions = NO_OPTIONS
 
     def body(self, credentials: Credentials) -> dict[str, Any]:
         body: dict[str, Any] = {

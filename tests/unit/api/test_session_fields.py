@@ -6,7 +6,8 @@ tests/integration/test_sessions_by_currency.py."""
 
 import pytest
 
-from payments.api.validation import OPTIONAL_FIELDS, REQUIRED_FIELDS, parse_session_start
+from etpay.sessions import OPTION_FIELDS
+from payments.api.validation import REQUIRED_FIELDS, parse_session_start
 from payments.config.settings import Settings
 from payments.domain.errors import ConfigurationUnavailable, ValidationFailed
 from payments.domain.markets import CHILE, MARKETS, MEXICO
@@ -85,7 +86,7 @@ def test_every_optional_field_is_covered_in_both_markets():
             | set(OWN_GOOD[market.currency])
             | ({name for other in MARKETS.values() if other is not market for name in other.own_fields})
         )
-        assert set(OPTIONAL_FIELDS) | set(REQUIRED_FIELDS) - {"order_amount"} <= covered
+        assert set(OPTION_FIELDS) | set(REQUIRED_FIELDS) - {"order_amount"} <= covered
 
 
 @BOTH
@@ -93,7 +94,7 @@ def test_every_optional_field_is_covered_in_both_markets():
 def test_a_field_of_every_market_takes_its_good_values(market, field, value):
     start = parse(market, **{field: value})
 
-    assert getattr(start.options if field in OPTIONAL_FIELDS else start, field) == value
+    assert getattr(start.options if field in OPTION_FIELDS else start, field) == value
 
 
 @BOTH

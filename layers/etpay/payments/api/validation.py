@@ -10,11 +10,11 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from etpay.credentials import is_allowed_url
-from etpay.sessions import SessionOptions
+from etpay.sessions import NO_OPTIONS, OPTION_FIELDS, SessionOptions
 from payments.domain.errors import ValidationFailed
 from payments.domain.markets import MARKET_FIELDS, TARGET_FLOWS, Market, market_of_field
 from payments.domain.orders import ORDER_ID_RULE, Resolution, is_valid_order_id
@@ -49,10 +49,7 @@ MAX_METADATA_VALUE_LENGTH = 256
 METADATA_KEYS = frozenset({"name", "value", "show"})
 
 REQUIRED_FIELDS = ("merchant_order_id", "order_amount")
-OPTIONAL_FIELDS = tuple(option.name for option in fields(SessionOptions))
-KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
-# A session without optional fields (the usual one) shares this: SessionOptions is immutable.
-NO_OPTIONS = SessionOptions()
+KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTION_FIELDS)
 
 
 def require_order_id(value: Any) -> str:
@@ -113,7 +110,7 @@ def parse_session_start(payload: dict[str, Any], max_order_amount: int, market: 
 
     if errors:
         raise ValidationFailed(errors)
-    given = {name: payload[name] for name in OPTIONAL_FIELDS if name in payload}
+    given = {name: payload[name] for name in OPTION_FIELDS if name in payload}
     return SessionStart(
         merchant_order_id=payload["merchant_order_id"],
         order_amount=payload["order_amount"],

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from etpay.sessions import SessionOptions, SessionRequest
+from etpay.sessions import NO_OPTIONS, SessionOptions, SessionRequest
 from payments.domain.clock import iso_utc
 from payments.domain.errors import (
     OrderAlreadyPaid,
@@ -33,7 +33,7 @@ class SessionStart:
 
     merchant_order_id: str
     order_amount: int
-    options: SessionOptions = SessionOptions()
+    options: SessionOptions = NO_OPTIONS
 
 
 def session_request(
