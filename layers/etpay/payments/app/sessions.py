@@ -145,8 +145,8 @@ class OpenSession:
             raise
         telemetry.count(telemetry.SESSION_CREATED)
         # DEBUG, as every routine success: the session.created event and the SessionCreated metric
-        # record it, and at INFO the logs carry what went wrong. This line was a quarter of what
-        # POST /sessions costs beyond a bare handler (docs/BENCHMARKS.md).
+        # record it, and at INFO the logs carry what went wrong. At INFO this one line was about a
+        # quarter of POST /sessions' warm CPU beyond its bare handler (docs/BENCHMARKS.md compares them).
         logger.debug("payment session opened", extra={"order_status": Status.PENDING.value})
         return SessionResult(new_order, created=True)
 
